@@ -1,0 +1,60 @@
+"""The exception hierarchy every layer of the driver raises.
+
+It mirrors the official client's classes (GenericError and its children) and
+adds ProtocolError for malformed or truncated answers and QueryTimeoutError.
+No message or repr ever carries a password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+class GenericError(Exception):
+    """Base of every error raised by ppg_edge."""
+
+
+class ValidationError(GenericError):
+    """Bad input or configuration, caught before anything is sent."""
+
+
+class HttpResponseError(GenericError):
+    """The server answered an HTTP request with a non-2xx status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+        self.body = message
+
+
+class WebSocketError(GenericError):
+    """A session's WebSocket failed or closed while statements were waiting."""
+
+    def __init__(self, message: str, close_code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.close_code = close_code
+        self.reason = reason
+
+
+class ProtocolError(GenericError):
+    """The server sent something the protocol does not allow, or stopped short."""
+
+
+class QueryTimeoutError(GenericError, TimeoutError):
+    """A statement did not finish within its timeout."""
+
+
+class DatabaseError(GenericError):
+    """PostgreSQL reported an error; `code` is the SQLSTATE."""
+
+    def __init__(self, message: str, code: str, details: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.details: dict[str, str] = dict(details or {})
+
+    @property
+    def severity(self) -> str | None:
+        return self.details.get("severity")
+
+    def __repr__(self) -> str:
+        return f"DatabaseError(code={self.code!r}, message={str(self)!r})"
