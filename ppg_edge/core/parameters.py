@@ -50,7 +50,7 @@ class BoundedByteStreamParameter:
     size: int
 
 
-WireValue: TypeAlias = None | str | ByteArrayParameter | BoundedByteStreamParameter
+WireValue: TypeAlias = str | ByteArrayParameter | BoundedByteStreamParameter | None
 """What a serializer hands to the statement encoder."""
 
 

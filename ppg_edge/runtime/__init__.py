@@ -14,6 +14,10 @@ from ppg_edge.runtime.base import Runtime
 def default_runtime() -> Runtime:
     """The adapter for the Python this code runs in."""
     if sys.platform == "emscripten":
+        from ppg_edge.runtime.cloudflare import CloudflareRuntime, in_cloudflare_workers
+
+        if in_cloudflare_workers():
+            return CloudflareRuntime()
         from ppg_edge.runtime.pyodide import PyodideRuntime
 
         return PyodideRuntime()

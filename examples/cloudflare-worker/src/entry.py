@@ -1,0 +1,230 @@
+"""A Cloudflare Python Worker that answers HTTP requests from PostgreSQL through ppg_edge.
+
+Routes (schema in ../schema.sql):
+  GET  /users?limit=N          users as JSON (a parameterised query over HTTP)
+  GET  /numbers?count=N        N generated rows streamed as NDJSON, in constant memory
+  POST /transfer               {"from": ID, "to": ID, "amount": N} moved in one transaction
+  GET  /session?tag=T&hold=S   what this request's own database session sees
+Failures come back as JSON {"error": ...} with a fitting status code.
+
+Configuration comes from `self.env`: the secret DATABASE_URL (a connection
+string) and the optional variable PPG_ENDPOINT (e.g. a local gateway's URL).
+
+Each request opens its own `ppg_edge.connect(...)` and closes it before its
+response is complete (a stream closes it when it ends): Workers forbid sharing
+I/O objects between requests, so nothing is cached at module level.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ndjson_stream import readable_stream
+from workers import Response, WorkerEntrypoint
+
+import ppg_edge
+
+JSON_TYPE = "application/json"
+NDJSON_TYPE = "application/x-ndjson"
+STREAM_CHUNK_BYTES = 64 * 1024
+MAX_USERS = 100
+MAX_NUMBERS = 1_000_000
+MAX_HOLD_SECONDS = 5.0
+
+
+class Problem(Exception):
+    """A request the Worker refuses, with the HTTP status to answer."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload), status=status, headers={"content-type": JSON_TYPE})
+
+
+def error_response(exc: BaseException) -> Response:
+    """Map a failure to JSON; passwords never appear (ppg_edge keeps them out of messages)."""
+    if isinstance(exc, Problem):
+        return json_response({"error": str(exc)}, exc.status)
+    if isinstance(exc, ppg_edge.DatabaseError):
+        status = 409 if exc.code.startswith("23") or exc.code == "40001" else 400
+        return json_response({"error": str(exc), "code": exc.code}, status)
+    if isinstance(exc, ppg_edge.QueryTimeoutError):
+        return json_response({"error": str(exc)}, 504)
+    if isinstance(exc, ppg_edge.HttpResponseError):
+        body = {"error": f"the database refused the request: {exc}", "upstream_status": exc.status}
+        return json_response(body, 502)
+    if isinstance(exc, ppg_edge.WebSocketError):
+        body = {"error": f"the database session failed: {exc}", "close_code": exc.close_code}
+        return json_response(body, 502)
+    if isinstance(exc, ppg_edge.ValidationError):
+        return json_response({"error": f"the Worker is misconfigured: {exc}"}, 500)
+    if isinstance(exc, ppg_edge.GenericError):
+        return json_response({"error": str(exc)}, 502)
+    traceback.print_exception(exc)
+    return json_response({"error": "internal error"}, 500)
+
+
+def int_param(params: dict[str, list[str]], name: str, default: int, maximum: int) -> int:
+    raw = params.get(name, [str(default)])[-1]
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        raise Problem(400, f"{name} must be an integer from 1 to {maximum}")
+    return int(raw)
+
+
+def hold_param(params: dict[str, list[str]]) -> float:
+    try:
+        hold = float(params.get("hold", ["0"])[-1])
+    except ValueError:
+        raise Problem(400, "hold must be a number of seconds") from None
+    if not 0 <= hold <= MAX_HOLD_SECONDS:
+        raise Problem(400, f"hold must be between 0 and {MAX_HOLD_SECONDS} seconds")
+    return hold
+
+
+async def list_users(db: ppg_edge.Database, params: dict[str, list[str]], _body: str) -> Response:
+    limit = int_param(params, "limit", 10, MAX_USERS)
+    users = await db.sql(
+        "SELECT id, name, email FROM users ORDER BY id LIMIT {limit}", limit=limit
+    ).collect()
+    return json_response({"users": users})
+
+
+def transfer_request(body: str) -> tuple[int, int, int]:
+    try:
+        payload = json.loads(body)
+        source, target, amount = payload["from"], payload["to"], payload["amount"]
+    except (ValueError, TypeError, KeyError):
+        raise Problem(400, 'expected JSON {"from": ID, "to": ID, "amount": N}') from None
+    if not all(type(v) is int for v in (source, target, amount)) or amount <= 0:
+        raise Problem(400, "from, to and amount must be integers, amount positive")
+    if source == target:
+        raise Problem(400, "from and to must differ")
+    return source, target, amount
+
+
+async def transfer(db: ppg_edge.Database, _params: dict[str, list[str]], body: str) -> Response:
+    """Move money between two accounts atomically; any failure rolls both updates back."""
+    source, target, amount = transfer_request(body)
+    async with db.transaction() as tx:
+        for account, delta in ((source, -amount), (target, amount)):
+            moved = await tx.sql.exec(
+                "UPDATE accounts SET balance = balance + {delta} WHERE id = {id}",
+                delta=delta,
+                id=account,
+            )
+            if moved != 1:
+                raise Problem(404, f"no account {account}")
+        rows = await tx.sql(
+            "SELECT id, balance FROM accounts WHERE id IN ({a}, {b}) ORDER BY id",
+            a=source,
+            b=target,
+        ).collect()
+    return json_response({"balances": {str(row["id"]): row["balance"] for row in rows}})
+
+
+async def session_info(db: ppg_edge.Database, params: dict[str, list[str]], _body: str) -> Response:
+    """A transaction's view of its own session: a temp table only this request can see."""
+    tag = params.get("tag", ["anonymous"])[-1][:64]
+    hold = hold_param(params)
+    async with db.transaction() as tx:
+        await tx.exec("CREATE TEMP TABLE request_marker (tag text) ON COMMIT DROP")
+        await tx.sql.exec("INSERT INTO request_marker (tag) VALUES ({tag})", tag=tag)
+        if hold:
+            await tx.sql("SELECT pg_sleep({hold})", hold=hold).collect()
+        rows = await tx.query(
+            "SELECT pg_backend_pid() AS pid, txid_current()::text AS txid,"
+            " (SELECT string_agg(tag, ',') FROM request_marker) AS markers"
+        ).collect()
+    return json_response(rows[0])
+
+
+async def ndjson_chunks(
+    first: dict[str, Any] | None, rows: ppg_edge.CollectableIterator[dict[str, Any]]
+) -> AsyncIterator[bytes]:
+    """Rows as NDJSON lines, batched into chunks; a late database error becomes a last line."""
+    batch: list[bytes] = []
+    size = 0
+    try:
+        if first is not None:
+            batch.append((json.dumps(first) + "\n").encode())
+        async for row in rows:
+            line = (json.dumps(row) + "\n").encode()
+            batch.append(line)
+            size += len(line)
+            if size >= STREAM_CHUNK_BYTES:
+                yield b"".join(batch)
+                batch, size = [], 0
+    except ppg_edge.GenericError as exc:
+        batch.append((json.dumps({"error": str(exc)}) + "\n").encode())
+    finally:
+        await rows.aclose()
+    if batch:
+        yield b"".join(batch)
+
+
+async def stream_numbers(db: ppg_edge.Database, params: dict[str, list[str]], ctx: Any) -> Response:
+    """Stream a large result; the database closes when the stream ends (kept alive by waitUntil)."""
+    count = int_param(params, "count", 1000, MAX_NUMBERS)
+    rows = aiter(
+        db.sql(
+            "SELECT n, md5(n::text) AS hash FROM generate_series(1, {count}::int) AS n",
+            count=count,
+        )
+    )
+    first = await anext(rows, None)  # failures surface here, before a 200 is sent
+    stream, finished = readable_stream(ndjson_chunks(first, rows), db.aclose)
+    ctx.waitUntil(finished)
+    return Response(stream, headers={"content-type": NDJSON_TYPE})
+
+
+Handler = Callable[[ppg_edge.Database, dict[str, list[str]], str], Awaitable[Response]]
+ROUTES: dict[str, tuple[str, Handler]] = {
+    "/users": ("GET", list_users),
+    "/transfer": ("POST", transfer),
+    "/session": ("GET", session_info),
+}
+
+
+def open_database(env: Any) -> ppg_edge.Database:
+    url = getattr(env, "DATABASE_URL", None)
+    if not url:
+        raise Problem(500, "the DATABASE_URL secret is not set")
+    endpoint = getattr(env, "PPG_ENDPOINT", None) or None
+    return ppg_edge.connect(str(url), endpoint=endpoint and str(endpoint))
+
+
+class Default(WorkerEntrypoint):
+    """The Worker: one fresh instance (and one database client) per request."""
+
+    async def fetch(self, request: Any) -> Response:
+        url = urlsplit(str(request.url))
+        params = parse_qs(url.query)
+        method = str(request.method.value if hasattr(request.method, "value") else request.method)
+        try:
+            if url.path == "/numbers" and method == "GET":
+                return await self.stream(params)
+            if url.path not in ROUTES:
+                raise Problem(404, f"no route {url.path}")
+            expected, handler = ROUTES[url.path]
+            if method != expected:
+                raise Problem(405, f"{url.path} takes {expected}")
+            body = await request.text() if method == "POST" else ""
+            async with open_database(self.env) as db:
+                return await handler(db, params, body)
+        except Exception as exc:
+            return error_response(exc)
+
+    async def stream(self, params: dict[str, list[str]]) -> Response:
+        db = open_database(self.env)
+        try:
+            return await stream_numbers(db, params, self.ctx)
+        except BaseException:
+            await db.aclose()
+            raise

@@ -1,0 +1,236 @@
+"""The low-level client: `query` and `exec` over HTTP, `new_session` over WebSocket.
+
+Every HTTP statement is one `Runtime.request`; its rows are parsed lazily as
+the response streams in, and leaving early closes the response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.core.config import ClientConfig, check_timeout
+from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
+from ppg_edge.core.frames import Complete, Failure, Frame, FrameOrder, decode_frame
+from ppg_edge.core.multipart import MultipartBody
+from ppg_edge.core.ndjson import NdjsonDecoder
+from ppg_edge.core.protocol import EXEC_KIND, NDJSON, QUERY_KIND
+from ppg_edge.core.statement import encode_statement
+from ppg_edge.core.types import (
+    TypeRegistry,
+    ValueParser,
+    ValueSerializer,
+    default_parsers,
+    default_serializers,
+)
+from ppg_edge.results import QueryResult
+from ppg_edge.runtime.base import HttpResponse, Runtime
+from ppg_edge.session import Session
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+def default_client_config(
+    connection_string: str,
+    *,
+    parsers: Sequence[ValueParser] | None = None,
+    serializers: Sequence[ValueSerializer] | None = None,
+    endpoint: str | None = None,
+    timeout: float | None = None,
+) -> ClientConfig:
+    """A config with the default parsers and serializers; the given ones take precedence."""
+    return ClientConfig(
+        connection_string,
+        parsers=[*default_parsers(), *(parsers or ())],
+        serializers=[*(serializers or ()), *default_serializers()],
+        endpoint=endpoint,
+        timeout=timeout,
+    )
+
+
+def client(
+    config: ClientConfig | str,
+    *,
+    endpoint: str | None = None,
+    parsers: Sequence[ValueParser] | None = None,
+    serializers: Sequence[ValueSerializer] | None = None,
+    timeout: float | None = None,
+    runtime: Runtime | None = None,
+) -> Client:
+    """A low-level client from a ClientConfig, or from a connection string with the defaults."""
+    if isinstance(config, str):
+        config = default_client_config(
+            config, parsers=parsers, serializers=serializers, endpoint=endpoint, timeout=timeout
+        )
+    elif endpoint is not None or parsers or serializers or timeout is not None:
+        raise ValidationError("pass endpoint, parsers, serializers or timeout in the ClientConfig")
+    return Client(config, runtime=runtime)
+
+
+class Client:
+    """Runs statements over HTTP and opens WebSocket sessions."""
+
+    def __init__(self, config: ClientConfig, *, runtime: Runtime | None = None) -> None:
+        if not isinstance(config, ClientConfig):
+            raise ValidationError("client() needs a ClientConfig or a connection string")
+        self.config = config
+        self.registry = TypeRegistry(config.parsers, config.serializers)
+        self._runtime = runtime
+        self._owns_runtime = runtime is None
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"Client({self.config!r})"
+
+    @property
+    def runtime(self) -> Runtime:
+        """The transport, chosen for this Python on first use unless one was given."""
+        if self._runtime is None:
+            from ppg_edge.runtime import default_runtime
+
+            self._runtime = default_runtime()
+        return self._runtime
+
+    def deadline(self, timeout: float | None) -> Deadline:
+        """A statement's deadline: its own timeout, else the client-wide one."""
+        own = check_timeout(timeout)
+        return Deadline(own if own is not None else self.config.timeout)
+
+    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+        """Run a query; return once its columns are known, with its rows still streaming."""
+        deadline = self.deadline(timeout)
+        frames = await self._statement(QUERY_KIND, sql, params, deadline)
+        return await start_query(frames, self.registry)
+
+    async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
+        """Run a statement and return the number of rows it affected."""
+        deadline = self.deadline(timeout)
+        return await exec_count(await self._statement(EXEC_KIND, sql, params, deadline))
+
+    async def new_session(
+        self,
+        *,
+        parsers: Sequence[ValueParser] | None = None,
+        serializers: Sequence[ValueSerializer] | None = None,
+        timeout: float | None = None,
+    ) -> Session:
+        """Open a WebSocket session; its parsers and serializers go over the client's."""
+        registry = self.registry.layered(parsers or (), serializers or ())
+        own = check_timeout(timeout)
+        return await Session.open(
+            self.runtime,
+            self.config.connection,
+            registry,
+            own if own is not None else self.config.timeout,
+        )
+
+    async def _statement(
+        self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline
+    ) -> AsyncIterator[Frame]:
+        values = [self.registry.serialize(value) for value in params]
+        body = MultipartBody(encode_statement(kind, sql, values))
+        connection = self.config.connection
+        headers = [
+            ("Authorization", connection.authorization()),
+            ("Content-Type", body.content_type),
+            ("Accept", NDJSON),
+        ]
+        request = self.runtime.request(
+            "POST", connection.statement_url(), headers, body.chunks(), body.size
+        )
+        try:
+            response = await deadline.wait(request)
+        except GenericError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise GenericError(f"the request to {connection.endpoint} failed: {exc}") from exc
+        if not 200 <= response.status < 300:
+            raise await _http_error(response, deadline)
+        return _http_frames(response, deadline)
+
+    def close_later(self, session: Session) -> None:
+        """Close a finished session without waiting for the close handshake.
+
+        Used once a batch or transaction has its answer, so the handshake's round
+        trip is not added to it; `aclose()` waits for these closes.
+        """
+        task = asyncio.ensure_future(session.close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Wait for sessions still closing, then release a runtime this client created."""
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+        if self._owns_runtime and self._runtime is not None:
+            await self._runtime.aclose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpResponseError:
+    """Read (a bounded part of) a non-2xx body: it is the server's plain-text message."""
+    data = bytearray()
+    try:
+        body = response.body()
+        while len(data) < _ERROR_BODY_LIMIT:
+            chunk = await deadline.wait(anext(body, None))
+            if chunk is None:
+                break
+            data += chunk
+    except (GenericError, OSError):
+        pass
+    finally:
+        await response.aclose()
+    text = data[:_ERROR_BODY_LIMIT].decode("utf-8", "replace").strip()
+    return HttpResponseError(response.status, text or f"HTTP error {response.status}")
+
+
+async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncIterator[Frame]:
+    """A response's frames in order; raises the error frame's DatabaseError at its place.
+
+    The body is read to its end so the connection can be reused; a body that ends
+    before `complete` or `error` is a ProtocolError, never a short result.
+    """
+    decoder = NdjsonDecoder()
+    order = FrameOrder()
+    outcome: Frame | None = None
+    clean = False
+    body = response.body()
+    try:
+        while True:
+            try:
+                chunk = await deadline.wait(anext(body, None))
+            except GenericError:
+                raise
+            except OSError as exc:
+                raise ProtocolError(f"the response was cut short: {exc}") from exc
+            objects = decoder.end() if chunk is None else decoder.feed(chunk)
+            for obj in objects:
+                frame = order.check(decode_frame(obj))
+                if isinstance(frame, Complete | Failure):
+                    outcome = frame
+                else:
+                    yield frame
+            if chunk is None:
+                break
+        clean = True
+    finally:
+        if not clean:
+            await response.aclose()
+    if outcome is None:
+        raise ProtocolError("the response ended before the statement completed (truncated)")
+    if isinstance(outcome, Failure):
+        raise outcome.error

@@ -1,0 +1,179 @@
+"""The WebSocket session state machine (PROTOCOL.md section 4), without any I/O.
+
+The caller sends the auth message, then per statement calls `submit` and sends
+`statement_messages` right away (no other statement's messages in between); it
+feeds every received
+message to `receive`, and reports the socket's end with `closed`. Answers are
+matched to statements by position (FIFO). Each statement keeps its own buffer,
+so a frame, an error above all, waits there however late its consumer reads.
+A message that breaks the rules makes `receive` return CLOSE_PROTOCOL_ERROR:
+the caller closes the socket with that code; everything pending has then
+already failed with a ProtocolError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Iterator
+
+from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError, WebSocketError
+from ppg_edge.core.frames import Frame, FrameOrder, decode_ws_frame
+from ppg_edge.core.parameters import TEXT
+from ppg_edge.core.protocol import (
+    BINARY_PARAM_URN,
+    CLOSE_PROTOCOL_ERROR,
+    DESCRIPTOR_URN,
+    RESULT_URNS,
+    TEXT_PARAM_URN,
+)
+from ppg_edge.core.statement import EncodedStatement, ExtendedParameter
+
+
+class PendingStatement:
+    """One statement's answer as it arrives: a buffer of frames ending in an outcome."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+        self._items: deque[Frame | GenericError] = deque()
+        self._order = FrameOrder()
+        self.abandoned = False
+        self.finished = False
+
+    def pop(self) -> Frame | None:
+        """The next buffered frame, or None when nothing is buffered yet.
+
+        Raises the statement's error once the frames before it are consumed.
+        """
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if isinstance(item, GenericError):
+            self._items.appendleft(item)
+            raise item
+        return item
+
+    @property
+    def buffered(self) -> int:
+        return len(self._items)
+
+    def _push(self, frame: Frame) -> None:
+        self._order.check(frame)
+        self.finished = self._order.finished
+        if not self.abandoned:
+            self._items.append(frame)
+
+    def _fail(self, error: GenericError) -> None:
+        self.finished = True
+        if not self.abandoned:
+            self._items.append(error)
+
+
+class SessionMachine:
+    """Pairs outgoing statements with incoming URN/JSON messages, first in first out."""
+
+    def __init__(self) -> None:
+        self._pending: deque[PendingStatement] = deque()
+        self._urn: str | None = None
+        self._count = 0
+        self.error: GenericError | None = None
+
+    @property
+    def pending(self) -> int:
+        """How many statements still await their answer."""
+        return len(self._pending)
+
+    @property
+    def open(self) -> bool:
+        return self.error is None
+
+    def submit(self) -> PendingStatement:
+        """Queue a statement whose messages the caller sends next, before any other's."""
+        if self.error is not None:
+            raise self.error
+        self._count += 1
+        pending = PendingStatement(self._count)
+        self._pending.append(pending)
+        return pending
+
+    def abandon(self, pending: PendingStatement) -> None:
+        """The consumer stopped reading: drop its buffer, discard its later frames."""
+        pending.abandoned = True
+        pending._items.clear()
+
+    def receive(self, message: str | bytes) -> int | None:
+        """Apply one incoming message; return a close code if the socket must be closed."""
+        if self.error is not None:
+            return None
+        try:
+            self._receive(message)
+        except ProtocolError as error:
+            self.fail(error)
+            return CLOSE_PROTOCOL_ERROR
+        return None
+
+    def _receive(self, message: str | bytes) -> None:
+        if not isinstance(message, str):
+            raise ProtocolError("the server sent a binary WebSocket message")
+        if self._urn is None:
+            if message not in RESULT_URNS:
+                raise ProtocolError(f"the server sent {message[:60]!r} where a URN was expected")
+            self._urn = message
+            return
+        urn, self._urn = self._urn, None
+        frame = decode_ws_frame(urn, _json(message))
+        if not self._pending:
+            raise ProtocolError("the server sent a result while no statement was pending")
+        head = self._pending[0]
+        head._push(frame)
+        if head.finished:
+            self._pending.popleft()
+
+    def closed(self, code: int | None, reason: str = "") -> None:
+        """The socket closed: every statement still waiting fails with a WebSocketError."""
+        detail = f" ({code}: {reason})" if code is not None else ""
+        self.fail(WebSocketError(f"the session's WebSocket closed{detail}", code, reason))
+
+    def fail(self, error: GenericError) -> None:
+        """End the session: fail every pending statement and refuse new ones."""
+        if self.error is None:
+            self.error = error
+        for pending in self._drain():
+            pending._fail(error)
+
+    def _drain(self) -> Iterator[PendingStatement]:
+        while self._pending:
+            yield self._pending.popleft()
+
+
+async def statement_messages(statement: EncodedStatement) -> list[str | bytes]:
+    """Every message of one statement: descriptor URN and JSON, then each parameter.
+
+    Built in full before anything is sent, so a bad stream parameter fails the
+    statement without leaving half of it on the wire.
+    """
+    messages: list[str | bytes] = [DESCRIPTOR_URN, statement.descriptor]
+    for parameter in statement.extended:
+        messages.append(TEXT_PARAM_URN if parameter.format == TEXT else BINARY_PARAM_URN)
+        messages.append(await parameter_message(parameter))
+    return messages
+
+
+async def parameter_message(parameter: ExtendedParameter) -> str | bytes:
+    """A parameter as one whole WebSocket message (text frames carry UTF-8 text)."""
+    data = bytearray()
+    async for chunk in parameter.chunks():
+        data += chunk
+    if parameter.format == TEXT:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError("a text parameter is not valid UTF-8") from exc
+    return bytes(data)
+
+
+def _json(message: str) -> object:
+    try:
+        return json.loads(message)
+    except ValueError as exc:
+        raise ProtocolError(f"the server sent a message that is not JSON: {exc}") from None

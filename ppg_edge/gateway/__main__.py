@@ -1,0 +1,96 @@
+"""``python -m ppg_edge.gateway``: serve the protocol (optionally with an embedded PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+from types import FrameType
+
+from aiohttp import web
+
+from .app import build_app
+from .config import GatewayConfig, parse_config
+from .embedded import EmbeddedPostgres, EmbeddedUnavailable
+
+EMBEDDED_USER = "ppg"
+EMBEDDED_DATABASE = "ppg"
+
+
+def _banner(config: GatewayConfig, password: str) -> str:
+    endpoint = f"http://{config.listen_host}:{config.listen_port}"
+    url = (
+        f"postgres://{EMBEDDED_USER}:{password}@{config.listen_host}:{config.listen_port}"
+        f"/{EMBEDDED_DATABASE}"
+    )
+    return (
+        f"Embedded PostgreSQL on {config.upstream_host}:{config.upstream_port}\n"
+        f"Gateway endpoint: {endpoint}\n"
+        f"Connection string: {url}\n"
+        f'Use it with ppg_edge.connect("{url}", endpoint="{endpoint}")\n'
+    )
+
+
+def _serve(config: GatewayConfig) -> None:
+    web.run_app(
+        build_app(config),
+        host=config.listen_host,
+        port=config.listen_port,
+        access_log=None,
+        print=lambda text: None,
+        shutdown_timeout=3.0,
+        handle_signals=True,
+    )
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM before the server runs: unwind like Ctrl-C so PostgreSQL gets stopped."""
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, start what is needed, serve until SIGINT/SIGTERM."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    config = parse_config(argv)
+    logging.basicConfig(
+        level=config.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    log = logging.getLogger("ppg_edge.gateway")
+    if not config.embedded:
+        log.info(
+            "serving http://%s:%d -> postgres %s:%d",
+            config.listen_host,
+            config.listen_port,
+            config.upstream_host,
+            config.upstream_port,
+        )
+        _serve(config)
+        return 0
+    try:
+        postgres = EmbeddedPostgres().start()
+    except EmbeddedUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    try:
+        password = secrets.token_urlsafe(12)
+        postgres.create_role_and_database(EMBEDDED_USER, password, EMBEDDED_DATABASE)
+        config.upstream_host, config.upstream_port = postgres.host, postgres.port
+        print(_banner(config, password), flush=True)
+        _serve(config)
+    finally:
+        postgres.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

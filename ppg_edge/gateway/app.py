@@ -1,0 +1,156 @@
+"""The aiohttp application: routes, CORS, plain-text errors and one log line per request."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from ppg_edge.core.protocol import CLOSE_GOING_AWAY, SESSION_PATH, STATEMENT_PATH
+
+from .config import GatewayConfig
+from .errors import AuthenticationFailed, BodyTooLarge, ProtocolViolation, UpstreamUnavailable
+from .http_statement import statement_handler
+from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, Gateway
+from .upstream import Pools, Upstream
+from .ws_session import session_handler
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STATIC_TYPES = {
+    ".wasm": "application/wasm",
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".whl": "application/zip",
+    ".json": "application/json",
+    ".zip": "application/zip",
+    ".tar": "application/x-tar",
+    ".html": "text/html",
+    ".css": "text/css",
+}
+
+
+def _plain(status: int, message: str) -> web.Response:
+    return web.Response(status=status, text=message + "\n", content_type="text/plain")
+
+
+def _error_response(exc: Exception) -> web.Response:
+    if isinstance(exc, AuthenticationFailed):
+        return _plain(401, f"authentication failed: {exc}")
+    if isinstance(exc, BodyTooLarge):
+        return _plain(413, str(exc))
+    if isinstance(exc, ProtocolViolation):
+        return _plain(400, f"bad request: {exc}")
+    if isinstance(exc, UpstreamUnavailable):
+        return _plain(exc.status, str(exc))
+    if isinstance(exc, web.HTTPException):
+        text = exc.text if exc.text and exc.text != f"{exc.status}: {exc.reason}" else exc.reason
+        if exc.status == 404:
+            text = "unknown path"
+        return _plain(exc.status, f"{exc.status} {text}")
+    LOG.exception("unexpected gateway error")
+    return _plain(500, "internal gateway error")
+
+
+@web.middleware
+async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map failures to plain-text answers and log one line per HTTP request."""
+    started = time.monotonic()
+    try:
+        response = await handler(request)
+    except Exception as exc:
+        response = _error_response(exc)
+        if request.method == "POST" and not request.content.at_eof():
+            response.force_close()
+    if request.path != SESSION_PATH or response.status != 101:
+        _log_request(request, response, started)
+    return response
+
+
+def _log_request(request: web.Request, response: web.StreamResponse, started: float) -> None:
+    elapsed = (time.monotonic() - started) * 1000
+    note = request.get("ppg_edge.note", "")
+    LOG.info(
+        "%s %s %s user=%s db=%s %s %.0fms %s",
+        request.method,
+        request.path,
+        response.status,
+        request.get(LOG_USER, "-"),
+        request.get(LOG_DATABASE) or "-",
+        request.remote,
+        elapsed,
+        note,
+    )
+
+
+async def _add_cors(request: web.Request, response: web.StreamResponse) -> None:
+    """CORS headers on every /v0/statement answer, streamed ones included."""
+    if request.path != STATEMENT_PATH:
+        return
+    allowed = request.app[GATEWAY].config.cors_origin(request.headers.get("Origin"))
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.headers["Vary"] = "Origin"
+
+
+async def preflight(request: web.Request) -> web.Response:
+    """Answer a CORS preflight, naming Authorization and Content-Type explicitly."""
+    config = request.app[GATEWAY].config
+    origin = request.headers.get("Origin")
+    if config.origin_refused(origin):
+        return _plain(403, "origin not allowed")
+    response = web.Response(status=204)
+    if config.cors_origin(origin) is not None:
+        response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = "600"
+    return response
+
+
+def _static_handler(root: Path) -> Handler:
+    base = root.resolve()
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        target = (base / request.match_info["tail"]).resolve()
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_relative_to(base) or not target.is_file():
+            raise web.HTTPNotFound()
+        content_type = STATIC_TYPES.get(target.suffix.lower())
+        response = web.FileResponse(target)
+        if content_type:
+            response.content_type = content_type
+        return response
+
+    return serve
+
+
+async def _shutdown(app: web.Application) -> None:
+    for ws in list(app[GATEWAY].sessions):
+        await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
+
+
+async def _cleanup(app: web.Application) -> None:
+    await app[GATEWAY].pools.close()
+
+
+def build_app(config: GatewayConfig) -> web.Application:
+    """The gateway as an aiohttp application (used by the CLI and in-process)."""
+    for suffix, content_type in STATIC_TYPES.items():
+        mimetypes.add_type(content_type, suffix)
+    upstream = Upstream(
+        config.upstream_host, config.upstream_port, int(config.statement_timeout * 1000)
+    )
+    app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
+    app[GATEWAY] = Gateway(config, upstream, Pools(upstream, config.max_connections))
+    app.router.add_post(STATEMENT_PATH, statement_handler)
+    app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
+    app.router.add_get(SESSION_PATH, session_handler)
+    if config.static_dir is not None:
+        app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
+    app.on_response_prepare.append(_add_cors)
+    app.on_shutdown.append(_shutdown)
+    app.on_cleanup.append(_cleanup)
+    return app

@@ -1,0 +1,173 @@
+"""The gateway's command line and configuration."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+@dataclass
+class GatewayConfig:
+    """Everything the server needs; the upstream address comes only from here."""
+
+    upstream_host: str = DEFAULT_HOST
+    upstream_port: int = 5432
+    listen_host: str = DEFAULT_HOST
+    listen_port: int = DEFAULT_PORT
+    embedded: bool = False
+    static_dir: Path | None = None
+    allow_origins: list[str] = field(default_factory=list)
+    max_body_size: int = DEFAULT_MAX_BODY
+    max_sessions: int = 100
+    max_connections: int = 100
+    statement_timeout: float = 0.0
+    idle_timeout: float = 300.0
+    auth_timeout: float = 30.0
+    default_database: str | None = None
+    log_level: str = "INFO"
+
+    def cors_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
+        if origin is None or not self.allow_origins:
+            return None
+        if "*" in self.allow_origins:
+            return "*"
+        return origin if origin in self.allow_origins else None
+
+    def origin_refused(self, origin: str | None) -> bool:
+        """True when an allow-list is configured and this browser Origin is not on it."""
+        return origin is not None and bool(self.allow_origins) and self.cors_origin(origin) is None
+
+
+def _host_port(value: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(value if "//" in value else f"//{value}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad port in {value!r}") from None
+    if not parts.hostname:
+        raise argparse.ArgumentTypeError(f"no host in {value!r}")
+    return parts.hostname, port or default_port
+
+
+def _upstream(value: str) -> tuple[str, int]:
+    scheme = urlsplit(value).scheme
+    if scheme not in ("postgres", "postgresql"):
+        raise argparse.ArgumentTypeError("--upstream must look like postgres://HOST:PORT")
+    return _host_port(value, 5432)
+
+
+def _listen(value: str) -> tuple[str, int]:
+    return _host_port(value, DEFAULT_PORT)
+
+
+def _size(value: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    number, unit = (value[:-1], value[-1].lower()) if value[-1:].lower() in units else (value, "")
+    try:
+        size = int(number) * units.get(unit, 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad size {value!r} (e.g. 1048576, 512k, 64m)") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError("size must be positive")
+    return size
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m ppg_edge.gateway`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="python -m ppg_edge.gateway",
+        description="Serve the Prisma Postgres serverless protocol in front of PostgreSQL.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--upstream",
+        type=_upstream,
+        metavar="postgres://HOST:PORT",
+        help="the PostgreSQL server to serve (credentials come from clients)",
+    )
+    source.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start a private PostgreSQL and print a ready connection string",
+    )
+    parser.add_argument(
+        "--listen",
+        type=_listen,
+        default=(DEFAULT_HOST, DEFAULT_PORT),
+        metavar="HOST:PORT",
+        help="address to serve on (default 127.0.0.1:8787)",
+    )
+    parser.add_argument("--static", type=Path, metavar="DIR", help="also serve this folder at /")
+    parser.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="browser origin allowed by CORS and for WebSockets (repeatable; *)",
+    )
+    parser.add_argument(
+        "--max-body-size",
+        type=_size,
+        default=DEFAULT_MAX_BODY,
+        metavar="BYTES",
+        help="largest request body and WebSocket message (default 64m)",
+    )
+    parser.add_argument(
+        "--max-sessions", type=int, default=100, help="concurrent WebSocket sessions (default 100)"
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=100,
+        help="concurrent HTTP statements, each on one upstream connection",
+    )
+    parser.add_argument(
+        "--statement-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="PostgreSQL statement_timeout for every session (0: none)",
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="close a WebSocket session idle this long (0: never; default 300)",
+    )
+    parser.add_argument(
+        "--default-database",
+        metavar="NAME",
+        help="database when a request has no db parameter (default: user name)",
+    )
+    parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    return parser
+
+
+def parse_config(argv: list[str] | None = None) -> GatewayConfig:
+    """Parse the command line into a GatewayConfig."""
+    args = build_parser().parse_args(argv)
+    config = GatewayConfig(
+        embedded=args.embedded,
+        listen_host=args.listen[0],
+        listen_port=args.listen[1],
+        static_dir=args.static,
+        allow_origins=args.allow_origin,
+        max_body_size=args.max_body_size,
+        max_sessions=args.max_sessions,
+        max_connections=args.max_connections,
+        statement_timeout=args.statement_timeout,
+        idle_timeout=args.idle_timeout,
+        default_database=args.default_database,
+        log_level=args.log_level.upper(),
+    )
+    if args.upstream:
+        config.upstream_host, config.upstream_port = args.upstream
+    return config

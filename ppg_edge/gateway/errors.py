@@ -1,0 +1,27 @@
+"""Typed failures inside the gateway, each mapped to one clear answer on the wire."""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    """Base of the gateway's own failures; the message is safe to show a client."""
+
+
+class ProtocolViolation(GatewayError):
+    """The client broke PROTOCOL.md: HTTP 400, WebSocket close 1002."""
+
+
+class BodyTooLarge(GatewayError):
+    """The request body exceeds the configured limit: HTTP 413."""
+
+
+class AuthenticationFailed(GatewayError):
+    """PostgreSQL rejected the credentials (or the database): HTTP 401, close 1008."""
+
+
+class UpstreamUnavailable(GatewayError):
+    """PostgreSQL could not be reached or is overloaded: HTTP 502/503, close 1011."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status

@@ -1,0 +1,98 @@
+"""``POST /v0/statement``: a streamed multipart body in, streamed NDJSON out."""
+
+from __future__ import annotations
+
+from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from ppg_edge.core.protocol import DESCRIPTOR_URN, MULTIPART_FORM_DATA, NDJSON
+
+from .errors import BodyTooLarge, ProtocolViolation
+from .execute import run_statement
+from .state import GATEWAY, basic_credentials
+from .statement import Statement, parse_descriptor
+
+READ_CHUNK = 64 * 1024
+
+
+class _Budget:
+    """Counts body bytes as they are read, so chunked bodies meet the limit too."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self.limit = limit
+
+    def spend(self, size: int) -> None:
+        self.left -= size
+        if self.left < 0:
+            raise BodyTooLarge(f"request body exceeds the limit of {self.limit} bytes")
+
+
+async def _read_part(part: BodyPartReader, budget: _Budget, most: int, what: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(READ_CHUNK):
+        budget.spend(len(chunk))
+        size += len(chunk)
+        if size > most:
+            raise ProtocolViolation(f"{what} holds more than the {most} bytes announced")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _next_part(reader: MultipartReader, expected: str) -> BodyPartReader:
+    part = await reader.next()
+    if part is None:
+        raise ProtocolViolation(f"body ended before the part {expected!r}")
+    if not isinstance(part, BodyPartReader):
+        raise ProtocolViolation("nested multipart bodies are not allowed")
+    if part.name != expected:
+        raise ProtocolViolation(f"expected part {expected!r}, got {part.name!r}")
+    return part
+
+
+async def _parse_body(reader: MultipartReader, budget: _Budget) -> Statement:
+    part = await _next_part(reader, DESCRIPTOR_URN)
+    statement = parse_descriptor(await _read_part(part, budget, budget.limit, "descriptor"))
+    for spec in statement.extended:
+        part = await _next_part(reader, spec.urn)
+        what = f"parameter {spec.index + 1} (byteSize {spec.byte_size})"
+        data = await _read_part(part, budget, spec.byte_size, what)
+        statement.fill(spec, data)
+    extra = await reader.next()
+    if extra is not None:
+        name = extra.name if isinstance(extra, BodyPartReader) else "multipart"
+        raise ProtocolViolation(f"unexpected part {name!r} after the last parameter")
+    return statement
+
+
+async def read_statement(request: web.Request, limit: int) -> Statement:
+    """Read the descriptor and each extended parameter as they arrive, checking sizes."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    if request.content_type != MULTIPART_FORM_DATA:
+        raise ProtocolViolation("Content-Type must be multipart/form-data")
+    try:
+        reader = MultipartReader(request.headers, request.content)
+        return await _parse_body(reader, _Budget(limit))
+    except HttpProcessingError as exc:
+        raise ProtocolViolation(f"malformed multipart body: {exc.message}") from None
+    except (ValueError, AssertionError, RuntimeError, KeyError, ClientPayloadError) as exc:
+        raise ProtocolViolation(f"malformed multipart body: {exc}") from None
+
+
+async def statement_handler(request: web.Request) -> web.StreamResponse:
+    """Run one statement on a pooled connection and stream its frames as NDJSON."""
+    gateway = request.app[GATEWAY]
+    credentials = basic_credentials(request, gateway.database(request))
+    statement = await read_statement(request, gateway.config.max_body_size)
+    response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+    try:
+        async with gateway.pools.connection(credentials) as conn:
+            await response.prepare(request)
+            async for frames in run_statement(conn, statement):
+                await response.write("".join(text + "\n" for _, text in frames).encode("utf-8"))
+        await response.write_eof()
+    except ConnectionResetError:
+        request["ppg_edge.note"] = "client went away"
+    return response

@@ -1,0 +1,177 @@
+"""Connections to the upstream PostgreSQL: logins, session settings, HTTP pools.
+
+Credentials come from each request and go straight to PostgreSQL; the gateway
+keeps no password. Pools are keyed by (user, database, HMAC of the password
+under a per-process random key), so a different password never reuses a
+connection that another password opened: it makes a fresh login attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from ppg_edge.core.protocol import SESSION_SETTINGS
+
+from .errors import AuthenticationFailed, UpstreamUnavailable
+
+Connection = psycopg.AsyncConnection[Any]
+_BUSY_MARKERS = ("too many clients", "starting up", "shutting down", "in recovery")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Who a request or session logs in as; the password never shows in a repr."""
+
+    user: str
+    password: str = field(repr=False)
+    database: str | None = None
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """Where PostgreSQL is and what every session runs with; from the gateway's config only."""
+
+    host: str
+    port: int
+    statement_timeout_ms: int = 0
+    connect_timeout: int = 10
+
+    def options(self) -> str:
+        """libpq ``options``: settings become session defaults, so DISCARD ALL keeps them."""
+        settings = {k: v for k, v in SESSION_SETTINGS.items() if k != "client_encoding"}
+        if self.statement_timeout_ms:
+            settings["statement_timeout"] = str(self.statement_timeout_ms)
+        return " ".join(f"-c {name}={value}" for name, value in settings.items())
+
+
+def _server_message(exc: psycopg.OperationalError) -> str:
+    """The server's own words from a failed login, without libpq's address preamble."""
+    text = str(exc).strip()
+    if "FATAL:" in text:
+        text = text.rsplit("FATAL:", 1)[1]
+    return " ".join(text.split())
+
+
+async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
+    """Log in; bad credentials raise AuthenticationFailed, trouble UpstreamUnavailable."""
+    kwargs: dict[str, Any] = {
+        "host": upstream.host,
+        "port": upstream.port,
+        "user": credentials.user,
+        "password": credentials.password,
+        "client_encoding": SESSION_SETTINGS["client_encoding"],
+        "options": upstream.options(),
+        "application_name": "ppg_edge gateway",
+        "connect_timeout": upstream.connect_timeout,
+        "sslmode": "prefer",
+    }
+    if credentials.database:
+        kwargs["dbname"] = credentials.database
+    try:
+        return await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+    except psycopg.OperationalError as exc:
+        text = str(exc)
+        message = _server_message(exc)
+        if any(marker in text for marker in _BUSY_MARKERS):
+            raise UpstreamUnavailable(f"PostgreSQL is busy: {message}", 503) from None
+        if "FATAL:" in text:
+            raise AuthenticationFailed(message) from None
+        raise UpstreamUnavailable(f"cannot reach PostgreSQL: {message}") from None
+
+
+async def discard(conn: Connection) -> None:
+    """Close a connection at once, cancelling a running statement first."""
+    if conn.closed:
+        return
+    if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+        with contextlib.suppress(psycopg.Error, TimeoutError):
+            await asyncio.wait_for(conn.cancel_safe(), 2)
+    await conn.close()
+
+
+async def reset(conn: Connection) -> bool:
+    """Roll back and DISCARD ALL so nothing leaks to the next request; False if unusable."""
+    status = conn.pgconn.transaction_status
+    if conn.closed or status in (pq.TransactionStatus.ACTIVE, pq.TransactionStatus.UNKNOWN):
+        return False
+    try:
+        if status != pq.TransactionStatus.IDLE:
+            await conn.execute("ROLLBACK")
+        await conn.execute("DISCARD ALL")
+    except psycopg.Error:
+        return False
+    return True
+
+
+PoolKey = tuple[str, str | None, bytes]
+
+
+class Pools:
+    """Idle connections per (user, database, password HMAC), reset between requests."""
+
+    def __init__(
+        self,
+        upstream: Upstream,
+        max_connections: int,
+        max_idle: int = 8,
+        idle_seconds: float = 60.0,
+    ) -> None:
+        self.upstream = upstream
+        self.max_idle = max_idle
+        self.idle_seconds = idle_seconds
+        self._secret = secrets.token_bytes(32)
+        self._idle: dict[PoolKey, list[tuple[float, Connection]]] = {}
+        self._slots = asyncio.Semaphore(max_connections)
+
+    def _key(self, credentials: Credentials) -> PoolKey:
+        digest = hmac.new(self._secret, credentials.password.encode(), hashlib.sha256).digest()
+        return (credentials.user, credentials.database, digest)
+
+    @asynccontextmanager
+    async def connection(self, credentials: Credentials) -> AsyncIterator[Connection]:
+        """A reset connection for one request; returned to the pool when clean."""
+        async with self._slots:
+            key = self._key(credentials)
+            conn = await self._take_idle(key) or await connect(self.upstream, credentials)
+            try:
+                yield conn
+            except BaseException:
+                await discard(conn)
+                raise
+            await self._give_back(key, conn)
+
+    async def _take_idle(self, key: PoolKey) -> Connection | None:
+        idle = self._idle.get(key, [])
+        deadline = time.monotonic() - self.idle_seconds
+        while idle:
+            since, conn = idle.pop()
+            if since >= deadline and not conn.closed:
+                return conn
+            await discard(conn)
+        return None
+
+    async def _give_back(self, key: PoolKey, conn: Connection) -> None:
+        idle = self._idle.setdefault(key, [])
+        if len(idle) >= self.max_idle or not await reset(conn):
+            await discard(conn)
+            return
+        idle.append((time.monotonic(), conn))
+
+    async def close(self) -> None:
+        """Close every idle connection (at shutdown)."""
+        pools, self._idle = self._idle, {}
+        for idle in pools.values():
+            for _, conn in idle:
+                await discard(conn)

@@ -1,0 +1,207 @@
+"""``GET /v0/session``: one WebSocket is one database session on one pinned connection.
+
+A reader task reads ahead (statements queue up, bounded) while an executor
+runs them in order and answers FIFO as URN/JSON text pairs. When the socket
+closes for any reason, the running statement is cancelled and the connection
+closed at once, which rolls back any open transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Any
+
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
+
+from ppg_edge.core.protocol import (
+    CLOSE_GOING_AWAY,
+    CLOSE_POLICY_VIOLATION,
+    CLOSE_PROTOCOL_ERROR,
+    CLOSE_SERVER_ERROR,
+    WS_SUBPROTOCOL,
+)
+
+from .errors import AuthenticationFailed, ProtocolViolation, UpstreamUnavailable
+from .execute import run_statement
+from .state import GATEWAY, LOG, Gateway
+from .statement import Statement
+from .upstream import Connection, Credentials, connect, discard
+from .ws_assembler import StatementAssembler
+
+QUEUE_DEPTH = 256
+MAX_REASON_BYTES = 123
+
+
+def close_reason(text: str) -> bytes:
+    """A close reason within the 123 bytes a close frame allows, cut on a character."""
+    data = text.encode("utf-8")
+    if len(data) <= MAX_REASON_BYTES:
+        return data
+    return data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
+
+
+def _auth_message(message: WSMessage) -> tuple[str, str]:
+    if message.type != WSMsgType.TEXT:
+        raise ProtocolViolation("the first message must be the text auth message")
+    try:
+        doc = json.loads(message.data)
+    except ValueError:
+        raise ProtocolViolation("the auth message is not valid JSON") from None
+    if not isinstance(doc, dict) or not all(
+        isinstance(doc.get(key), str) for key in ("username", "password")
+    ):
+        raise ProtocolViolation('the auth message must be {"username": ..., "password": ...}')
+    return doc["username"], doc["password"]
+
+
+class Session:
+    """One WebSocket session from authentication to close."""
+
+    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse, database: str | None) -> None:
+        self.gateway = gateway
+        self.ws = ws
+        self.database = database
+        self.user = "-"
+        self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
+        self.busy = False
+        self.statements = 0
+        self.note = ""
+        self.code: int | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket with a code and a readable reason (once)."""
+        if not self.note:
+            self.note, self.code = reason, code
+        await self.ws.close(code=code, message=close_reason(reason))
+
+    async def run(self) -> None:
+        """Authenticate, then read and execute until the socket closes."""
+        conn = await self._login()
+        if conn is None:
+            return
+        executor = asyncio.create_task(self._execute(conn))
+        try:
+            await self._read()
+        finally:
+            executor.cancel()
+            with contextlib.suppress(BaseException):
+                await executor
+            await discard(conn)
+
+    async def _login(self) -> Connection | None:
+        config = self.gateway.config
+        try:
+            message = await self.ws.receive(timeout=config.auth_timeout)
+        except TimeoutError:
+            await self.close(CLOSE_POLICY_VIOLATION, "no auth message in time")
+            return None
+        if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            return None
+        try:
+            user, password = _auth_message(message)
+            self.user = user
+            return await connect(self.gateway.upstream, Credentials(user, password, self.database))
+        except ProtocolViolation as exc:
+            await self.close(CLOSE_PROTOCOL_ERROR, str(exc))
+        except AuthenticationFailed as exc:
+            await self.close(CLOSE_POLICY_VIOLATION, f"authentication failed: {exc}")
+        except UpstreamUnavailable as exc:
+            await self.close(CLOSE_SERVER_ERROR, str(exc))
+        return None
+
+    async def _receive(self) -> WSMessage | None:
+        idle = self.gateway.config.idle_timeout or None
+        while True:
+            try:
+                return await self.ws.receive(timeout=idle)
+            except TimeoutError:
+                if self.busy or not self.queue.empty():
+                    continue
+                await self.close(CLOSE_GOING_AWAY, f"idle timeout: no statement for {idle:g} s")
+                return None
+
+    async def _read(self) -> None:
+        assembler = StatementAssembler()
+        try:
+            while (message := await self._receive()) is not None:
+                if message.type == WSMsgType.TEXT:
+                    statement = assembler.text(message.data)
+                elif message.type == WSMsgType.BINARY:
+                    statement = assembler.binary(message.data)
+                else:
+                    self.note = self.note or self._ended(message)
+                    return
+                if statement is not None:
+                    await self.queue.put(statement)
+        except ProtocolViolation as exc:
+            await self.close(CLOSE_PROTOCOL_ERROR, f"protocol error: {exc}")
+
+    def _ended(self, message: WSMessage) -> str:
+        if message.type == WSMsgType.ERROR:
+            return f"error: {message.data}"
+        return "client closed"
+
+    async def _execute(self, conn: Connection) -> None:
+        try:
+            while True:
+                statement = await self.queue.get()
+                self.busy = True
+                await self._answer(conn, statement)
+                self.busy = False
+                self.statements += 1
+                if conn.closed:
+                    await self.close(CLOSE_SERVER_ERROR, "connection to PostgreSQL lost")
+                    return
+        except ConnectionResetError:
+            return
+        except Exception:
+            LOG.exception("session executor failed")
+            await self.close(CLOSE_SERVER_ERROR, "internal gateway error")
+
+    async def _answer(self, conn: Connection, statement: Statement) -> None:
+        async for frames in run_statement(conn, statement):
+            for urn, text in frames:
+                await self.ws.send_str(urn)
+                await self.ws.send_str(text)
+
+
+async def session_handler(request: web.Request) -> web.StreamResponse:
+    """Upgrade to a WebSocket session (subprotocol selected) and serve it."""
+    gateway = request.app[GATEWAY]
+    config = gateway.config
+    if config.origin_refused(request.headers.get("Origin")):
+        raise web.HTTPForbidden(text="origin not allowed")
+    ws = web.WebSocketResponse(
+        protocols=(WS_SUBPROTOCOL,), max_msg_size=config.max_body_size, compress=False
+    )
+    await ws.prepare(request)
+    session = Session(gateway, ws, gateway.database(request))
+    started = time.monotonic()
+    if len(gateway.sessions) >= config.max_sessions:
+        reason = f"too many sessions (limit {config.max_sessions}); try again later"
+        await session.close(WSCloseCode.TRY_AGAIN_LATER, reason)
+    else:
+        gateway.sessions.add(ws)
+        try:
+            await session.run()
+        finally:
+            gateway.sessions.discard(ws)
+            if not ws.closed:
+                await ws.close()
+    _log_session(session, request, started)
+    return ws
+
+
+def _log_session(session: Session, request: web.Request, started: float) -> None:
+    info: dict[str, Any] = {
+        "user": session.user,
+        "db": session.database or "-",
+        "statements": session.statements,
+        "close": session.code or session.ws.close_code,
+    }
+    fields = " ".join(f"{key}={value}" for key, value in info.items())
+    elapsed = (time.monotonic() - started) * 1000
+    LOG.info("WS %s %s %s (%s) %.0fms", request.path, fields, request.remote, session.note, elapsed)

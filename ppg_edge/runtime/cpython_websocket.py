@@ -1,0 +1,303 @@
+"""An RFC 6455 WebSocket client over asyncio streams with wsproto (CPython only).
+
+A background task reads the socket, answers pings and reassembles messages
+into a bounded queue; when the queue is full it stops reading, so a slow
+consumer pushes back on the server through TCP instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Final, cast
+
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Event,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+from ppg_edge.runtime.base import Message, WebSocketClosed
+from ppg_edge.runtime.cpython_http import READ_SIZE, ConnectTimeoutError, Origin, open_stream
+
+ABNORMAL_CLOSURE: Final = 1006
+MESSAGE_TOO_BIG: Final = 1009
+FRAGMENT_SIZE: Final = 1024 * 1024
+"""Outgoing messages larger than this go out as several frames, one drain each."""
+
+Piece = str | bytes | memoryview
+
+_REJECT_BODY_LIMIT: Final = 64 * 1024
+_CLOSE_TIMEOUT: Final = 5.0
+
+
+class WebSocketHandshakeError(ConnectionError):
+    """The server answered the upgrade request with an HTTP status other than 101."""
+
+    def __init__(self, status: int, body: str) -> None:
+        detail = f": {body}" if body else ""
+        super().__init__(f"WebSocket handshake rejected with HTTP {status}{detail}")
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Receive-side bounds: one message's size and what may wait unread."""
+
+    max_message_size: int = 256 * 1024 * 1024
+    max_queued_messages: int = 1024
+    max_queued_bytes: int = 4 * 1024 * 1024
+
+
+async def open_websocket(
+    origin: Origin, target: str, subprotocols: Sequence[str],
+    headers: Sequence[tuple[str, str]], tls: ssl.SSLContext | None, timeout: float,
+    limits: Limits,
+) -> CPythonWebSocket:
+    """Connect and run the opening handshake, all within `timeout` seconds."""
+    reader, writer = await open_stream(origin, tls, timeout)
+    engine = WSConnection(ConnectionType.CLIENT)
+    try:
+        request = Request(
+            host=origin.authority, target=target, subprotocols=list(subprotocols),
+            extra_headers=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+        )
+        try:
+            writer.write(engine.send(request))
+        except (LocalProtocolError, UnicodeEncodeError):
+            raise ValueError("invalid WebSocket request header (values withheld)") from None
+        await writer.drain()
+        subprotocol = await asyncio.wait_for(_handshake(reader, engine), timeout)
+    except TimeoutError:
+        writer.transport.abort()
+        raise ConnectTimeoutError(f"WebSocket handshake timed out after {timeout:g} s") from None
+    except BaseException:
+        writer.transport.abort()
+        raise
+    return CPythonWebSocket(reader, writer, engine, subprotocol, limits)
+
+
+async def _handshake(reader: asyncio.StreamReader, engine: WSConnection) -> str | None:
+    """Read until the server accepts (its subprotocol) or rejects (an exception)."""
+    status: int | None = None
+    body = bytearray()
+    while True:
+        data = await reader.read(READ_SIZE)
+        try:
+            engine.receive_data(data or None)
+            for event in engine.events():
+                if isinstance(event, AcceptConnection):
+                    return event.subprotocol
+                if isinstance(event, RejectConnection):
+                    status = event.status_code
+                    if not event.has_body:
+                        raise WebSocketHandshakeError(status, "")
+                elif isinstance(event, RejectData) and status is not None:
+                    body += event.data[: _REJECT_BODY_LIMIT - len(body)]
+                    if event.body_finished or len(body) >= _REJECT_BODY_LIMIT:
+                        raise WebSocketHandshakeError(status, _readable(body))
+        except RemoteProtocolError as exc:
+            raise ConnectionError(f"WebSocket handshake failed: {exc}") from None
+        if not data:
+            if status is not None:
+                raise WebSocketHandshakeError(status, _readable(body))
+            raise ConnectionError("the server closed the connection during the WebSocket handshake")
+
+
+def _readable(body: bytes | bytearray) -> str:
+    return bytes(body).decode("utf-8", "replace").strip()[:500]
+
+
+class CPythonWebSocket:
+    """An open client WebSocket: whole-message send and receive, close handshake."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 engine: WSConnection, subprotocol: str | None, limits: Limits) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._engine = engine
+        self._subprotocol = subprotocol
+        self._limits = limits
+        self._messages: deque[Message] = deque()
+        self._queued_bytes = 0
+        self._readable = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._send_lock = asyncio.Lock()
+        self._closing = False
+        self._closed: tuple[int, str] | None = None
+        self._parts: list[str | bytes | bytearray] = []
+        self._parts_size = 0
+        self._reading = asyncio.create_task(self._read_loop())
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self._subprotocol
+
+    async def send(self, message: Message) -> None:
+        """Send one whole message; large ones go out in fragments with a drain each.
+
+        A send cancelled between fragments leaves a message cut in half on the
+        wire, so the connection is dropped and reported closed (1006).
+        """
+        if not isinstance(message, str | bytes | bytearray | memoryview):
+            raise TypeError("a WebSocket message is str or bytes")
+        async with self._send_lock:
+            cut_if_stopped = False
+            try:
+                for piece, last in _fragments(message):
+                    self._raise_if_closed()
+                    self._writer.write(self._engine.send(_message_event(piece, last)))
+                    cut_if_stopped = not last
+                    await self._writer.drain()
+            except (LocalProtocolError, OSError):
+                self._raise_if_closed()
+                raise WebSocketClosed(ABNORMAL_CLOSURE, "connection lost") from None
+            except BaseException:
+                if cut_if_stopped:
+                    self._set_closed(ABNORMAL_CLOSURE, "a message was cut off while sending")
+                    self._writer.transport.abort()
+                raise
+
+    async def receive(self) -> Message:
+        """The next whole message; WebSocketClosed once the queue is empty and the socket closed."""
+        while not self._messages:
+            self._raise_if_closed()
+            self._readable.clear()
+            await self._readable.wait()
+        message = self._messages.popleft()
+        self._queued_bytes -= len(message)
+        if self._has_space():
+            self._space.set()
+        return message
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Run the close handshake (bounded in time), then drop the connection."""
+        if self._closed is None and not self._closing:
+            self._closing = True
+            self._space.set()
+            with contextlib.suppress(LocalProtocolError, OSError):
+                if self._engine.state is ConnectionState.OPEN:
+                    self._writer.write(self._engine.send(CloseConnection(code, reason)))
+                    await self._writer.drain()
+            self._set_closed(code, reason)
+        try:
+            await asyncio.wait({self._reading}, timeout=_CLOSE_TIMEOUT)
+        finally:
+            if not self._reading.done():
+                self._reading.cancel()
+                self._writer.transport.abort()
+
+    def _raise_if_closed(self) -> None:
+        if self._closed is not None:
+            raise WebSocketClosed(*self._closed)
+
+    def _has_space(self) -> bool:
+        limits = self._limits
+        return (
+            len(self._messages) < limits.max_queued_messages
+            and self._queued_bytes < limits.max_queued_bytes
+        )
+
+    def _set_closed(self, code: int, reason: str) -> None:
+        if self._closed is None:
+            self._closed = (code, reason)
+        self._readable.set()
+
+    async def _read_loop(self) -> None:
+        code, reason = ABNORMAL_CLOSURE, "connection closed without a close frame"
+        try:
+            while True:
+                ended = await self._handle_events()
+                if ended is not None:
+                    code, reason = ended
+                    return
+                data = await self._reader.read(READ_SIZE)
+                self._engine.receive_data(data or None)
+        except (OSError, LocalProtocolError):
+            pass
+        finally:
+            self._set_closed(code, reason)
+            self._writer.close()
+
+    async def _handle_events(self) -> tuple[int, str] | None:
+        """Process buffered events; the close code and reason once the socket is closed."""
+        for event in self._engine.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                self._parts.append(event.data)
+                self._parts_size += len(event.data)
+                if self._parts_size > self._limits.max_message_size:
+                    return self._fail(MESSAGE_TOO_BIG, "message too big")
+                if event.message_finished:
+                    message = _join(self._parts)
+                    self._parts, self._parts_size = [], 0
+                    await self._deliver(message)
+            elif isinstance(event, Ping) and self._engine.state is ConnectionState.OPEN:
+                self._writer.write(self._engine.send(event.response()))
+            elif isinstance(event, CloseConnection):
+                return self._on_close(event)
+        return None
+
+    def _on_close(self, event: CloseConnection) -> tuple[int, str]:
+        state = self._engine.state
+        if state is ConnectionState.REMOTE_CLOSING:
+            self._writer.write(self._engine.send(event.response()))
+        elif state is ConnectionState.OPEN:
+            return self._fail(event.code, event.reason or "protocol error")
+        if event.code == ABNORMAL_CLOSURE:
+            return event.code, "connection closed without a close frame"
+        return event.code, event.reason or ""
+
+    def _fail(self, code: int, reason: str) -> tuple[int, str]:
+        if self._engine.state is ConnectionState.OPEN:
+            self._writer.write(self._engine.send(CloseConnection(code, reason)))
+        return code, reason
+
+    async def _deliver(self, message: Message) -> None:
+        if self._closing:
+            return
+        self._messages.append(message)
+        self._queued_bytes += len(message)
+        self._readable.set()
+        if not self._has_space():
+            self._space.clear()
+            await self._space.wait()
+
+
+def _message_event(piece: Piece, last: bool) -> Event:
+    if isinstance(piece, str):
+        return TextMessage(data=piece, message_finished=last)
+    return BytesMessage(data=piece, message_finished=last)  # type: ignore[arg-type]
+
+
+def _fragments(message: Message | bytearray | memoryview) -> Iterator[tuple[Piece, bool]]:
+    """The message in frame-sized pieces, sliced lazily (views for binary data)."""
+    if len(message) <= FRAGMENT_SIZE:
+        yield (message if isinstance(message, str | bytes) else bytes(message)), True
+        return
+    data = message if isinstance(message, str) else memoryview(message).cast("B")
+    count = len(data)
+    for start in range(0, count, FRAGMENT_SIZE):
+        yield data[start : start + FRAGMENT_SIZE], start + FRAGMENT_SIZE >= count
+
+
+def _join(parts: list[str | bytes | bytearray]) -> Message:
+    if parts and isinstance(parts[0], str):
+        return "".join(cast(list[str], parts))
+    if len(parts) == 1:
+        return bytes(parts[0])  # type: ignore[arg-type]
+    return b"".join(cast(list[bytes], parts))

@@ -1,0 +1,236 @@
+"""WebSocket sessions: one database session, statements pipelined and answered FIFO.
+
+A reader task feeds every incoming message to the sans-IO SessionMachine and
+wakes the statements it concerns; statements are sent as soon as they are
+issued, through a chain of send tasks that keeps their messages contiguous and
+in issue order even when a caller is cancelled mid-send. A statement whose
+consumer stops reading (break, aclose, cancellation or timeout) is abandoned:
+its remaining frames are drained and discarded and the session stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+
+from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.core.config import ConnectionInfo, check_timeout
+from ppg_edge.core.errors import GenericError, WebSocketError
+from ppg_edge.core.frames import Complete, Failure, Frame
+from ppg_edge.core.protocol import (
+    CLOSE_NORMAL,
+    CLOSE_PROTOCOL_ERROR,
+    EXEC_KIND,
+    QUERY_KIND,
+    WS_SUBPROTOCOL,
+)
+from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
+from ppg_edge.core.statement import encode_statement
+from ppg_edge.core.types import TypeRegistry
+from ppg_edge.results import QueryResult
+from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed
+
+Messages = list[str | bytes]
+
+
+class Session:
+    """An open WebSocket session; use `async with` or `await close()`."""
+
+    def __init__(self, socket: WebSocket, registry: TypeRegistry, timeout: float | None) -> None:
+        self.registry = registry
+        self.timeout = timeout
+        self._socket = socket
+        self._machine = SessionMachine()
+        self._waiters: dict[PendingStatement, asyncio.Future[None]] = {}
+        self._last_send: asyncio.Task[None] | None = None
+        self._closing = False
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def open(
+        cls,
+        runtime: Runtime,
+        connection: ConnectionInfo,
+        registry: TypeRegistry,
+        timeout: float | None,
+    ) -> Session:
+        """Connect, check the subprotocol and send the credentials.
+
+        No acknowledgement exists, so bad credentials surface as a WebSocketError
+        with close code 1008 at the first statement at the latest.
+        """
+        opening = runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
+        try:
+            socket = await Deadline(timeout).wait(opening)
+        except WebSocketClosed as closed:
+            raise _closed_error("the session could not open", closed) from None
+        except GenericError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+        if socket.subprotocol != WS_SUBPROTOCOL:
+            with contextlib.suppress(Exception):
+                await socket.close(CLOSE_PROTOCOL_ERROR, "subprotocol not selected")
+            raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
+        try:
+            await socket.send(connection.auth_message())
+        except WebSocketClosed as closed:
+            raise _closed_error("the session closed at authentication", closed) from None
+        except OSError as exc:
+            raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+        return cls(socket, registry, timeout)
+
+    @property
+    def active(self) -> bool:
+        """True while the session can run statements."""
+        return self._machine.open and not self._closing
+
+    @property
+    def pending(self) -> int:
+        """Statements sent whose answer has not fully arrived."""
+        return self._machine.pending
+
+    def deadline(self, timeout: float | None) -> Deadline:
+        own = check_timeout(timeout)
+        return Deadline(own if own is not None else self.timeout)
+
+    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+        """Send a query now; return once its columns are known, rows still streaming."""
+        deadline = self.deadline(timeout)
+        pending = self.submit(await self.prepare(QUERY_KIND, sql, params))
+        return await self.query_result(pending, deadline)
+
+    async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
+        """Send a statement now and return the number of rows it affected."""
+        deadline = self.deadline(timeout)
+        pending = self.submit(await self.prepare(EXEC_KIND, sql, params))
+        return await self.exec_result(pending, deadline)
+
+    async def prepare(self, kind: str, sql: str, params: Sequence[Any]) -> Messages:
+        """Serialize a statement into its messages, before anything is queued or sent."""
+        values = [self.registry.serialize(value) for value in params]
+        return await statement_messages(encode_statement(kind, sql, values))
+
+    def submit(self, messages: Messages) -> PendingStatement:
+        """Queue a prepared statement and send it behind every earlier one."""
+        if self._closing:
+            raise WebSocketError("the session is closed", CLOSE_NORMAL)
+        pending = self._machine.submit()
+        self._last_send = asyncio.ensure_future(self._send_after(self._last_send, messages))
+        return pending
+
+    def abandon(self, pending: PendingStatement) -> None:
+        """Discard a submitted statement's answer, which nobody will read."""
+        self._machine.abandon(pending)
+
+    async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
+        """The answer to a submitted query."""
+        return await start_query(self._frames(pending, deadline), self.registry)
+
+    async def exec_result(self, pending: PendingStatement, deadline: Deadline) -> int:
+        """The affected count of a submitted exec statement."""
+        return await exec_count(self._frames(pending, deadline))
+
+    async def _frames(self, pending: PendingStatement, deadline: Deadline) -> AsyncIterator[Frame]:
+        finished = False
+        try:
+            while True:
+                frame = pending.pop()
+                if frame is None:
+                    await deadline.wait(self._wait(pending))
+                    continue
+                if isinstance(frame, Complete | Failure):
+                    finished = True
+                    if isinstance(frame, Failure):
+                        raise frame.error
+                    return
+                yield frame
+        finally:
+            if not finished:
+                self._machine.abandon(pending)
+
+    async def _wait(self, pending: PendingStatement) -> None:
+        if pending.buffered or pending.finished:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters[pending] = waiter
+        try:
+            await waiter
+        finally:
+            self._waiters.pop(pending, None)
+
+    def _wake(self) -> None:
+        for pending, waiter in self._waiters.items():
+            if (pending.buffered or pending.finished) and not waiter.done():
+                waiter.set_result(None)
+
+    async def _send_after(self, previous: asyncio.Task[None] | None, messages: Messages) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])
+        if not self._machine.open:
+            return
+        try:
+            for message in messages:
+                await self._socket.send(message)
+        except WebSocketClosed as closed:
+            self._machine.closed(closed.code, closed.reason)
+            self._wake()
+        except Exception as exc:
+            self._machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
+            self._wake()
+            with contextlib.suppress(Exception):
+                await self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
+
+    async def _read(self) -> None:
+        machine = self._machine
+        try:
+            while machine.open:
+                code = machine.receive(await self._socket.receive())
+                self._wake()
+                if code is not None:
+                    with contextlib.suppress(Exception):
+                        await self._socket.close(code, "protocol error")
+        except WebSocketClosed as closed:
+            machine.closed(closed.code, closed.reason)
+        except asyncio.CancelledError:
+            machine.fail(WebSocketError("the session was closed", CLOSE_NORMAL))
+            raise
+        except Exception as exc:
+            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
+        finally:
+            self._wake()
+
+    async def close(self) -> None:
+        """Close the socket; statements still waiting fail with a WebSocketError."""
+        if self._closing:
+            return
+        self._closing = True
+        self._machine.fail(WebSocketError("the session was closed by the client", CLOSE_NORMAL))
+        self._wake()
+        with contextlib.suppress(Exception):
+            await self._socket.close(CLOSE_NORMAL, "")
+        for task in (self._reader, self._last_send):
+            if task is not None and not task.done():
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._reader, self._last_send) if t is not None),
+            return_exceptions=True,
+        )
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _closed_error(message: str, closed: WebSocketClosed) -> WebSocketError:
+    return WebSocketError(f"{message} ({closed.code}: {closed.reason})", closed.code, closed.reason)

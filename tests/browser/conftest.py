@@ -1,0 +1,321 @@
+"""Fixtures that run ppg_edge inside Pyodide: in Chromium (page and module Web
+Worker, via Playwright) and on Node (npm `ws` as WebSocket).
+
+The page, Pyodide's files (from npm, in node_modules) and the freshly built
+wheel are served by a small static server on one port; the gateway listens on
+another and allows only the page's origin, so every request is a real CORS one.
+Timings and the wheel size land in `artifacts/browser-metrics.json` and in the
+terminal summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+BROWSER_TESTS = Path(__file__).resolve().parent
+ROOT = BROWSER_TESTS.parent.parent
+SITE = BROWSER_TESTS / "site"
+NODE_MODULES = BROWSER_TESTS / "node_modules"
+PYODIDE_DIR = NODE_MODULES / "pyodide"
+WHEELS = ROOT / "wheels"
+ARTIFACTS = ROOT / "artifacts"
+NODE_RUNNER = SITE / "node_runner.mjs"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SUITE_TIMEOUT_MS = 240_000
+"""How long one environment's whole suite may take (Pyodide boot included)."""
+
+METRICS: dict[str, Any] = {}
+"""Measured numbers, printed at the end of the run."""
+
+
+def chromium_path() -> str:
+    """Chromium from the OS (apt `chromium`), or $PPG_CHROMIUM; never a downloaded build."""
+    for candidate in (os.environ.get("PPG_CHROMIUM"), "chromium", "chromium-browser"):
+        found = candidate and shutil.which(candidate)
+        if found:
+            return found
+    pytest.fail("Chromium not found: `apt-get install chromium` or set PPG_CHROMIUM")
+
+
+def ensure_node_modules() -> None:
+    """Install the pinned npm packages (pyodide, ws) when they are missing or stale."""
+    lock = json.loads((BROWSER_TESTS / "package-lock.json").read_text())
+    wanted = lock["packages"]["node_modules/pyodide"]["version"]
+    installed = PYODIDE_DIR / "package.json"
+    if installed.exists() and json.loads(installed.read_text())["version"] == wanted:
+        return
+    npm = shutil.which("npm") or pytest.fail("npm is needed for the Pyodide tests")
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"], cwd=BROWSER_TESTS, check=True, timeout=600
+    )
+
+
+def build_wheel() -> Path:
+    """Build the wheel from the current source into wheels/ (what the demo serves too)."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_wheel.py"), "--outdir", str(WHEELS)],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
+    (wheel,) = WHEELS.glob("ppg_edge-*-py3-none-any.whl")
+    return wheel
+
+
+class _SiteHandler(SimpleHTTPRequestHandler):
+    """Serves files from a few mounted directories, without caching or logging."""
+
+    mounts: ClassVar[dict[str, Path]] = {}
+    extensions_map = {  # noqa: RUF012 - the base class declares it as a plain dict
+        ".html": "text/html; charset=utf-8",
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".json": "application/json",
+        ".wasm": "application/wasm",
+        ".py": "text/plain; charset=utf-8",
+        ".css": "text/css",
+        ".zip": "application/zip",
+        ".whl": "application/octet-stream",
+        "": "application/octet-stream",
+    }
+
+    def translate_path(self, path: str) -> str:
+        route = path.split("?", 1)[0].split("#", 1)[0]
+        for prefix, directory in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
+            if route.startswith(prefix):
+                relative = Path(route[len(prefix) :])
+                target = (directory / relative.relative_to(relative.anchor)).resolve()
+                if target.is_relative_to(directory.resolve()):
+                    return str(target)
+        return str(SITE / "__not_found__")
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests assert on behaviour, not on access logs."""
+
+
+class StaticSite:
+    """A threaded static server on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, mounts: dict[str, Path]) -> None:
+        handler = type("Handler", (_SiteHandler,), {"mounts": mounts})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def suite_config(gateway: Any) -> dict[str, Any]:
+    """What the in-Pyodide suite needs to reach the gateway (a unique run id for tables)."""
+    return {
+        "endpoint": gateway.url,
+        "connection_string": gateway.connection_string,
+        "user": gateway.user,
+        "password": gateway.password,
+        "database": gateway.database,
+        "run_id": uuid.uuid4().hex[:10],
+    }
+
+
+@pytest.fixture(scope="session")
+def wheel() -> Path:
+    path = build_wheel()
+    METRICS["wheel"] = {"file": path.name, "bytes": path.stat().st_size}
+    return path
+
+
+@pytest.fixture(scope="session")
+def static_site(wheel: Path) -> Iterator[StaticSite]:
+    ensure_node_modules()
+    site = StaticSite({"/pyodide/": PYODIDE_DIR, "/wheels/": WHEELS, "/": SITE})
+    try:
+        yield site
+    finally:
+        site.close()
+
+
+@pytest.fixture(scope="session")
+def cors_gateway(gateway_factory: Callable[..., Any], static_site: StaticSite) -> Any:
+    """A gateway that allows exactly the test page's origin."""
+    return gateway_factory(allow_origin=[static_site.origin])
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+class PyodidePage:
+    """The test page, booted: Pyodide loaded, wheel installed, first query answered."""
+
+    def __init__(self, page: Page, console: list[str]) -> None:
+        self.page = page
+        self.console = console
+
+    @classmethod
+    async def open(
+        cls, browser: Browser, site: StaticSite, wheel: Path, config: dict[str, Any]
+    ) -> PyodidePage:
+        page = await browser.new_page()
+        page.set_default_timeout(SUITE_TIMEOUT_MS)
+        console: list[str] = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+        query = f"config={quote(json.dumps(config))}&wheel={quote('/wheels/' + wheel.name)}"
+        await page.goto(f"{site.origin}/index.html?{query}")
+        return cls(page, console)
+
+    async def ready(self) -> dict[str, Any]:
+        """Marks (ms since navigation start) and the first query's rows."""
+        result: dict[str, Any] = await self.page.evaluate("() => window.ppgReady")
+        return result
+
+    async def call(self, function: str, config: dict[str, Any]) -> Any:
+        """Await `ppg_browser_suite.<function>(config_json)` in the page's Pyodide."""
+        return await self.page.evaluate(
+            "([fn, cfg]) => window.ppgCall(fn, cfg)", [function, config]
+        )
+
+    async def run_in_worker(self, config: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = await self.page.evaluate(
+            "cfg => window.ppgRunInWorker(cfg)", config
+        )
+        return result
+
+
+async def run_on_node(wheel: Path, config: dict[str, Any]) -> dict[str, Any]:
+    """Run the suite in Pyodide on Node; its last stdout line is the JSON report."""
+    node = shutil.which("node") or pytest.fail("node is needed for the Pyodide-on-Node tests")
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(NODE_RUNNER),
+        str(wheel),
+        env={**os.environ, "PPG_SUITE_CONFIG": json.dumps(config)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(process.communicate(), SUITE_TIMEOUT_MS / 1000)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        pytest.fail("the Node suite run did not finish in time")
+    lines = stdout.decode().strip().splitlines()
+    if process.returncode != 0 or not lines:
+        pytest.fail(f"node runner failed ({process.returncode}): {stderr.decode()[-4000:]}")
+    report: dict[str, Any] = json.loads(lines[-1])
+    return report
+
+
+class SuiteReports:
+    """Runs the in-Pyodide suite once per environment, on first demand."""
+
+    def __init__(self, browser: Browser, site: StaticSite, wheel: Path, gateway: Any) -> None:
+        self._browser, self._site, self._wheel, self._gateway = browser, site, wheel, gateway
+        self._reports: dict[str, dict[str, Any]] = {}
+        self._lock = asyncio.Lock()
+        self.page: PyodidePage | None = None
+
+    async def get(self, environment: str) -> dict[str, Any]:
+        async with self._lock:
+            if environment not in self._reports:
+                report = await self._run(environment)
+                METRICS[f"{environment}_marks_ms"] = report["marks"]
+                self._reports[environment] = report
+            return self._reports[environment]
+
+    async def booted_page(self) -> PyodidePage:
+        if self.page is None:
+            config = suite_config(self._gateway)
+            self.page = await PyodidePage.open(self._browser, self._site, self._wheel, config)
+        return self.page
+
+    async def _run(self, environment: str) -> dict[str, Any]:
+        config = suite_config(self._gateway)
+        if environment == "node":
+            return await run_on_node(self._wheel, config)
+        page = await self.booted_page()
+        if environment == "worker":
+            return await page.run_in_worker(config)
+        ready = await page.ready()
+        results = await page.call("run", config)
+        return {**ready, "results": results}
+
+
+@pytest.fixture(scope="session")
+async def suite_reports(
+    browser: Browser, static_site: StaticSite, wheel: Path, cors_gateway: Any
+) -> AsyncIterator[SuiteReports]:
+    reports = SuiteReports(browser, static_site, wheel, cors_gateway)
+    yield reports
+    if reports.page is not None:
+        await reports.page.page.close()
+
+
+@pytest.fixture(scope="session")
+def origin_probe(suite_reports: SuiteReports) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+    """From the booted test page: one HTTP and one WebSocket query against `gateway`."""
+
+    async def probe(gateway: Any) -> dict[str, Any]:
+        page = await suite_reports.booted_page()
+        result: dict[str, Any] = await page.call("origin_probe", suite_config(gateway))
+        return result
+
+    return probe
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print and save the wheel size and the Pyodide timings measured in this run."""
+    if not METRICS:
+        return
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-metrics.json").write_text(json.dumps(METRICS, indent=2))
+    write = functools.partial(terminalreporter.write_line)
+    terminalreporter.section("ppg_edge in Pyodide: measurements")
+    if "wheel" in METRICS:
+        write(f"wheel {METRICS['wheel']['file']}: {METRICS['wheel']['bytes']} bytes")
+    for key, marks in METRICS.items():
+        if key.endswith("_marks_ms"):
+            shown = ", ".join(f"{name} {value:.0f}" for name, value in marks.items())
+            write(f"{key[: -len('_marks_ms')]} (ms): {shown}")

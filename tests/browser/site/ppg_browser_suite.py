@@ -1,0 +1,457 @@
+"""The ppg_edge suite that runs INSIDE Pyodide (browser page, Web Worker, Node).
+
+Each case talks to the real gateway through the Pyodide runtime and returns what
+it observed as JSON-able data; pytest asserts on those observations, one test per
+case. Python 3.14 syntax (t-strings) is used on purpose: this file never runs on
+the host's CPython.
+"""
+
+import asyncio
+import hashlib
+import json
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import ppg_edge
+from ppg_edge.runtime import default_runtime
+
+CASE_TIMEOUT = 60.0
+"""Seconds one case may take before it is recorded as hung."""
+
+Case = Callable[["Context"], Awaitable[Any]]
+CASES: dict[str, Case] = {}
+
+
+def case(fn: Case) -> Case:
+    """Register a suite case under its function name."""
+    CASES[fn.__name__] = fn
+    return fn
+
+
+class Context:
+    """The gateway coordinates handed over by pytest, plus helpers to reach it."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.endpoint: str = config["endpoint"]
+        self.connection_string: str = config["connection_string"]
+        self.user: str = config["user"]
+        self.password: str = config["password"]
+        self.database: str = config["database"]
+        self.run_id: str = config["run_id"]
+
+    def connect(self, **options: Any) -> Any:
+        return ppg_edge.connect(self.connection_string, endpoint=self.endpoint, **options)
+
+    def client(self, connection_string: str | None = None) -> Any:
+        config = ppg_edge.default_client_config(
+            connection_string or self.connection_string, endpoint=self.endpoint
+        )
+        return ppg_edge.client(config)
+
+    def bad_connection_string(self) -> str:
+        host = self.endpoint.split("://", 1)[1]
+        return f"postgres://{self.user}:not-{self.password}@{host}/{self.database}"
+
+    def table(self, purpose: str) -> str:
+        return f"browser_{self.run_id}_{purpose}"
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """What pytest needs to know about an exception raised inside Pyodide."""
+    info: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "mro": [cls.__name__ for cls in type(exc).__mro__],
+        "message": str(exc),
+        "repr": repr(exc),
+    }
+    for attribute in ("status", "close_code", "reason", "code", "details"):
+        if hasattr(exc, attribute):
+            info[attribute] = getattr(exc, attribute)
+    return info
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@case
+async def environment(ctx: Context) -> Any:
+    runtime = default_runtime()
+    return {
+        "platform": sys.platform,
+        "version": list(sys.version_info[:2]),
+        "runtime": f"{type(runtime).__module__}.{type(runtime).__name__}",
+        "ppg_edge_file": ppg_edge.__file__,
+    }
+
+
+@case
+async def tstring_query(ctx: Context) -> Any:
+    a, b, name = 20, 22, "Zoë'; DROP TABLE x; --"
+    template = t"SELECT {a}::int + {b}::int AS s, {name}::text AS name"
+    async with ctx.connect() as db:
+        rows = await db.sql(template).collect()
+        affected = await db.sql.exec(t"SELECT * FROM generate_series(1, {a}::int)")
+    return {"template_type": type(template).__name__, "rows": rows, "affected": affected}
+
+
+@case
+async def portable_template(ctx: Context) -> Any:
+    async with ctx.connect() as db:
+        named = await db.sql("SELECT {x}::int * 2 AS d, '{{}}' AS braces", x=21).collect()
+        positional = await db.sql("SELECT {}::int + {}::int AS s", 1, 2).collect()
+    return {"named": named, "positional": positional}
+
+
+@case
+async def explicit_parameters(ctx: Context) -> Any:
+    async with ctx.connect() as db:
+        rows = await db.query(
+            "SELECT $1::int AS a, $2::text AS b, $3::text IS NULL AS is_null, $4::bool AS flag",
+            7,
+            "héllo ✓",
+            None,
+            True,
+        ).collect()
+        count = await db.exec("SELECT * FROM generate_series(1, $1::int)", 5)
+    return {"rows": rows, "count": count}
+
+
+@case
+async def stream_100k_rows(ctx: Context) -> Any:
+    started = time.perf_counter()
+    count = total = 0
+    first_row_ms = None
+    async with ctx.connect() as db:
+        async for row in db.query("SELECT g AS n FROM generate_series(1, 100000) g"):
+            if first_row_ms is None:
+                first_row_ms = (time.perf_counter() - started) * 1000
+            count += 1
+            total += row["n"]
+    return {
+        "count": count,
+        "sum": total,
+        "first_row_ms": first_row_ms,
+        "total_ms": (time.perf_counter() - started) * 1000,
+    }
+
+
+@case
+async def stop_stream_early(ctx: Context) -> Any:
+    async with ctx.connect() as db:
+        rows = db.query("SELECT g AS n FROM generate_series(1, 1000000) g")
+        seen = []
+        async for row in rows:
+            seen.append(row["n"])
+            if len(seen) == 3:
+                break
+        await rows.aclose()
+        after = await db.query("SELECT 'still usable' AS s").collect()
+    return {"seen": seen, "after": after}
+
+
+@case
+async def session_pipelining(ctx: Context) -> Any:
+    cl = ctx.client()
+    try:
+        session = await cl.new_session()
+        async with session:
+            sql = "SELECT $1::int AS i, pg_backend_pid() AS pid"
+            results = await asyncio.gather(*(session.query(sql, i) for i in range(10)))
+            rows = [await result.rows.collect() for result in results]
+            active = session.active
+        return {
+            "values": [r[0].values[0] for r in rows],
+            "distinct_pids": len({r[0].values[1] for r in rows}),
+            "columns": [c.name for c in results[0].columns],
+            "active_while_open": active,
+            "active_after_close": session.active,
+        }
+    finally:
+        await cl.aclose()
+
+
+@case
+async def transaction_commit(ctx: Context) -> Any:
+    table = ctx.table("commit")
+    async with ctx.connect() as db:
+        await db.exec(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text)")
+        try:
+            async with db.transaction() as tx:
+                await tx.exec(f"INSERT INTO {table} (name) VALUES ($1)", "Bob")
+                who = "Eve"
+                greeting = await tx.sql(t"SELECT 'hi ' || {who}::text AS g").collect()
+                inside = await tx.query(f"SELECT count(*) AS n FROM {table}").collect()
+
+            async def callback(tx: Any) -> str:
+                await tx.exec(f"INSERT INTO {table} (name) VALUES ($1)", "Carol")
+                rows = await tx.query(f"SELECT name FROM {table} ORDER BY id").collect()
+                return ",".join(row["name"] for row in rows)
+
+            names = await db.transaction(callback)
+            after = await db.query(f"SELECT name FROM {table} ORDER BY id").collect()
+        finally:
+            await db.exec(f"DROP TABLE IF EXISTS {table}")
+    return {"greeting": greeting, "inside": inside, "callback_result": names, "after": after}
+
+
+@case
+async def transaction_rollback(ctx: Context) -> Any:
+    table = ctx.table("rollback")
+    raised: dict[str, Any] = {}
+    async with ctx.connect() as db:
+        await db.exec(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text)")
+        try:
+            try:
+                async with db.transaction() as tx:
+                    await tx.exec(f"INSERT INTO {table} (name) VALUES ($1)", "Mallory")
+                    raise LookupError("abort this transaction")
+            except LookupError as exc:
+                raised["context_manager"] = str(exc)
+
+            async def failing(tx: Any) -> None:
+                await tx.exec(f"INSERT INTO {table} (name) VALUES ($1)", "Trent")
+                await tx.exec("SELECT 1/0")
+
+            try:
+                await db.transaction(failing)
+            except ppg_edge.DatabaseError as exc:
+                raised["callback"] = exc.code
+            after = await db.query(f"SELECT count(*) AS n FROM {table}").collect()
+        finally:
+            await db.exec(f"DROP TABLE IF EXISTS {table}")
+    return {"raised": raised, "after": after}
+
+
+@case
+async def batch(ctx: Context) -> Any:
+    table = ctx.table("batch")
+    async with ctx.connect() as db:
+        await db.exec(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text)")
+        try:
+            selected, affected = await db.batch(
+                ppg_edge.Query("SELECT $1::int * 2 AS d", 21),
+                ppg_edge.Exec(f"INSERT INTO {table} (name) VALUES ($1), ($2)", "A", "B"),
+            )
+            chained = (
+                await db.batch()
+                .query(f"SELECT name FROM {table} ORDER BY id")
+                .exec(f"DELETE FROM {table} WHERE name = $1", "A")
+                .run()
+            )
+            try:
+                await db.batch(
+                    ppg_edge.Exec(f"INSERT INTO {table} (name) VALUES ($1)", "never"),
+                    ppg_edge.Query("SELECT 1/0"),
+                )
+            except ppg_edge.DatabaseError as exc:
+                failed_code = exc.code
+            after = await db.query(f"SELECT name FROM {table} ORDER BY id").collect()
+        finally:
+            await db.exec(f"DROP TABLE IF EXISTS {table}")
+    return {
+        "selected": selected,
+        "affected": affected,
+        "chained": list(chained),
+        "failed_code": failed_code,
+        "after": after,
+    }
+
+
+def text_value(size: int) -> str:
+    """A text of exactly `size` UTF-8 bytes mixing 1-, 2-, 3- and 4-byte characters."""
+    pattern = "aé€😀"  # 1 + 2 + 3 + 4 bytes
+    value = pattern * (size // 10) + "x" * (size % 10)
+    assert len(value.encode()) == size
+    return value
+
+
+def binary_value(size: int) -> bytes:
+    """Every byte value, NUL included, repeated to `size` bytes."""
+    return bytes(i % 256 for i in range(size))
+
+
+PARAMETER_SIZES = (1000, 1024, 1025, 70_000)
+"""Below, at and above the 1 KiB inline limit, and a large one."""
+
+
+async def round_trips(runner: Any) -> dict[str, Any]:
+    """Send text and binary values through `runner.query`; compare bytes on both sides."""
+    out: dict[str, Any] = {}
+    for size in PARAMETER_SIZES:
+        text = text_value(size)
+        result = await runner(
+            "SELECT $1::text AS v, octet_length($1::text) AS n,"
+            " md5(convert_to($1::text, 'UTF8')) AS h",
+            text,
+        )
+        out[f"text_{size}"] = {
+            "equal": result["v"] == text,
+            "server_bytes": result["n"],
+            "server_md5": result["h"],
+            "local_md5": md5(text.encode()),
+        }
+        data = binary_value(size)
+        result = await runner(
+            "SELECT $1::bytea AS v, octet_length($1::bytea) AS n, md5($1::bytea) AS h", data
+        )
+        out[f"binary_{size}"] = {
+            "equal": result["v"] == data,
+            "type": type(result["v"]).__name__,
+            "server_bytes": result["n"],
+            "server_md5": result["h"],
+            "local_md5": md5(data),
+        }
+    explicit = ppg_edge.byte_array_parameter(binary_value(3000), ppg_edge.BINARY)
+    result = await runner("SELECT md5($1::bytea) AS h", explicit)
+    out["byte_array_parameter"] = {"server_md5": result["h"], "local_md5": md5(binary_value(3000))}
+    return out
+
+
+@case
+async def parameters_http(ctx: Context) -> Any:
+    async with ctx.connect() as db:
+
+        async def run(sql: str, value: Any) -> dict[str, Any]:
+            (row,) = await db.query(sql, value).collect()
+            return row
+
+        return await round_trips(run)
+
+
+@case
+async def parameters_websocket(ctx: Context) -> Any:
+    async with ctx.connect() as db, db.transaction() as tx:
+
+        async def run(sql: str, value: Any) -> dict[str, Any]:
+            (row,) = await tx.query(sql, value).collect()
+            return row
+
+        return await round_trips(run)
+
+
+ERROR_AFTER_ROWS_SQL = "SELECT n FROM generate_series(1, 50000) n WHERE 1 / (30000 - n) IS NOT NULL"
+"""Streams rows 1, 2, … and fails with division by zero at n = 30000."""
+
+
+@case
+async def error_after_rows(ctx: Context) -> Any:
+    rows: list[Any] = []
+    async with ctx.connect() as db:
+        try:
+            async for row in db.query(ERROR_AFTER_ROWS_SQL):
+                rows.append(row["n"])
+        except ppg_edge.DatabaseError as exc:
+            error = error_info(exc)
+        try:
+            await db.query("SELECT * FROM browser_no_such_table").collect()
+        except ppg_edge.DatabaseError as exc:
+            missing = error_info(exc)
+    return {
+        "rows_in_order": rows == list(range(1, len(rows) + 1)),
+        "rows_before_error": len(rows),
+        "error": error,
+        "missing_table": missing,
+    }
+
+
+@case
+async def wrong_credentials_http(ctx: Context) -> Any:
+    db = ppg_edge.connect(ctx.bad_connection_string(), endpoint=ctx.endpoint)
+    try:
+        await db.query("SELECT 1").collect()
+    except ppg_edge.GenericError as exc:
+        return {"error": error_info(exc), "password_leaked": ctx.password in repr(exc)}
+    finally:
+        await db.aclose()
+    return {"error": None}
+
+
+@case
+async def wrong_credentials_websocket(ctx: Context) -> Any:
+    cl = ctx.client(ctx.bad_connection_string())
+    try:
+        session = await cl.new_session()
+        await session.query("SELECT 1")
+        await session.close()
+    except ppg_edge.GenericError as exc:
+        return {"error": error_info(exc), "password_leaked": ctx.password in repr(exc)}
+    finally:
+        await cl.aclose()
+    return {"error": None}
+
+
+@case
+async def timeout(ctx: Context) -> Any:
+    async with ctx.connect() as db:
+        started = time.perf_counter()
+        try:
+            await db.query("SELECT pg_sleep(10)", timeout=0.5).collect()
+        except ppg_edge.QueryTimeoutError as exc:
+            error = error_info(exc) | {"is_timeout_error": isinstance(exc, TimeoutError)}
+        elapsed = time.perf_counter() - started
+        after = await db.query("SELECT 'alive' AS s").collect()
+    return {"error": error, "elapsed_s": elapsed, "after": after}
+
+
+@case
+async def websocket_handshake_failure(ctx: Context) -> Any:
+    runtime = default_runtime()
+    url = ctx.endpoint.replace("http", "ws", 1) + "/no/such/session"
+    try:
+        socket = await runtime.websocket(url, ["prisma-postgres-1.0"])
+        await socket.close()
+    except ConnectionError as exc:
+        return {"error": error_info(exc)}
+    return {"error": None}
+
+
+async def first_query(config_json: str) -> str:
+    """The first thing a page does after importing ppg_edge; timed by the harness."""
+    ctx = Context(json.loads(config_json))
+    async with ctx.connect() as db:
+        rows = await db.query("SELECT 1 AS one").collect()
+    return json.dumps(rows)
+
+
+async def run_case(name: str, ctx: Context) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        value = await asyncio.wait_for(CASES[name](ctx), CASE_TIMEOUT)
+        outcome: dict[str, Any] = {"ok": True, "value": value}
+    except Exception as exc:
+        outcome = {"ok": False, "error": error_info(exc), "traceback": traceback.format_exc()}
+    outcome["ms"] = (time.perf_counter() - started) * 1000
+    return outcome
+
+
+async def run(config_json: str) -> str:
+    """Run every case (or the config's "cases") in order; return {name: outcome} as JSON."""
+    config = json.loads(config_json)
+    ctx = Context(config)
+    results = {name: await run_case(name, ctx) for name in config.get("cases") or CASES}
+    return json.dumps(results, default=repr)
+
+
+async def origin_probe(config_json: str) -> str:
+    """One HTTP query and one session query: what a page sees of a gateway's origin policy."""
+    ctx = Context(json.loads(config_json))
+    seen: dict[str, Any] = {}
+    try:
+        async with ctx.connect() as db:
+            seen["http"] = {"rows": await db.query("SELECT 1 AS one").collect()}
+    except ppg_edge.GenericError as exc:
+        seen["http"] = {"error": error_info(exc)}
+    cl = ctx.client()
+    try:
+        async with await cl.new_session() as session:
+            result = await session.query("SELECT 1 AS one")
+            seen["websocket"] = {"rows": [row.values for row in await result.rows.collect()]}
+    except ppg_edge.GenericError as exc:
+        seen["websocket"] = {"error": error_info(exc)}
+    finally:
+        await cl.aclose()
+    return json.dumps(seen, default=repr)

@@ -1,0 +1,188 @@
+"""Failure paths where ppg_edge must beat the official client: truncated answers,
+late error frames, bad credentials on HTTP and WebSocket, and no leaked password."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+import ppg_edge
+from ppg_edge import DatabaseError, HttpResponseError, ProtocolError, WebSocketError
+from tests.driver.broken_server import broken_server
+
+pytestmark = pytest.mark.asyncio
+
+WRONG_PASSWORD = "Wr0ng-Pa55word-Zq9"
+CLOSE_POLICY_VIOLATION = 1008
+
+
+def _frames(*objects: object) -> bytes:
+    return b"".join(json.dumps(o).encode() + b"\n" for o in objects)
+
+
+COLUMNS = {"columns": [{"name": "n", "typeOid": 23}]}
+TRUNCATED_BODIES = {
+    "no-final-frame": _frames(COLUMNS, {"values": ["1"]}, {"values": ["2"]}),
+    "columns-only": _frames(COLUMNS),
+    "empty": b"",
+    "cut-mid-line": _frames(COLUMNS, {"values": ["1"]}) + b'{"values": ["2',
+}
+
+
+def _bad_connection_string(gateway: Any) -> str:
+    return f"postgres://{gateway.user}:{WRONG_PASSWORD}@127.0.0.1:5432/{gateway.database}"
+
+
+@pytest.mark.parametrize("shape", sorted(TRUNCATED_BODIES))
+async def test_truncated_http_response_raises_protocol_error(shape: str, gateway: Any) -> None:
+    async with broken_server(TRUNCATED_BODIES[shape]) as server:
+        db = ppg_edge.connect(gateway.connection_string, endpoint=server.url)
+        try:
+            with pytest.raises(ProtocolError):
+                await asyncio.wait_for(db.query("SELECT n FROM t").collect(), 10)
+            with pytest.raises(ProtocolError):
+                await asyncio.wait_for(db.exec("DELETE FROM t"), 10)
+        finally:
+            await db.aclose()
+        assert server.requests == 2
+
+
+async def test_truncated_response_raises_in_low_level_iteration(gateway: Any) -> None:
+    body = TRUNCATED_BODIES["no-final-frame"]
+    async with broken_server(body) as server:
+        client = ppg_edge.client(gateway.connection_string, endpoint=server.url)
+        try:
+            result = await client.query("SELECT n FROM t")
+            seen: list[Any] = []
+            with pytest.raises(ProtocolError):
+                async for row in result.rows:
+                    seen.append(row.values)
+        finally:
+            await client.aclose()
+    assert seen == [[1], [2]]
+
+
+async def test_dropped_connection_raises_not_short_result(gateway: Any) -> None:
+    async with broken_server(TRUNCATED_BODIES["no-final-frame"], drop=True) as server:
+        db = ppg_edge.connect(gateway.connection_string, endpoint=server.url)
+        try:
+            with pytest.raises(ppg_edge.GenericError):
+                await asyncio.wait_for(db.query("SELECT n FROM t").collect(), 10)
+        finally:
+            await db.aclose()
+
+
+LATE_ERROR_SQL = "SELECT 10 / (5 - g) AS q FROM generate_series(1, 8) g"
+
+
+async def test_error_frame_after_rows_is_never_lost_on_session(cl: Any) -> None:
+    async with await cl.new_session() as session:
+        first = asyncio.ensure_future(session.query(LATE_ERROR_SQL))
+        follower = asyncio.ensure_future(session.query("SELECT 'after' AS s"))
+        await asyncio.sleep(0.5)  # every frame is in before anyone reads a row
+        seen: list[Any] = []
+        with pytest.raises(DatabaseError) as caught:
+            async with asyncio.timeout(10):
+                result = await first
+                async for row in result.rows:
+                    seen.append(row.values[0])
+        assert caught.value.code == "22012"
+        assert seen == [10 // 4, 10 // 3, 10 // 2, 10][: len(seen)]
+        after = await asyncio.wait_for(follower, 10)
+        assert [row.values for row in await after.rows.collect()] == [["after"]]
+
+
+async def test_error_frame_read_late_over_http(db: Any) -> None:
+    rows = db.query(LATE_ERROR_SQL)
+    await asyncio.sleep(0.5)
+    with pytest.raises(DatabaseError) as caught:
+        await asyncio.wait_for(rows.collect(), 10)
+    assert caught.value.code == "22012"
+
+
+async def test_error_in_pipelined_statement_does_not_hang_the_next(cl: Any) -> None:
+    async with await cl.new_session() as session:
+        failing = session.query("SELECT * FROM no_such_table_for_pipeline")
+        fine = session.query("SELECT 2 AS n")
+        outcomes = await asyncio.wait_for(asyncio.gather(failing, fine, return_exceptions=True), 10)
+        assert isinstance(outcomes[0], DatabaseError)
+        assert outcomes[0].code == "42P01"
+        assert [row.values for row in await outcomes[1].rows.collect()] == [[2]]
+
+
+async def test_session_with_bad_credentials_raises_1008(gateway: Any) -> None:
+    client = ppg_edge.client(_bad_connection_string(gateway), endpoint=gateway.url)
+
+    async def open_and_query() -> None:
+        session = await client.new_session()
+        try:
+            result = await session.query("SELECT 1")
+            await result.rows.collect()
+        finally:
+            await session.close()
+
+    try:
+        with pytest.raises(WebSocketError) as caught:
+            await asyncio.wait_for(open_and_query(), 10)
+    finally:
+        await client.aclose()
+    assert caught.value.close_code == CLOSE_POLICY_VIOLATION
+    assert WRONG_PASSWORD not in str(caught.value)
+    assert WRONG_PASSWORD not in repr(caught.value)
+
+
+async def test_transaction_with_bad_credentials_raises_1008(gateway: Any) -> None:
+    db = ppg_edge.connect(_bad_connection_string(gateway), endpoint=gateway.url)
+    try:
+        with pytest.raises(WebSocketError) as caught:
+            await asyncio.wait_for(db.batch(ppg_edge.Query("SELECT 1")), 10)
+    finally:
+        await db.aclose()
+    assert caught.value.close_code == CLOSE_POLICY_VIOLATION
+
+
+async def test_http_with_bad_credentials_raises_401(gateway: Any) -> None:
+    db = ppg_edge.connect(_bad_connection_string(gateway), endpoint=gateway.url)
+    try:
+        with pytest.raises(HttpResponseError) as caught:
+            await asyncio.wait_for(db.query("SELECT 1").collect(), 10)
+    finally:
+        await db.aclose()
+    assert caught.value.status == 401
+    assert WRONG_PASSWORD not in str(caught.value)
+    assert WRONG_PASSWORD not in repr(caught.value)
+
+
+async def test_no_password_in_reprs_of_clients_and_configs(gateway: Any) -> None:
+    secret = gateway.password
+    config = ppg_edge.default_client_config(gateway.connection_string, endpoint=gateway.url)
+    db = ppg_edge.connect(config)
+    client = ppg_edge.client(config)
+    try:
+        session = await client.new_session()
+        objects: list[object] = [config, db, client, session, db.sql, db.query("SELECT 1")]
+        for obj in objects:
+            assert secret not in repr(obj), type(obj)
+            assert secret not in str(obj), type(obj)
+        await session.close()
+    finally:
+        await db.aclose()
+        await client.aclose()
+
+
+async def test_no_password_in_validation_errors(gateway: Any) -> None:
+    secret = gateway.password
+    bad_strings = [
+        f"mysql://{gateway.user}:{secret}@host/db",
+        f"postgres://{gateway.user}:{secret}@:notaport/db",
+        f"postgres://{gateway.user}:{secret}@[::1/db",
+        f"postgres://:{secret}@host/db",
+    ]
+    for bad in bad_strings:
+        with pytest.raises(ppg_edge.ValidationError) as caught:
+            ppg_edge.connect(bad)
+        assert secret not in str(caught.value), bad
+        assert secret not in repr(caught.value), bad

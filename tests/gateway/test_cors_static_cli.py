@@ -1,0 +1,213 @@
+"""CORS for browsers, static files, and the command line (issue points 7 and 9)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+
+from ppg_edge.gateway.embedded import free_port
+from tests.support.raw import RawHttp
+from tests.support.servers import REPO_ROOT
+
+ORIGIN = "http://app.example"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text("<h1>demo</h1>")
+    (root / "pkg").mkdir()
+    for name, data in {
+        "mod.wasm": b"\x00asm\x01",
+        "app.mjs": b"export {}",
+        "a.js": b"1",
+        "x.whl": b"PK",
+        "m.json": b"{}",
+    }.items():
+        (root / "pkg" / name).write_bytes(data)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cors_gateway(gateway_factory: Callable[..., Any], site: Path) -> Any:
+    return gateway_factory(allow_origin=[ORIGIN, "http://other.example"], static=site)
+
+
+@pytest.fixture(scope="module")
+def star_gateway(gateway_factory: Callable[..., Any]) -> Any:
+    return gateway_factory(allow_origin=["*"])
+
+
+async def test_preflight_allows_authorization_and_content_type(
+    client: aiohttp.ClientSession, cors_gateway: Any
+) -> None:
+    headers = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    async with client.options(cors_gateway.url + "/v0/statement", headers=headers) as response:
+        assert response.status == 204
+        assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+        allowed = {
+            h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+        }
+        assert {"authorization", "content-type"} <= allowed
+        assert "POST" in response.headers["Access-Control-Allow-Methods"]
+
+
+async def test_preflight_from_unknown_origin_is_refused(
+    client: aiohttp.ClientSession, cors_gateway: Any
+) -> None:
+    headers = {"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"}
+    async with client.options(cors_gateway.url + "/v0/statement", headers=headers) as response:
+        assert response.status == 403
+        assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_streamed_and_error_answers_carry_cors_headers(
+    client: aiohttp.ClientSession, cors_gateway: Any
+) -> None:
+    http = RawHttp(client, cors_gateway)
+    ok = await http.query("SELECT generate_series(1, 1000)", headers={"Origin": ORIGIN})
+    assert ok.status == 200 and len(ok.rows) == 1000
+    assert ok.headers["Access-Control-Allow-Origin"] == ORIGIN
+    denied = await http.query("SELECT 1", headers={"Origin": ORIGIN}, auth=http.auth(password="x"))
+    assert denied.status == 401 and denied.headers["Access-Control-Allow-Origin"] == ORIGIN
+    foreign = await http.query("SELECT 1", headers={"Origin": "http://evil.example"})
+    assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+async def test_wildcard_origin(client: aiohttp.ClientSession, star_gateway: Any) -> None:
+    answer = await RawHttp(client, star_gateway).query("SELECT 1", headers={"Origin": "http://any"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+    async with client.options(
+        star_gateway.url + "/v0/statement", headers={"Origin": "http://any"}
+    ) as response:
+        assert response.status == 204
+        assert "Authorization" in response.headers["Access-Control-Allow-Headers"]
+
+
+async def test_no_cors_headers_without_allow_list(http: RawHttp) -> None:
+    answer = await http.query("SELECT 1", headers={"Origin": ORIGIN})
+    assert answer.status == 200 and "Access-Control-Allow-Origin" not in answer.headers
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type"),
+    [
+        ("/", "text/html"),
+        ("/pkg/mod.wasm", "application/wasm"),
+        ("/pkg/app.mjs", "text/javascript"),
+        ("/pkg/a.js", "text/javascript"),
+        ("/pkg/x.whl", "application/zip"),
+        ("/pkg/m.json", "application/json"),
+    ],
+)
+async def test_static_files_with_mime_types(
+    client: aiohttp.ClientSession, cors_gateway: Any, site: Path, path: str, content_type: str
+) -> None:
+    async with client.get(cors_gateway.url + path) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith(content_type)
+        target = site / (path.lstrip("/") or "index.html")
+        assert await response.read() == target.read_bytes()
+
+
+@pytest.mark.parametrize("path", ["/missing.js", "/../../etc/passwd", "/pkg/%2e%2e/%2e%2e/x"])
+async def test_static_unknown_or_escaping_paths_are_404(
+    client: aiohttp.ClientSession, cors_gateway: Any, path: str
+) -> None:
+    async with client.get(cors_gateway.url + path) as response:
+        assert response.status == 404
+
+
+async def test_static_site_does_not_shadow_the_protocol(
+    client: aiohttp.ClientSession, cors_gateway: Any
+) -> None:
+    answer = await RawHttp(client, cors_gateway).query("SELECT 'api'")
+    assert answer.rows == [["api"]]
+
+
+def test_cli_requires_an_upstream() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ppg_edge.gateway"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "--upstream" in done.stderr
+
+
+def test_cli_rejects_a_bad_upstream() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ppg_edge.gateway", "--upstream", "http://x:1"],
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=30,
+    )
+    assert done.returncode == 2 and "postgres://HOST:PORT" in done.stderr
+
+
+def test_embedded_prints_a_ready_connection_string_and_stops_cleanly() -> None:
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ppg_edge.gateway", "--embedded", "--listen", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(4)]
+        banner = "".join(lines)
+        match = re.search(
+            r"Connection string: (postgres://(\w+):(\S+)@127\.0\.0\.1:(\d+)/(\w+))", banner
+        )
+        assert match, banner
+        assert int(match.group(4)) == port and f"http://127.0.0.1:{port}" in banner
+        pg = re.search(r"Embedded PostgreSQL on 127\.0\.0\.1:(\d+)", banner)
+        assert pg, banner
+        dsn = psycopg.conninfo.make_conninfo(
+            host="127.0.0.1",
+            port=pg.group(1),
+            user=match.group(2),
+            password=match.group(3),
+            dbname=match.group(5),
+        )
+        with psycopg.connect(dsn) as conn:
+            assert conn.execute("SELECT current_user").fetchone() == (match.group(2),)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            import socket
+
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 0
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(dsn, connect_timeout=2)
+        assert process.stderr is not None
+        assert match.group(3) not in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

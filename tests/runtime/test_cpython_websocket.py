@@ -1,0 +1,305 @@
+"""WebSockets of the CPython runtime against real aiohttp and raw wsproto servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import WSMsgType, web
+from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+
+from ppg_edge.core.protocol import (
+    CLOSE_MESSAGE_TOO_BIG,
+    CLOSE_NORMAL,
+    CLOSE_POLICY_VIOLATION,
+    WS_SUBPROTOCOL,
+)
+from ppg_edge.runtime.base import WebSocketClosed
+from ppg_edge.runtime.cpython import (
+    ConnectTimeoutError,
+    CPythonRuntime,
+    Limits,
+    WebSocketHandshakeError,
+)
+
+ServeApp = Callable[..., Awaitable[str]]
+ServeRaw = Callable[..., Awaitable[int]]
+PeerFactory = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+MiB = 1024 * 1024
+
+
+def ws_url(base: str, path: str) -> str:
+    return base.replace("http", "ws", 1) + path
+
+
+def ws_app(seen: dict[str, object]) -> web.Application:
+    """An echo endpoint plus endpoints that close in various ways."""
+
+    async def echo(request: web.Request) -> web.WebSocketResponse:
+        seen["header"] = request.headers.get("X-Test")
+        ws = web.WebSocketResponse(protocols=[WS_SUBPROTOCOL], max_msg_size=64 * MiB)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                await ws.send_bytes(msg.data)
+        seen["close_code"] = ws.close_code
+        seen["close_reason"] = ws.close_message if hasattr(ws, "close_message") else None
+        return ws
+
+    async def policy(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=[WS_SUBPROTOCOL])
+        await ws.prepare(request)
+        await ws.receive()
+        await ws.send_str("first")
+        await ws.close(code=CLOSE_POLICY_VIOLATION, message=b"authentication failed")
+        return ws
+
+    async def small(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=[WS_SUBPROTOCOL], max_msg_size=1024)
+        await ws.prepare(request)
+        async for msg in ws:
+            if msg.type is WSMsgType.TEXT:
+                await ws.send_str(msg.data)
+        return ws
+
+    async def unauthorized(request: web.Request) -> web.Response:
+        return web.Response(status=401, text="bad credentials for this database")
+
+    async def flood(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=[WS_SUBPROTOCOL])
+        await ws.prepare(request)
+        block = b"z" * (64 * 1024)
+        for i in range(int(request.query["n"])):
+            await ws.send_bytes(i.to_bytes(4, "big") + block)
+            seen["sent"] = i + 1
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/echo", echo)
+    app.router.add_get("/policy", policy)
+    app.router.add_get("/small", small)
+    app.router.add_get("/unauthorized", unauthorized)
+    app.router.add_get("/flood", flood)
+    return app
+
+
+async def test_echo_with_subprotocol_headers_and_close(runtime: CPythonRuntime,
+                                                       serve_app: ServeApp) -> None:
+    seen: dict[str, object] = {}
+    base = await serve_app(ws_app(seen))
+    ws = await runtime.websocket(ws_url(base, "/echo"), ["other", WS_SUBPROTOCOL],
+                                 [("X-Test", "present")])
+    assert ws.subprotocol == WS_SUBPROTOCOL
+    assert seen["header"] == "present"
+    await ws.send("héllo ✓")
+    assert await ws.receive() == "héllo ✓"
+    await ws.send(b"\x00\x01binary")
+    assert await ws.receive() == b"\x00\x01binary"
+    await ws.close(CLOSE_NORMAL, "bye")
+    with pytest.raises(WebSocketClosed) as info:
+        await ws.receive()
+    assert info.value.code == CLOSE_NORMAL
+    await asyncio.sleep(0.1)
+    assert seen["close_code"] == CLOSE_NORMAL
+    with pytest.raises(WebSocketClosed):
+        await ws.send("after close")
+
+
+async def test_large_binary_and_text_messages_round_trip(runtime: CPythonRuntime,
+                                                         serve_app: ServeApp) -> None:
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/echo"), [WS_SUBPROTOCOL])
+    payload = os.urandom(20 * MiB + 3)
+    await ws.send(payload)
+    assert await ws.receive() == payload
+    text = "ü" * (3 * MiB)
+    await ws.send(text)
+    assert await ws.receive() == text
+    await ws.close()
+
+
+async def test_server_close_1008_with_reason_after_a_message(runtime: CPythonRuntime,
+                                                             serve_app: ServeApp) -> None:
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/policy"), [WS_SUBPROTOCOL])
+    await ws.send('{"username": "u", "password": "p"}')
+    assert await ws.receive() == "first"
+    for _ in range(2):
+        with pytest.raises(WebSocketClosed) as info:
+            await ws.receive()
+        assert (info.value.code, info.value.reason) == (CLOSE_POLICY_VIOLATION,
+                                                        "authentication failed")
+    await ws.close()
+
+
+async def test_server_close_1009_for_an_oversized_message(runtime: CPythonRuntime,
+                                                          serve_app: ServeApp) -> None:
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/small"), [WS_SUBPROTOCOL])
+    await ws.send("ok")
+    assert await ws.receive() == "ok"
+    await ws.send("x" * 5000)
+    with pytest.raises(WebSocketClosed) as info:
+        await asyncio.wait_for(ws.receive(), 5)
+    assert info.value.code == CLOSE_MESSAGE_TOO_BIG
+
+
+async def test_handshake_rejected_with_401(runtime: CPythonRuntime,
+                                           serve_app: ServeApp) -> None:
+    base = await serve_app(ws_app({}))
+    with pytest.raises(WebSocketHandshakeError) as info:
+        await runtime.websocket(ws_url(base, "/unauthorized"), [WS_SUBPROTOCOL])
+    assert info.value.status == 401
+    assert isinstance(info.value, ConnectionError)
+    assert "401" in str(info.value)
+    assert "bad credentials for this database" in str(info.value)
+    with pytest.raises(WebSocketHandshakeError) as missing:
+        await runtime.websocket(ws_url(base, "/nowhere"), [WS_SUBPROTOCOL])
+    assert missing.value.status == 404
+
+
+async def test_abrupt_drop_is_1006(runtime: CPythonRuntime, serve_raw: ServeRaw,
+    ws_peer: PeerFactory,) -> None:
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(WS_SUBPROTOCOL)
+        peer.send(TextMessage(data="only message"))
+        await writer.drain()
+        writer.transport.abort()
+
+    port = await serve_raw(drop)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    assert ws.subprotocol == WS_SUBPROTOCOL
+    assert await ws.receive() == "only message"
+    with pytest.raises(WebSocketClosed) as info:
+        await asyncio.wait_for(ws.receive(), 5)
+    assert info.value.code == 1006
+    await ws.close()
+
+
+async def test_fragments_pings_and_client_close(runtime: CPythonRuntime,
+                                                serve_raw: ServeRaw,
+    ws_peer: PeerFactory,) -> None:
+    log: list[object] = []
+
+    async def fragmenting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(WS_SUBPROTOCOL)
+        log.append(peer.request.extra_headers if peer.request else None)
+        for piece in ("frag", "men", "ted ✓"):
+            peer.send(TextMessage(data=piece, message_finished=piece.endswith("✓")))
+            await writer.drain()
+            await asyncio.sleep(0.02)
+        peer.send(Ping(payload=b"are you there"))
+        peer.send(BytesMessage(data=b"\x01\x02", message_finished=False))
+        peer.send(BytesMessage(data=b"\x03", message_finished=True))
+        await writer.drain()
+        while True:
+            event = await peer.next_event()
+            log.append(event)
+            if isinstance(event, CloseConnection):
+                peer.send(event.response())
+                await writer.drain()
+                return
+
+    port = await serve_raw(fragmenting)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/path?db=x", [WS_SUBPROTOCOL])
+    assert await ws.receive() == "fragmented ✓"
+    assert await ws.receive() == b"\x01\x02\x03"
+    await ws.close(CLOSE_POLICY_VIOLATION, "client says bye")
+    events = log[1:]
+    assert Pong(payload=b"are you there") in events
+    assert CloseConnection(code=CLOSE_POLICY_VIOLATION, reason="client says bye") in events
+
+
+async def test_server_without_subprotocol_and_protocol_violation(
+    runtime: CPythonRuntime, serve_raw: ServeRaw,
+    ws_peer: PeerFactory,
+) -> None:
+    async def bad_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(None)
+        writer.write(b"\x81\x05hello\x8f\x00")  # a text frame, then a reserved opcode
+        await writer.drain()
+        await asyncio.sleep(1)
+
+    port = await serve_raw(bad_frame)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    assert ws.subprotocol is None
+    assert await ws.receive() == "hello"
+    with pytest.raises(WebSocketClosed) as info:
+        await asyncio.wait_for(ws.receive(), 5)
+    assert info.value.code == 1002
+    await ws.close()
+
+
+async def test_receive_back_pressure_stops_the_sender(serve_app: ServeApp) -> None:
+    seen: dict[str, object] = {}
+    base = await serve_app(ws_app(seen))
+    rt = CPythonRuntime(websocket_limits=Limits(max_queued_messages=8,
+                                                max_queued_bytes=1 * MiB))
+    count = 1600  # 100 MiB in 64 KiB messages
+    ws = await rt.websocket(ws_url(base, f"/flood?n={count}"), [WS_SUBPROTOCOL])
+    await asyncio.sleep(1.0)
+    sent = seen["sent"]
+    assert isinstance(sent, int)
+    assert sent < 200, f"server pushed {sent} messages into a client that read none"
+    for i in range(count):
+        message = await asyncio.wait_for(ws.receive(), 10)
+        assert isinstance(message, bytes)
+        assert int.from_bytes(message[:4], "big") == i
+    with pytest.raises(WebSocketClosed) as info:
+        await ws.receive()
+    assert info.value.code == CLOSE_NORMAL
+    await rt.aclose()
+
+
+async def test_client_limit_on_incoming_message_size(serve_app: ServeApp) -> None:
+    base = await serve_app(ws_app({}))
+    rt = CPythonRuntime(websocket_limits=Limits(max_message_size=1000))
+    ws = await rt.websocket(ws_url(base, "/echo"), [WS_SUBPROTOCOL])
+    await ws.send("y" * 999)
+    assert await ws.receive() == "y" * 999
+    await ws.send("y" * 1001)
+    with pytest.raises(WebSocketClosed) as info:
+        await asyncio.wait_for(ws.receive(), 5)
+    assert info.value.code == CLOSE_MESSAGE_TOO_BIG
+    await ws.close()
+
+
+async def test_send_cancelled_mid_message_drops_the_connection(
+    runtime: CPythonRuntime, serve_raw: ServeRaw, ws_peer: PeerFactory
+) -> None:
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(WS_SUBPROTOCOL)
+        await asyncio.sleep(5)
+
+    port = await serve_raw(deaf)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(ws.send(b"q" * (64 * MiB)), 0.5)
+    with pytest.raises(WebSocketClosed) as info:
+        await ws.send("next message")
+    assert info.value.code == 1006
+    with pytest.raises(WebSocketClosed):
+        await asyncio.wait_for(ws.receive(), 2)
+    await ws.close()
+
+
+
+async def test_handshake_timeout(serve_raw: ServeRaw) -> None:
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    port = await serve_raw(mute)
+    rt = CPythonRuntime(connect_timeout=0.3)
+    with pytest.raises(ConnectTimeoutError, match="handshake timed out"):
+        await rt.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    await rt.aclose()

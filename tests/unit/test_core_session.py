@@ -1,0 +1,154 @@
+"""The WebSocket session state machine: messages in, per-statement frames out, FIFO."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ppg_edge.core.errors import DatabaseError, ProtocolError, ValidationError, WebSocketError
+from ppg_edge.core.frames import Column, Complete, DataRow, Description, Failure
+from ppg_edge.core.parameters import BINARY, TEXT, bounded_byte_stream_parameter, byte_array_parameter
+from ppg_edge.core.protocol import (
+    BINARY_PARAM_URN,
+    CLOSE_PROTOCOL_ERROR,
+    COMPLETE_URN,
+    DATAROW_URN,
+    DESCRIPTION_URN,
+    DESCRIPTOR_URN,
+    ERROR_URN,
+    INLINE_PARAMETER_LIMIT,
+    TEXT_PARAM_URN,
+)
+from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
+from ppg_edge.core.statement import encode_statement
+
+DESC = [DESCRIPTION_URN, json.dumps({"columns": [{"name": "a", "typeOid": 25}]})]
+COMPLETE = [COMPLETE_URN, json.dumps({"complete": True})]
+
+
+def row(value: str | None) -> list[str]:
+    return [DATAROW_URN, json.dumps({"values": [value]})]
+
+
+def error(code: str) -> list[str]:
+    return [ERROR_URN, json.dumps({"error": {"message": "boom", "code": code, "severity": "ERROR"}})]
+
+
+def feed(machine: SessionMachine, messages: list[str | bytes]) -> list[int | None]:
+    return [machine.receive(message) for message in messages]
+
+
+def drain(pending: PendingStatement) -> list[object]:
+    out: list[object] = []
+    while (frame := pending.pop()) is not None:
+        out.append(frame)
+    return out
+
+
+async def test_statement_messages_in_order() -> None:
+    big_text = "t" * (INLINE_PARAMETER_LIMIT + 1)
+    big_bytes = byte_array_parameter(bytes(range(256)) * 5, BINARY)
+    stream = bounded_byte_stream_parameter([b"ab", b"c"], TEXT, 3)
+    messages = await statement_messages(
+        encode_statement("query", "$1 $2 $3 $4", ["small", big_text, big_bytes, stream])
+    )
+    assert messages[0] == DESCRIPTOR_URN
+    assert json.loads(messages[1])["parameters"][0] == {"type": "text", "value": "small"}  # type: ignore[arg-type]
+    assert messages[2:] == [
+        TEXT_PARAM_URN, big_text, BINARY_PARAM_URN, bytes(range(256)) * 5, TEXT_PARAM_URN, "abc"
+    ]
+
+
+async def test_bad_stream_fails_before_anything_is_queued() -> None:
+    stream = bounded_byte_stream_parameter([b"ab"], TEXT, 3)
+    with pytest.raises(ValidationError):
+        await statement_messages(encode_statement("query", "$1", [stream]))
+
+
+def test_fifo_answers_go_to_their_statements() -> None:
+    machine = SessionMachine()
+    first, second = machine.submit(), machine.submit()
+    assert feed(machine, [*DESC, *row("1"), *COMPLETE, *DESC, *row("2")]) == [None] * 10
+    assert drain(first) == [Description((Column("a", 25),)), DataRow(["1"]), Complete()]
+    assert first.finished and not second.finished
+    assert drain(second) == [Description((Column("a", 25),)), DataRow(["2"])]
+    feed(machine, COMPLETE)
+    assert drain(second) == [Complete()]
+    assert machine.pending == 0
+
+
+def test_error_frame_is_kept_however_late_the_consumer_reads() -> None:
+    machine = SessionMachine()
+    failing, after = machine.submit(), machine.submit()
+    feed(machine, [*DESC, *row("x"), *error("22012"), *error("25P02")])
+    # Nobody read anything yet; both answers are buffered in full.
+    frames = drain(after)
+    assert len(frames) == 1 and isinstance(frames[0], Failure)
+    assert frames[0].error.code == "25P02"
+    frames = drain(failing)
+    assert isinstance(frames[-1], Failure)
+    assert isinstance(frames[-1].error, DatabaseError) and frames[-1].error.code == "22012"
+
+
+def test_abandoned_statement_is_drained_and_discarded() -> None:
+    machine = SessionMachine()
+    abandoned, kept = machine.submit(), machine.submit()
+    feed(machine, [*DESC, *row("1")])
+    machine.abandon(abandoned)
+    assert abandoned.buffered == 0
+    feed(machine, [*row("2"), *row("3"), *COMPLETE, *COMPLETE])
+    assert abandoned.buffered == 0 and abandoned.finished
+    assert drain(kept) == [Complete()]
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        ["urn:prisma:query:result:unknown"],
+        ['{"complete": true}'],
+        [b"\x00binary"],
+        [COMPLETE_URN, "not json"],
+        [DATAROW_URN, json.dumps({"values": ["x"]})],  # row before description
+        [COMPLETE_URN, json.dumps({"values": []})],  # payload does not match URN
+    ],
+)
+def test_rule_breaks_close_with_1002_and_fail_everything(messages: list[str | bytes]) -> None:
+    machine = SessionMachine()
+    pending, waiting = machine.submit(), machine.submit()
+    results = feed(machine, messages)
+    assert results[-1] == CLOSE_PROTOCOL_ERROR
+    assert not machine.open and machine.pending == 0
+    for statement in (pending, waiting):
+        with pytest.raises(ProtocolError):
+            drain(statement)
+    with pytest.raises(ProtocolError):
+        machine.submit()
+
+
+def test_frame_with_nothing_pending_is_a_violation() -> None:
+    machine = SessionMachine()
+    assert feed(machine, COMPLETE) == [None, CLOSE_PROTOCOL_ERROR]
+    assert isinstance(machine.error, ProtocolError)
+    machine = SessionMachine()
+    done = machine.submit()
+    assert feed(machine, [*COMPLETE, *COMPLETE]) == [None, None, None, CLOSE_PROTOCOL_ERROR]
+    assert drain(done) == [Complete()]
+
+
+def test_close_fails_every_pending_statement_with_its_code() -> None:
+    machine = SessionMachine()
+    first, second = machine.submit(), machine.submit()
+    feed(machine, [*DESC, *row("1")])
+    machine.closed(1008, "authentication failed")
+    frames = [first.pop(), first.pop()]
+    assert isinstance(frames[1], DataRow)
+    for pending in (first, second):
+        with pytest.raises(WebSocketError) as caught:
+            pending.pop()
+        assert caught.value.close_code == 1008
+        assert caught.value.reason == "authentication failed"
+    with pytest.raises(WebSocketError):
+        machine.submit()
+    # Messages after the end are ignored rather than reopening anything.
+    assert feed(machine, COMPLETE) == [None, None]
