@@ -25,7 +25,7 @@ class Stack:
         """Run setup SQL straight on PostgreSQL."""
         conn = await psycopg.AsyncConnection.connect(self.direct_dsn, autocommit=True)
         try:
-            await conn.execute(sql)  # type: ignore[arg-type]
+            await conn.execute(sql)
         finally:
             await conn.close()
 

@@ -70,7 +70,7 @@ function showError(info) {
   box.hidden = false;
 }
 
-/** The callbacks demo.py calls; arguments arrive as JSON strings and numbers. */
+/** The page's state changes; demo.py calls all but `started`, with JSON strings and numbers. */
 const view = {
   started() {
     $("error").hidden = true;
@@ -86,10 +86,11 @@ const view = {
     const row = document.createElement("tr");
     for (const column of JSON.parse(json)) {
       const th = document.createElement("th");
-      th.textContent = column.name;
+      const name = document.createElement("span");
+      name.textContent = column.name;
       const oid = document.createElement("small");
       oid.textContent = `oid ${column.oid}`;
-      th.append(oid);
+      th.append(name, " ", oid);
       row.append(th);
     }
     $("results").tHead.append(row);
@@ -173,7 +174,9 @@ function settle(coroutine) {
 
 function wire(demo) {
   const run = () => {
-    if (!$("run").disabled) settle(demo.run(formJSON(), $("sql").value));
+    if ($("run").disabled) return;
+    view.started();
+    settle(demo.run(formJSON(), $("sql").value));
   };
   $("run").addEventListener("click", run);
   $("sql").addEventListener("keydown", (event) => {

@@ -19,6 +19,9 @@ RENDER_LIMIT = 1000
 BATCH_SECONDS = 0.05
 """How often the table and the counters are refreshed while rows stream in."""
 
+HIDDEN_DETAILS = frozenset({"message", "code", "file", "line", "routine"})
+"""Error fields already shown, or pointing into PostgreSQL's own source code."""
+
 COMPARE_SQL = "SELECT $1::int AS n"
 COMPARE_ROUNDS = 3
 """Each mode runs this many times; the median is shown."""
@@ -54,7 +57,7 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
     info: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, ppg_edge.DatabaseError):
         info["code"] = exc.code
-        info["details"] = {k: v for k, v in exc.details.items() if k not in ("message", "code")}
+        info["details"] = {k: v for k, v in exc.details.items() if k not in HIDDEN_DETAILS}
     elif isinstance(exc, ppg_edge.HttpResponseError):
         info["code"] = f"HTTP {exc.status}"
     elif isinstance(exc, ppg_edge.WebSocketError) and exc.close_code is not None:
@@ -73,8 +76,8 @@ class Demo:
         self._stopping = True
 
     async def run(self, form_json: str, sql: str) -> None:
+        """Stream the statement's rows to the page (which has already shown "running")."""
         self._stopping = False
-        self.view.started()
         try:
             async with make_client(json.loads(form_json)) as cl:
                 result = await cl.query(sql)

@@ -45,8 +45,7 @@ class CPythonRuntime:
     ) -> None:
         self._tls = ssl_context
         self._connect_timeout = connect_timeout
-        self._pool = ConnectionPool(ssl_context, connect_timeout, max_idle_per_origin,
-                                    idle_timeout)
+        self._pool = ConnectionPool(ssl_context, connect_timeout, max_idle_per_origin, idle_timeout)
         self._limits = websocket_limits or Limits()
 
     async def request(
@@ -86,8 +85,9 @@ class CPythonRuntime:
         the server answers the upgrade with another HTTP status.
         """
         origin, target = parse_url(url, _WS_SCHEMES)
-        return await open_websocket(origin, target, subprotocols, headers, self._tls,
-                                    self._connect_timeout, self._limits)
+        return await open_websocket(
+            origin, target, subprotocols, headers, self._tls, self._connect_timeout, self._limits
+        )
 
     async def aclose(self) -> None:
         """Close the idle pooled connections; later requests open new ones."""

@@ -170,8 +170,9 @@ class HttpConnection:
 class ConnectionPool:
     """Idle keep-alive connections per origin, at most `max_idle` each."""
 
-    def __init__(self, tls: ssl.SSLContext | None, connect_timeout: float, max_idle: int,
-                 idle_timeout: float) -> None:
+    def __init__(
+        self, tls: ssl.SSLContext | None, connect_timeout: float, max_idle: int, idle_timeout: float
+    ) -> None:
         self._tls = tls
         self._connect_timeout = connect_timeout
         self._max_idle = max_idle
@@ -227,8 +228,12 @@ def _slices(chunk: Chunk) -> list[memoryview] | list[Chunk]:
 
 
 def request_head(
-    method: str, origin: Origin, target: str, headers: Sequence[tuple[str, str]],
-    body: AsyncIterable[Chunk] | None, body_size: int | None,
+    method: str,
+    origin: Origin,
+    target: str,
+    headers: Sequence[tuple[str, str]],
+    body: AsyncIterable[Chunk] | None,
+    body_size: int | None,
 ) -> h11.Request:
     """The request line and headers, with our framing: Content-Length or chunked."""
     names = {name.lower() for name, _ in headers}
@@ -247,8 +252,9 @@ def request_head(
         raise ValueError("invalid HTTP method, target or header (values withheld)") from None
 
 
-async def send_request(conn: HttpConnection, head: h11.Request,
-                       body: AsyncIterable[Chunk] | None) -> None:
+async def send_request(
+    conn: HttpConnection, head: h11.Request, body: AsyncIterable[Chunk] | None
+) -> None:
     """Write the head, then the body chunk by chunk with a drain after each slice."""
     writer = conn.writer
     conn.write(head)
@@ -279,8 +285,13 @@ async def _send_body(conn: HttpConnection, chunks: AsyncIterator[Chunk]) -> None
 class CPythonHttpResponse:
     """A response whose body is read from the connection as it is iterated."""
 
-    def __init__(self, conn: HttpConnection, head: h11.Response, sender: asyncio.Task[None],
-                 pool: ConnectionPool) -> None:
+    def __init__(
+        self,
+        conn: HttpConnection,
+        head: h11.Response,
+        sender: asyncio.Task[None],
+        pool: ConnectionPool,
+    ) -> None:
         self._conn = conn
         self._sender = sender
         self._pool = pool
@@ -370,8 +381,9 @@ async def read_head(conn: HttpConnection) -> h11.Response:
             return event
 
 
-async def exchange(conn: HttpConnection, head: h11.Request, body: AsyncIterable[Chunk] | None,
-                   pool: ConnectionPool) -> CPythonHttpResponse:
+async def exchange(
+    conn: HttpConnection, head: h11.Request, body: AsyncIterable[Chunk] | None, pool: ConnectionPool
+) -> CPythonHttpResponse:
     """Send a request while watching for its response; return once the head is in.
 
     The body is sent in its own task so that an early answer (say 413) is seen

@@ -64,8 +64,12 @@ class Limits:
 
 
 async def open_websocket(
-    origin: Origin, target: str, subprotocols: Sequence[str],
-    headers: Sequence[tuple[str, str]], tls: ssl.SSLContext | None, timeout: float,
+    origin: Origin,
+    target: str,
+    subprotocols: Sequence[str],
+    headers: Sequence[tuple[str, str]],
+    tls: ssl.SSLContext | None,
+    timeout: float,
     limits: Limits,
 ) -> CPythonWebSocket:
     """Connect and run the opening handshake, all within `timeout` seconds."""
@@ -73,7 +77,9 @@ async def open_websocket(
     engine = WSConnection(ConnectionType.CLIENT)
     try:
         request = Request(
-            host=origin.authority, target=target, subprotocols=list(subprotocols),
+            host=origin.authority,
+            target=target,
+            subprotocols=list(subprotocols),
             extra_headers=[(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
         )
         try:
@@ -125,8 +131,14 @@ def _readable(body: bytes | bytearray) -> str:
 class CPythonWebSocket:
     """An open client WebSocket: whole-message send and receive, close handshake."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 engine: WSConnection, subprotocol: str | None, limits: Limits) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        engine: WSConnection,
+        subprotocol: str | None,
+        limits: Limits,
+    ) -> None:
         self._reader = reader
         self._writer = writer
         self._engine = engine

@@ -218,3 +218,23 @@ async def test_type_support_examples(
 
     nulls = await db.sql("SELECT NULL::int AS id, 'test'::text AS name").collect()
     assert nulls == [{"id": None, "name": "test"}]
+
+
+async def test_portable_template_fields_become_parameters(db: Any) -> None:
+    rows = await db.sql(
+        "SELECT {0}::int AS a, {0}::int + {1}::int AS b, {who}::text AS who, {2}::text AS raw",
+        20,
+        22,
+        "{not a field}",
+        who="O'Brien; DROP TABLE x",
+    ).collect()
+    assert rows == [{"a": 20, "b": 42, "who": "O'Brien; DROP TABLE x", "raw": "{not a field}"}]
+
+
+async def test_portable_template_rejects_bad_use(db: Any) -> None:
+    with pytest.raises(ppg_edge.ValidationError):
+        await db.sql("SELECT {}::int", 1, 2).collect()
+    with pytest.raises(ppg_edge.ValidationError):
+        await db.sql("SELECT {missing}::int").collect()
+    with pytest.raises(ppg_edge.ValidationError):
+        await db.sql("SELECT {!r}", "x").collect()

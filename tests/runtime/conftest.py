@@ -35,8 +35,9 @@ async def serve_app() -> AsyncIterator[Callable[..., Awaitable[str]]]:
     """Start an aiohttp app on a free port; returns its base URL (http or https)."""
     runners: list[web.AppRunner] = []
 
-    async def start(app: web.Application, tls: ssl.SSLContext | None = None,
-                    host: str = "127.0.0.1") -> str:
+    async def start(
+        app: web.Application, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1"
+    ) -> str:
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()
         runners.append(runner)
@@ -118,10 +119,26 @@ def make_certificate(folder: Path, names: str) -> tuple[Path, Path]:
     """A throwaway self-signed certificate (and key) for the given subjectAltName list."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=ppg-edge-test",
-         "-addext", f"subjectAltName={names}"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=ppg-edge-test",
+            "-addext",
+            f"subjectAltName={names}",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 

@@ -54,13 +54,13 @@ def auth_headers(gateway: Any, password: str | None = None) -> list[tuple[str, s
 def multipart(descriptor: dict[str, Any], text_params: list[str]) -> list[bytes]:
     """The statement body as several chunks, one per header block and value."""
     chunks = [
-        f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{DESCRIPTOR_URN}\"\r\n"
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{DESCRIPTOR_URN}"\r\n'
         f"Content-Type: {DESCRIPTOR_CONTENT_TYPE}\r\n\r\n".encode(),
         json.dumps(descriptor).encode(),
     ]
     for value in text_params:
         chunks += [
-            f"\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{TEXT_PARAM_URN}\"\r\n"
+            f'\r\n--{BOUNDARY}\r\nContent-Disposition: form-data; name="{TEXT_PARAM_URN}"\r\n'
             f"Content-Type: {TEXT_PARAM_CONTENT_TYPE}\r\n\r\n".encode(),
             value.encode(),
         ]
@@ -78,17 +78,25 @@ async def ndjson(response: HttpResponse) -> list[dict[str, Any]]:
     return [json.loads(line) for line in data.splitlines() if line]
 
 
-async def test_chunked_statement_with_an_extended_parameter(gateway: Any,
-                                                             runtime: CPythonRuntime) -> None:
+async def test_chunked_statement_with_an_extended_parameter(
+    gateway: Any, runtime: CPythonRuntime
+) -> None:
     big = "é" * 3000
     descriptor = {
         "query": "SELECT $1::int + 1 AS n, length($2::text) AS len",
-        "parameters": [{"type": "text", "value": "41"},
-                       {"type": "text", "byteSize": len(big.encode())}],
+        "parameters": [
+            {"type": "text", "value": "41"},
+            {"type": "text", "byteSize": len(big.encode())},
+        ],
     }
     for body_size in (None, sum(len(c) for c in multipart(descriptor, [big]))):
-        response = await runtime.request("POST", statement_url(gateway), auth_headers(gateway),
-                                         iterate(multipart(descriptor, [big])), body_size)
+        response = await runtime.request(
+            "POST",
+            statement_url(gateway),
+            auth_headers(gateway),
+            iterate(multipart(descriptor, [big])),
+            body_size,
+        )
         assert response.status == 200
         assert response.headers["content-type"].startswith(NDJSON)
         frames = await ndjson(response)
@@ -98,16 +106,20 @@ async def test_chunked_statement_with_an_extended_parameter(gateway: Any,
 
 async def test_streamed_rows_and_bad_credentials(gateway: Any, runtime: CPythonRuntime) -> None:
     descriptor = {"query": "SELECT g FROM generate_series(1, 50000) AS g"}
-    response = await runtime.request("POST", statement_url(gateway), auth_headers(gateway),
-                                     iterate(multipart(descriptor, [])))
+    response = await runtime.request(
+        "POST", statement_url(gateway), auth_headers(gateway), iterate(multipart(descriptor, []))
+    )
     assert response.status == 200
     frames = await ndjson(response)
     assert len(frames) == 50002
     assert frames[-2] == {"values": ["50000"]}
     assert frames[-1] == {"complete": True}
-    response = await runtime.request("POST", statement_url(gateway),
-                                     auth_headers(gateway, "wrong-password"),
-                                     iterate(multipart(descriptor, [])))
+    response = await runtime.request(
+        "POST",
+        statement_url(gateway),
+        auth_headers(gateway, "wrong-password"),
+        iterate(multipart(descriptor, [])),
+    )
     assert response.status == 401
     text = b"".join([chunk async for chunk in response.body()]).decode()
     assert text and "wrong-password" not in text
@@ -126,8 +138,9 @@ async def exchange(ws: WebSocket, descriptor: dict[str, Any]) -> list[tuple[str,
     return frames
 
 
-async def test_websocket_session_with_pipelined_statements(gateway: Any,
-                                                            runtime: CPythonRuntime) -> None:
+async def test_websocket_session_with_pipelined_statements(
+    gateway: Any, runtime: CPythonRuntime
+) -> None:
     ws = await runtime.websocket(session_url(gateway), [WS_SUBPROTOCOL])
     assert ws.subprotocol == WS_SUBPROTOCOL
     await ws.send(json.dumps({"username": gateway.user, "password": gateway.password}))
@@ -135,8 +148,14 @@ async def test_websocket_session_with_pipelined_statements(gateway: Any,
     await ws.send(json.dumps({"exec": "SELECT set_config('app.x', 'kept', false)"}))
     big = "z" * 5000
     await ws.send(DESCRIPTOR_URN)
-    await ws.send(json.dumps({"query": "SELECT current_setting('app.x') AS x, $1::text = $1 AS ok",
-                              "parameters": [{"type": "text", "byteSize": len(big)}]}))
+    await ws.send(
+        json.dumps(
+            {
+                "query": "SELECT current_setting('app.x') AS x, $1::text = $1 AS ok",
+                "parameters": [{"type": "text", "byteSize": len(big)}],
+            }
+        )
+    )
     await ws.send(TEXT_PARAM_URN)
     await ws.send(big)
     answers = []
@@ -152,8 +171,9 @@ async def test_websocket_session_with_pipelined_statements(gateway: Any,
     await ws.close()
 
 
-async def test_websocket_bad_credentials_close_with_1008(gateway: Any,
-                                                          runtime: CPythonRuntime) -> None:
+async def test_websocket_bad_credentials_close_with_1008(
+    gateway: Any, runtime: CPythonRuntime
+) -> None:
     ws = await runtime.websocket(session_url(gateway), [WS_SUBPROTOCOL])
     await ws.send(json.dumps({"username": gateway.user, "password": "wrong-password"}))
     with pytest.raises(WebSocketClosed) as info:

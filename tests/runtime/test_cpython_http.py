@@ -44,11 +44,14 @@ def counting_app(peers: list[object]) -> web.Application:
             async for chunk in request.content.iter_any():
                 digest.update(chunk)
                 count += len(chunk)
-        return web.json_response({
-            "count": count, "sha256": digest.hexdigest(),
-            "chunked": request.headers.get("Transfer-Encoding") == "chunked",
-            "length": request.headers.get("Content-Length"),
-        })
+        return web.json_response(
+            {
+                "count": count,
+                "sha256": digest.hexdigest(),
+                "chunked": request.headers.get("Transfer-Encoding") == "chunked",
+                "length": request.headers.get("Content-Length"),
+            }
+        )
 
     async def stream(request: web.Request) -> web.StreamResponse:
         peers.append(request.transport.get_extra_info("peername") if request.transport else None)
@@ -72,8 +75,9 @@ def counting_app(peers: list[object]) -> web.Application:
     return app
 
 
-async def test_streamed_response_arrives_piecewise(runtime: CPythonRuntime,
-                                                   serve_app: ServeApp) -> None:
+async def test_streamed_response_arrives_piecewise(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(counting_app([]))
     response = await runtime.request("GET", f"{base}/stream?n=5", [], None)
     assert response.status == 200
@@ -84,8 +88,9 @@ async def test_streamed_response_arrives_piecewise(runtime: CPythonRuntime,
     assert b"".join(chunks) == b"".join(f"line {i}\n".encode() for i in range(5))
 
 
-async def test_keep_alive_reuses_one_connection(runtime: CPythonRuntime,
-                                                serve_app: ServeApp) -> None:
+async def test_keep_alive_reuses_one_connection(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     peers: list[object] = []
     base = await serve_app(counting_app(peers))
     for _ in range(4):
@@ -99,8 +104,9 @@ async def test_keep_alive_reuses_one_connection(runtime: CPythonRuntime,
     assert len(set(peers)) == 1
 
 
-async def test_chunked_upload_of_50_mib_in_constant_memory(runtime: CPythonRuntime,
-                                                           serve_app: ServeApp) -> None:
+async def test_chunked_upload_of_50_mib_in_constant_memory(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(counting_app([]))
     total = 50 * MiB
     expected = hashlib.sha256()
@@ -108,20 +114,28 @@ async def test_chunked_upload_of_50_mib_in_constant_memory(runtime: CPythonRunti
         expected.update(chunk)
     tracemalloc.start()
     try:
-        response = await runtime.request("POST", f"{base}/upload",
-                                          [("Content-Type", "application/octet-stream")],
-                                          pattern_chunks(total))
+        response = await runtime.request(
+            "POST",
+            f"{base}/upload",
+            [("Content-Type", "application/octet-stream")],
+            pattern_chunks(total),
+        )
         result = await response_json(response)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert result == {"count": total, "sha256": expected.hexdigest(), "chunked": True,
-                      "length": None}
+    assert result == {
+        "count": total,
+        "sha256": expected.hexdigest(),
+        "chunked": True,
+        "length": None,
+    }
     assert peak < 16 * MiB, f"peak traced memory {peak / MiB:.1f} MiB while uploading 50 MiB"
 
 
-async def test_content_length_upload_with_a_huge_single_chunk(runtime: CPythonRuntime,
-                                                              serve_app: ServeApp) -> None:
+async def test_content_length_upload_with_a_huge_single_chunk(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(counting_app([]))
     data = bytearray(b"x" * (3 * MiB + 5))
 
@@ -136,15 +150,17 @@ async def test_content_length_upload_with_a_huge_single_chunk(runtime: CPythonRu
     assert result["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-async def test_body_shorter_than_body_size_is_a_value_error(runtime: CPythonRuntime,
-                                                           serve_app: ServeApp) -> None:
+async def test_body_shorter_than_body_size_is_a_value_error(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(counting_app([]))
     with pytest.raises(ValueError, match="body_size"):
         await runtime.request("POST", f"{base}/upload", [], pattern_chunks(10), 20)
 
 
-async def test_failing_body_iterator_propagates(runtime: CPythonRuntime,
-                                                serve_app: ServeApp) -> None:
+async def test_failing_body_iterator_propagates(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(counting_app([]))
 
     async def broken() -> AsyncIterator[bytes]:
@@ -162,8 +178,9 @@ async def response_json(response: HttpResponse) -> dict[str, object]:
     return value
 
 
-async def test_aclose_mid_body_drops_the_connection(runtime: CPythonRuntime,
-                                                    serve_app: ServeApp) -> None:
+async def test_aclose_mid_body_drops_the_connection(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     peers: list[object] = []
     base = await serve_app(counting_app(peers))
     response = await runtime.request("GET", f"{base}/stream?n=50", [], None)
@@ -175,8 +192,9 @@ async def test_aclose_mid_body_drops_the_connection(runtime: CPythonRuntime,
     assert len(set(peers)) == 2
 
 
-async def test_cancelled_request_leaves_nothing_in_the_pool(runtime: CPythonRuntime,
-                                                            serve_app: ServeApp) -> None:
+async def test_cancelled_request_leaves_nothing_in_the_pool(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     peers: list[object] = []
     base = await serve_app(counting_app(peers))
     await read_all(await runtime.request("GET", f"{base}/stream?n=1", [], None))
@@ -187,8 +205,9 @@ async def test_cancelled_request_leaves_nothing_in_the_pool(runtime: CPythonRunt
     assert len(set(peers)) == 2  # the slow one's connection was not reused
 
 
-async def test_cancelled_body_iteration_drops_the_connection(runtime: CPythonRuntime,
-                                                             serve_app: ServeApp) -> None:
+async def test_cancelled_body_iteration_drops_the_connection(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     peers: list[object] = []
     base = await serve_app(counting_app(peers))
     response = await runtime.request("GET", f"{base}/stream?n=500", [], None)
@@ -207,8 +226,11 @@ async def test_connection_cut_mid_body_is_a_connection_error(
         if framing == "length":
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"a" * 1000)
         else:
-            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n"
-                         + b"a" * 1000 + b"\r\n")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n"
+                + b"a" * 1000
+                + b"\r\n"
+            )
         await writer.drain()
         writer.close()
 
@@ -256,8 +278,9 @@ async def test_stale_connection_is_retried_when_there_is_no_body(
     assert answers == [0, 0]
 
 
-async def test_stale_connection_with_a_body_raises(runtime: CPythonRuntime,
-                                                   serve_raw: ServeRaw) -> None:
+async def test_stale_connection_with_a_body_raises(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
     answers: list[int] = []
     port = await serve_raw(stale_server(answers))
     url = f"http://127.0.0.1:{port}/"
@@ -267,12 +290,15 @@ async def test_stale_connection_with_a_body_raises(runtime: CPythonRuntime,
     assert answers == [0]
 
 
-async def test_early_error_response_is_returned_during_upload(runtime: CPythonRuntime,
-                                                              serve_raw: ServeRaw) -> None:
+async def test_early_error_response_is_returned_during_upload(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
     async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n"
-                     b"Connection: close\r\n\r\ntoo big!")
+        writer.write(
+            b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n"
+            b"Connection: close\r\n\r\ntoo big!"
+        )
         await writer.drain()
         await asyncio.sleep(0.2)
 
@@ -309,8 +335,9 @@ async def test_connect_timeout(serve_raw: ServeRaw) -> None:
     await rt.aclose()
 
 
-async def test_refused_connection_and_bad_urls(runtime: CPythonRuntime,
-                                               serve_raw: ServeRaw) -> None:
+async def test_refused_connection_and_bad_urls(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
     async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.close()
 
@@ -320,13 +347,15 @@ async def test_refused_connection_and_bad_urls(runtime: CPythonRuntime,
     with pytest.raises(ValueError, match="scheme"):
         await runtime.request("GET", "ftp://127.0.0.1/", [], None)
     with pytest.raises(ValueError, match="withheld") as info:
-        await runtime.request("GET", f"http://127.0.0.1:{port}/",
-                              [("Authorization", "Basic secret\r\nX: y")], None)
+        await runtime.request(
+            "GET", f"http://127.0.0.1:{port}/", [("Authorization", "Basic secret\r\nX: y")], None
+        )
     assert "secret" not in str(info.value)
 
 
-async def test_concurrent_requests_use_separate_connections(runtime: CPythonRuntime,
-                                                            serve_app: ServeApp) -> None:
+async def test_concurrent_requests_use_separate_connections(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     peers: list[object] = []
     base = await serve_app(counting_app(peers))
 
@@ -339,8 +368,7 @@ async def test_concurrent_requests_use_separate_connections(runtime: CPythonRunt
     assert len(set(peers)) == 3
 
 
-async def test_body_after_aclose_is_refused(runtime: CPythonRuntime,
-                                            serve_app: ServeApp) -> None:
+async def test_body_after_aclose_is_refused(runtime: CPythonRuntime, serve_app: ServeApp) -> None:
     async def text(request: web.Request) -> web.Response:
         return web.Response(text="x" * 100)
 

@@ -26,8 +26,14 @@ print(json.dumps([loaded, type(runtime).__name__, after]))
 
 
 def test_import_loads_no_socket_engine_until_a_runtime_is_chosen() -> None:
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True,
-                          text=True, check=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     loaded, chosen, after = json.loads(done.stdout)
     assert loaded == []
     assert chosen == "CPythonRuntime"

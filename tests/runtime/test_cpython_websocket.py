@@ -89,12 +89,14 @@ def ws_app(seen: dict[str, object]) -> web.Application:
     return app
 
 
-async def test_echo_with_subprotocol_headers_and_close(runtime: CPythonRuntime,
-                                                       serve_app: ServeApp) -> None:
+async def test_echo_with_subprotocol_headers_and_close(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     seen: dict[str, object] = {}
     base = await serve_app(ws_app(seen))
-    ws = await runtime.websocket(ws_url(base, "/echo"), ["other", WS_SUBPROTOCOL],
-                                 [("X-Test", "present")])
+    ws = await runtime.websocket(
+        ws_url(base, "/echo"), ["other", WS_SUBPROTOCOL], [("X-Test", "present")]
+    )
     assert ws.subprotocol == WS_SUBPROTOCOL
     assert seen["header"] == "present"
     await ws.send("héllo ✓")
@@ -111,8 +113,9 @@ async def test_echo_with_subprotocol_headers_and_close(runtime: CPythonRuntime,
         await ws.send("after close")
 
 
-async def test_large_binary_and_text_messages_round_trip(runtime: CPythonRuntime,
-                                                         serve_app: ServeApp) -> None:
+async def test_large_binary_and_text_messages_round_trip(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(ws_app({}))
     ws = await runtime.websocket(ws_url(base, "/echo"), [WS_SUBPROTOCOL])
     payload = os.urandom(20 * MiB + 3)
@@ -124,8 +127,9 @@ async def test_large_binary_and_text_messages_round_trip(runtime: CPythonRuntime
     await ws.close()
 
 
-async def test_server_close_1008_with_reason_after_a_message(runtime: CPythonRuntime,
-                                                             serve_app: ServeApp) -> None:
+async def test_server_close_1008_with_reason_after_a_message(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(ws_app({}))
     ws = await runtime.websocket(ws_url(base, "/policy"), [WS_SUBPROTOCOL])
     await ws.send('{"username": "u", "password": "p"}')
@@ -133,13 +137,16 @@ async def test_server_close_1008_with_reason_after_a_message(runtime: CPythonRun
     for _ in range(2):
         with pytest.raises(WebSocketClosed) as info:
             await ws.receive()
-        assert (info.value.code, info.value.reason) == (CLOSE_POLICY_VIOLATION,
-                                                        "authentication failed")
+        assert (info.value.code, info.value.reason) == (
+            CLOSE_POLICY_VIOLATION,
+            "authentication failed",
+        )
     await ws.close()
 
 
-async def test_server_close_1009_for_an_oversized_message(runtime: CPythonRuntime,
-                                                          serve_app: ServeApp) -> None:
+async def test_server_close_1009_for_an_oversized_message(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
     base = await serve_app(ws_app({}))
     ws = await runtime.websocket(ws_url(base, "/small"), [WS_SUBPROTOCOL])
     await ws.send("ok")
@@ -150,8 +157,7 @@ async def test_server_close_1009_for_an_oversized_message(runtime: CPythonRuntim
     assert info.value.code == CLOSE_MESSAGE_TOO_BIG
 
 
-async def test_handshake_rejected_with_401(runtime: CPythonRuntime,
-                                           serve_app: ServeApp) -> None:
+async def test_handshake_rejected_with_401(runtime: CPythonRuntime, serve_app: ServeApp) -> None:
     base = await serve_app(ws_app({}))
     with pytest.raises(WebSocketHandshakeError) as info:
         await runtime.websocket(ws_url(base, "/unauthorized"), [WS_SUBPROTOCOL])
@@ -164,8 +170,11 @@ async def test_handshake_rejected_with_401(runtime: CPythonRuntime,
     assert missing.value.status == 404
 
 
-async def test_abrupt_drop_is_1006(runtime: CPythonRuntime, serve_raw: ServeRaw,
-    ws_peer: PeerFactory,) -> None:
+async def test_abrupt_drop_is_1006(
+    runtime: CPythonRuntime,
+    serve_raw: ServeRaw,
+    ws_peer: PeerFactory,
+) -> None:
     async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = ws_peer(reader, writer)
         await peer.accept(WS_SUBPROTOCOL)
@@ -183,9 +192,11 @@ async def test_abrupt_drop_is_1006(runtime: CPythonRuntime, serve_raw: ServeRaw,
     await ws.close()
 
 
-async def test_fragments_pings_and_client_close(runtime: CPythonRuntime,
-                                                serve_raw: ServeRaw,
-    ws_peer: PeerFactory,) -> None:
+async def test_fragments_pings_and_client_close(
+    runtime: CPythonRuntime,
+    serve_raw: ServeRaw,
+    ws_peer: PeerFactory,
+) -> None:
     log: list[object] = []
 
     async def fragmenting(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -219,7 +230,8 @@ async def test_fragments_pings_and_client_close(runtime: CPythonRuntime,
 
 
 async def test_server_without_subprotocol_and_protocol_violation(
-    runtime: CPythonRuntime, serve_raw: ServeRaw,
+    runtime: CPythonRuntime,
+    serve_raw: ServeRaw,
     ws_peer: PeerFactory,
 ) -> None:
     async def bad_frame(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -242,8 +254,7 @@ async def test_server_without_subprotocol_and_protocol_violation(
 async def test_receive_back_pressure_stops_the_sender(serve_app: ServeApp) -> None:
     seen: dict[str, object] = {}
     base = await serve_app(ws_app(seen))
-    rt = CPythonRuntime(websocket_limits=Limits(max_queued_messages=8,
-                                                max_queued_bytes=1 * MiB))
+    rt = CPythonRuntime(websocket_limits=Limits(max_queued_messages=8, max_queued_bytes=1 * MiB))
     count = 1600  # 100 MiB in 64 KiB messages
     ws = await rt.websocket(ws_url(base, f"/flood?n={count}"), [WS_SUBPROTOCOL])
     await asyncio.sleep(1.0)
@@ -291,7 +302,6 @@ async def test_send_cancelled_mid_message_drops_the_connection(
     with pytest.raises(WebSocketClosed):
         await asyncio.wait_for(ws.receive(), 2)
     await ws.close()
-
 
 
 async def test_handshake_timeout(serve_raw: ServeRaw) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ppg_edge.core.errors import GenericError
+from ppg_edge.core.errors import GenericError, ValidationError
 from ppg_edge.core.parameters import WireValue
 
 Parse = Callable[[str], Any]
@@ -22,6 +22,12 @@ class ValueParser:
     oid: int
     parse: Parse
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.oid, int) or isinstance(self.oid, bool) or self.oid < 0:
+            raise ValidationError(f"a ValueParser's oid must be a type OID, not {self.oid!r}")
+        if not callable(self.parse):
+            raise ValidationError("a ValueParser's parse must be callable")
+
 
 @dataclass(frozen=True)
 class ValueSerializer:
@@ -29,6 +35,10 @@ class ValueSerializer:
 
     supports: Callable[[Any], bool]
     serialize: Callable[[Any], WireValue]
+
+    def __post_init__(self) -> None:
+        if not callable(self.supports) or not callable(self.serialize):
+            raise ValidationError("a ValueSerializer's supports and serialize must be callable")
 
 
 def shorten(text: str) -> str:

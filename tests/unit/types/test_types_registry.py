@@ -159,3 +159,14 @@ def test_serializer_failures_become_validation_errors() -> None:
 
 def test_repr_counts() -> None:
     assert repr(TypeRegistry([ValueParser(1, int)], [])) == "TypeRegistry(1 parsers, 0 serializers)"
+
+
+@pytest.mark.parametrize(("oid", "parse"), [("23", int), (True, int), (-1, int), (23, "int")])
+def test_value_parser_checks_its_fields(oid: Any, parse: Any) -> None:
+    with pytest.raises(ValidationError, match="ValueParser"):
+        ValueParser(oid, parse)
+
+
+def test_value_serializer_checks_its_fields() -> None:
+    with pytest.raises(ValidationError, match="ValueSerializer"):
+        ValueSerializer(lambda v: True, "t")  # type: ignore[arg-type]

@@ -1,0 +1,210 @@
+"""The web demo, driven the way a newcomer uses it.
+
+`python -m ppg_edge.gateway --embedded --static web-demo` starts a private
+PostgreSQL and serves the demo; the test opens it in Chromium, fills in the
+connection form from the printed connection string, runs queries, provokes an
+error and compares pipelined with sequential queries, asserting what a person
+would see. A screenshot lands in artifacts/web-demo.png.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import re
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page
+
+ROOT = Path(__file__).resolve().parents[2]
+WEB_DEMO = ROOT / "web-demo"
+SCREENSHOT = ROOT / "artifacts" / "web-demo.png"
+BANNER_TIMEOUT = 90.0
+UI_TIMEOUT_MS = 120_000
+GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge.gateway", "--embedded")
+CONNECTION_LINE = re.compile(r"Connection string: postgres://([^:]+):([^@]+)@[^/]+/(\S+)")
+
+
+@dataclass(frozen=True)
+class DemoServer:
+    url: str
+    user: str
+    password: str
+    database: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def read_banner(process: subprocess.Popen[str]) -> re.Match[str]:
+    """Wait for the gateway's "Connection string:" line on stdout."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    while True:
+        try:
+            line = lines.get(timeout=BANNER_TIMEOUT)
+        except queue.Empty:
+            pytest.fail("the embedded gateway printed no connection string in time")
+        if line is None:
+            pytest.fail(f"the embedded gateway exited early ({process.wait()})")
+        match = CONNECTION_LINE.search(line)
+        if match:
+            return match
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    """Build web-demo/vendor, then run the embedded gateway serving the demo."""
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_web_demo.py")],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    port = free_port()
+    log = tmp_path_factory.mktemp("demo") / "gateway.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [*GATEWAY_COMMAND, "--static", str(WEB_DEMO), "--listen", f"127.0.0.1:{port}"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        match = read_banner(process)
+        yield DemoServer(f"http://127.0.0.1:{port}", *match.groups())
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+async def demo(browser: Browser, demo_server: DemoServer) -> AsyncIterator[Page]:
+    """The demo page, booted, with the connection form filled in by hand."""
+    page = await browser.new_page(viewport={"width": 1200, "height": 1300})
+    page.set_default_timeout(UI_TIMEOUT_MS)
+    await page.goto(demo_server.url + "/")
+    await page.wait_for_selector("#boot[data-state=ready]")
+    await page.fill("#user", demo_server.user)
+    await page.fill("#password", demo_server.password)
+    await page.fill("#database", demo_server.database)
+    yield page
+    await page.close()
+
+
+async def run_sql(page: Page, sql: str) -> str:
+    """Type SQL, press Run, wait until it finished; return the final status state."""
+    await page.fill("#sql", sql)
+    await page.click("#run")
+    assert await page.get_attribute("#status", "data-state") == "running"
+    await page.wait_for_selector("#status:is([data-state=done], [data-state=failed])")
+    state: str = await page.get_attribute("#status", "data-state") or ""
+    return state
+
+
+async def test_demo_boots_python_and_fills_the_endpoint(
+    demo: Page, demo_server: DemoServer
+) -> None:
+    assert await demo.input_value("#endpoint") == demo_server.url
+    boot = await demo.inner_text("#boot")
+    assert re.fullmatch(r"Python 3\.14 · ppg_edge \S+ · ready in [\d.]+ s", boot)
+    assert await demo.is_enabled("#run")
+
+
+async def test_query_results_appear_in_the_table(demo: Page) -> None:
+    sql = "SELECT g AS n, 'row ' || g AS label, NULL::text AS nothing FROM generate_series(1, 25) g"
+    state = await run_sql(demo, sql)
+    assert state == "done"
+    headers = await demo.locator("#results thead th span").all_inner_texts()
+    assert headers == ["n", "label", "nothing"]
+    assert await demo.locator("#results thead th small").first.inner_text() == "oid 23"
+    rows = demo.locator("#results tbody tr")
+    assert await rows.count() == 25
+    assert await rows.nth(0).locator("td").all_inner_texts() == ["1", "row 1", "NULL"]
+    assert await rows.nth(24).locator("td").all_inner_texts() == ["25", "row 25", "NULL"]
+    assert await demo.inner_text("#row-count") == "25"
+    assert await demo.is_hidden("#error")
+
+
+async def test_rows_and_time_count_up_while_streaming(demo: Page) -> None:
+    await demo.fill("#sql", "SELECT g AS n, md5(g::text) AS h FROM generate_series(1, 200000) g")
+    await demo.click("#run")
+    seen: set[tuple[str, str]] = set()
+    while await demo.get_attribute("#status", "data-state") == "running":
+        seen.add((await demo.inner_text("#row-count"), await demo.inner_text("#elapsed")))
+        await demo.wait_for_timeout(25)
+    assert await demo.get_attribute("#status", "data-state") == "done"
+    assert await demo.inner_text("#row-count") == "200,000"
+    partial = {count for count, _ in seen if count not in ("0", "200,000")}
+    assert partial, f"no intermediate row count was shown: {sorted(seen)}"
+    assert len({elapsed for _, elapsed in seen}) > 1
+    assert "showing the first 1,000" in await demo.inner_text("#note")
+    assert await demo.locator("#results tbody tr").count() == 1000
+
+
+async def test_a_database_error_is_shown_readably(demo: Page) -> None:
+    state = await run_sql(demo, "SELECT nope FROM no_such_table")
+    assert state == "failed"
+    box = demo.locator("#error")
+    assert await box.is_visible()
+    assert await box.locator("h3").inner_text() == "DatabaseError42P01"
+    assert await box.locator("h3 code").inner_text() == "42P01"
+    assert await box.locator("p").inner_text() == 'relation "no_such_table" does not exist'
+    terms = await box.locator("dt").all_inner_texts()
+    assert "severity" in terms and "position" in terms
+    assert "file" not in terms
+    assert await demo.locator("#results tbody tr").count() == 0
+
+
+async def test_an_error_after_rows_keeps_nothing_back(demo: Page) -> None:
+    state = await run_sql(
+        demo, "SELECT n FROM generate_series(1, 50000) n WHERE 1 / (30000 - n) IS NOT NULL"
+    )
+    assert state == "failed"
+    assert await demo.locator("#error h3 code").inner_text() == "22012"
+    assert "division by zero" in await demo.inner_text("#error p")
+
+
+async def test_pipelining_shows_the_saving_in_figures(demo: Page) -> None:
+    await demo.fill("#count", "10")
+    await demo.click("#compare")
+    await demo.wait_for_selector("#comparison:not([hidden])")
+    sequential = await demo.inner_text("#sequential-ms")
+    pipelined = await demo.inner_text("#pipelined-ms")
+    assert re.fullmatch(r"\d+\.\d ms", sequential) and re.fullmatch(r"\d+\.\d ms", pipelined)
+    assert float(pipelined.split()[0]) < float(sequential.split()[0])
+    saving = await demo.inner_text("#saving")
+    assert re.fullmatch(
+        r"10 queries: pipelining saved \d+\.\d ms "
+        r"\([\d.]+\u00d7 faster; 10 round trips became 1\)\.",
+        saving,
+    )
+    await run_sql(demo, "SELECT g AS n, g * g AS square FROM generate_series(1, 12) g")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    await demo.screenshot(path=str(SCREENSHOT), full_page=True)
+    print(f"web demo screenshot: {SCREENSHOT}")
