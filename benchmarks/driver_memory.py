@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import resource
@@ -69,24 +70,36 @@ async def collect_rows(db: Any) -> str:
     return f"{len(rows)} rows collected"
 
 
-async def _zero_chunks() -> AsyncIterator[bytes]:
-    chunk = bytes(CHUNK)
+PATTERN = bytes(range(256)) * (CHUNK // 256)  # non-zero, so every page is really touched
+UPLOAD_SQL = "SELECT octet_length($1::bytea) AS n, md5($1::bytea) AS h"
+
+
+async def _pattern_chunks() -> AsyncIterator[bytes]:
     for _ in range(UPLOAD // CHUNK):
-        yield chunk
+        yield PATTERN
+
+
+def _upload_md5() -> str:
+    """MD5 of the uploaded bytes, computed chunk by chunk."""
+    digest = hashlib.md5()
+    for _ in range(UPLOAD // CHUNK):
+        digest.update(PATTERN)
+    return digest.hexdigest()
+
+
+def _check_upload(rows: list[dict[str, Any]]) -> str:
+    assert rows == [{"n": UPLOAD, "h": _upload_md5()}], rows
+    return f"server saw {rows[0]['n']} bytes, md5 {rows[0]['h']}"
 
 
 async def upload_stream(db: Any) -> str:
-    param = ppg_edge.bounded_byte_stream_parameter(_zero_chunks(), ppg_edge.BINARY, UPLOAD)
-    rows = await db.query("SELECT octet_length($1::bytea) AS n", param).collect()
-    assert rows == [{"n": UPLOAD}], rows
-    return f"server saw {rows[0]['n']} bytes"
+    param = ppg_edge.bounded_byte_stream_parameter(_pattern_chunks(), ppg_edge.BINARY, UPLOAD)
+    return _check_upload(await db.query(UPLOAD_SQL, param).collect())
 
 
 async def upload_bytes(db: Any) -> str:
-    data = bytes(UPLOAD)
-    rows = await db.query("SELECT octet_length($1::bytea) AS n", data).collect()
-    assert rows == [{"n": UPLOAD}], rows
-    return f"server saw {rows[0]['n']} bytes"
+    data = PATTERN * (UPLOAD // CHUNK)
+    return _check_upload(await db.query(UPLOAD_SQL, data).collect())
 
 
 SCENARIOS: dict[str, Callable[[Any], Awaitable[str]]] = {
@@ -143,7 +156,7 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         verdict = "OK" if mine["growth_mb"] < TARGET_MB else "OVER TARGET"
         label = f"{what}: {ours} vs {baseline}"
         print(
-            f"{label:<44} {mine['growth_mb']:>10.1f} {base['growth_mb']:>12.1f} "
+            f"{label:<44} {mine['growth_mb']:>10.2f} {base['growth_mb']:>12.2f} "
             f"{ratio:>7.3f} {mine['seconds']:>6.1f}  {verdict} (< {TARGET_MB:.0f} MB)"
         )
     for result in results.values():

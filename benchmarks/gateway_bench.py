@@ -20,7 +20,9 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import json
+import os
 import statistics
 import sys
 import time
@@ -65,21 +67,62 @@ class Target:
     user: str
     password: str
     database: str
+    gateway_pid: int | None = None
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One timed run: how many items in how many seconds."""
+    """One timed run: items, wall seconds, and CPU seconds spent by this client process and
+    (when its pid is known) by the gateway process. CPU time stays meaningful on a busy
+    machine, where wall-clock rates swing with other load."""
 
     items: int
     seconds: float
+    client_cpu: float = 0.0
+    gateway_cpu: float | None = None
 
     @property
     def rate(self) -> float:
         return self.items / self.seconds
 
+    def cpu_note(self, per: int) -> str:
+        """CPU seconds per ``per`` items, client and gateway."""
+        scale = per / self.items
+        note = f"client CPU {self.client_cpu * scale:.2f}s"
+        if self.gateway_cpu is not None:
+            note += f", gateway CPU {self.gateway_cpu * scale:.2f}s"
+        return note
 
-def target_from(gateway_url: str, dsn: str) -> Target:
+
+def process_cpu(pid: int | None) -> float | None:
+    """User + system CPU seconds of a local process (Linux ``/proc``), or None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def stopwatch(gateway_pid: int | None) -> Iterator[Callable[[int], Sample]]:
+    """Time a block; the yielded function turns an item count into a Sample."""
+    wall, cpu, gw = time.perf_counter(), time.process_time(), process_cpu(gateway_pid)
+
+    def sample(items: int) -> Sample:
+        gw_end = process_cpu(gateway_pid)
+        return Sample(
+            items,
+            time.perf_counter() - wall,
+            time.process_time() - cpu,
+            None if gw is None or gw_end is None else gw_end - gw,
+        )
+
+    yield sample
+
+
+def target_from(gateway_url: str, dsn: str, gateway_pid: int | None = None) -> Target:
     """Credentials and database from a postgres:// DSN."""
     parts = urlsplit(dsn)
     return Target(
@@ -88,6 +131,7 @@ def target_from(gateway_url: str, dsn: str) -> Target:
         user=unquote(parts.username or ""),
         password=unquote(parts.password or ""),
         database=parts.path.lstrip("/") or unquote(parts.username or ""),
+        gateway_pid=gateway_pid,
     )
 
 
@@ -156,7 +200,7 @@ class Gateway:
 
 
 async def ws_pipelined(target: Target, count: int, sql: str) -> Sample:
-    """Send ``count`` statements on one session without waiting, then read every answer."""
+    """Send ``count`` statements on one session without waiting, reading answers meanwhile."""
     url = f"{target.gateway_url.replace('http', 'ws', 1)}{SESSION_PATH}"
     auth = json.dumps({"username": target.user, "password": target.password})
     descriptor = json.dumps({"query": sql})
@@ -170,24 +214,24 @@ async def ws_pipelined(target: Target, count: int, sql: str) -> Sample:
         ) as ws,
     ):
         await ws.send_str(auth)
-        start = time.perf_counter()
 
         async def send_all() -> None:
             for _ in range(count):
                 await ws.send_str(DESCRIPTOR_URN)
                 await ws.send_str(descriptor)
 
-        sender = asyncio.create_task(send_all())
-        done = 0
-        while done < count:
-            urn = (await ws.receive()).data
-            payload = (await ws.receive()).data
-            if urn == ERROR_URN or not isinstance(payload, str):
-                raise RuntimeError(f"session statement failed: {urn} {payload!r}")
-            done += urn == COMPLETE_URN
-        elapsed = time.perf_counter() - start
+        with stopwatch(target.gateway_pid) as finished:
+            sender = asyncio.create_task(send_all())
+            done = 0
+            while done < count:
+                urn = (await ws.receive()).data
+                payload = (await ws.receive()).data
+                if urn == ERROR_URN or not isinstance(payload, str):
+                    raise RuntimeError(f"session statement failed: {urn} {payload!r}")
+                done += urn == COMPLETE_URN
+            sample = finished(count)
         await sender
-    return Sample(count, elapsed)
+    return sample
 
 
 # --- psycopg directly ------------------------------------------------------------------
@@ -227,9 +271,9 @@ async def direct_small(dsn: str, count: int, clients: int, sql: str) -> Sample:
     """``count`` small statements over ``clients`` direct connections."""
     conns = [await psycopg.AsyncConnection.connect(dsn, autocommit=True) for _ in range(clients)]
     try:
-        start = time.perf_counter()
-        await asyncio.gather(*(_direct_loop(c, count // clients, sql) for c in conns))
-        return Sample(count // clients * clients, time.perf_counter() - start)
+        with stopwatch(None) as finished:
+            await asyncio.gather(*(_direct_loop(c, count // clients, sql) for c in conns))
+            return finished(count // clients * clients)
     finally:
         for conn in conns:
             await conn.close()
@@ -243,17 +287,19 @@ async def _direct_loop(conn: psycopg.AsyncConnection[Any], count: int, sql: str)
 # --- measuring -------------------------------------------------------------------------
 
 
-async def timed_rows(run: Callable[[], Awaitable[int]], expected: int, repeat: int) -> Sample:
+async def timed_rows(
+    run: Callable[[], Awaitable[int]], expected: int, repeat: int, gateway_pid: int | None
+) -> Sample:
     """Best of ``repeat`` runs (after one warm-up), checking the row count each time."""
     samples = []
     for i in range(repeat + 1):
-        start = time.perf_counter()
-        rows = await run()
-        elapsed = time.perf_counter() - start
+        with stopwatch(gateway_pid) as done:
+            rows = await run()
+            sample = done(rows)
         if rows != expected:
             raise RuntimeError(f"expected {expected} rows, got {rows}")
         if i:
-            samples.append(Sample(rows, elapsed))
+            samples.append(sample)
     return min(samples, key=lambda s: s.seconds)
 
 
@@ -272,9 +318,9 @@ async def http_small(target: Target, count: int, clients: int) -> tuple[Sample, 
         await asyncio.gather(*(worker(5) for _ in range(clients)))  # open and warm connections
         latencies.clear()
         per_client = count // clients
-        start = time.perf_counter()
-        await asyncio.gather(*(worker(per_client) for _ in range(clients)))
-        return Sample(per_client * clients, time.perf_counter() - start), latencies
+        with stopwatch(target.gateway_pid) as finished:
+            await asyncio.gather(*(worker(per_client) for _ in range(clients)))
+            return finished(per_client * clients), latencies
     finally:
         await gateway.close()
 
@@ -285,40 +331,41 @@ def row(label: str, value: str, note: str = "") -> str:
 
 async def streaming_section(target: Target, rows: int, repeat: int) -> list[str]:
     sql = STREAM_SQL.format(rows=rows)
+    pid = target.gateway_pid
     gateway = Gateway(target, 1)
     try:
-        raw = await timed_rows(lambda: gateway.count_rows(sql, False), rows, repeat)
-        decoded = await timed_rows(lambda: gateway.count_rows(sql, True), rows, repeat)
+        raw = await timed_rows(lambda: gateway.count_rows(sql, False), rows, repeat, pid)
+        decoded = await timed_rows(lambda: gateway.count_rows(sql, True), rows, repeat, pid)
     finally:
         await gateway.close()
     direct = {
-        "psycopg execute+fetchall (buffers all)": await timed_rows(
-            lambda: direct_fetchall(target.dsn, sql), rows, repeat
-        ),
-        "psycopg server-side cursor, fetchmany(10k)": await timed_rows(
-            lambda: direct_server_cursor(target.dsn, sql), rows, repeat
-        ),
-        "psycopg cursor.stream(size=1000)": await timed_rows(
-            lambda: direct_stream(target.dsn, sql), rows, repeat
-        ),
+        "psycopg execute+fetchall (buffers all)": direct_fetchall,
+        "psycopg server-side cursor, fetchmany(10k)": direct_server_cursor,
+        "psycopg cursor.stream(size=1000)": direct_stream,
     }
-    best_label, best = max(direct.items(), key=lambda kv: kv[1].rate)
-    lines = [f"(a) streaming {rows:,} rows x 4 columns, best of {repeat} (after a warm-up)"]
-    lines.append(
-        row("gateway HTTP, NDJSON lines counted", f"{raw.rate:,.0f} rows/s", f"{raw.seconds:.2f}s")
-    )
-    lines.append(
+    measured: dict[str, Sample] = {}
+    for label, read in direct.items():
+        run = functools.partial(read, target.dsn, sql)
+        measured[label] = await timed_rows(run, rows, repeat, None)
+    best_label, best = max(measured.items(), key=lambda kv: kv[1].rate)
+    per = 1_000_000
+    lines = [
+        f"(a) streaming {rows:,} rows x 4 columns, best of {repeat} (after a warm-up); "
+        f"CPU per {per:,} rows",
+        row("gateway HTTP, NDJSON lines counted", f"{raw.rate:,.0f} rows/s", raw.cpu_note(per)),
         row(
             "gateway HTTP, each line json.loads'ed",
             f"{decoded.rate:,.0f} rows/s",
-            f"{decoded.seconds:.2f}s",
-        )
-    )
-    for label, sample in direct.items():
-        lines.append(row(label, f"{sample.rate:,.0f} rows/s", f"{sample.seconds:.2f}s"))
+            decoded.cpu_note(per),
+        ),
+    ]
+    lines += [
+        row(label, f"{sample.rate:,.0f} rows/s", sample.cpu_note(per))
+        for label, sample in measured.items()
+    ]
     lines.append(
         row(
-            "ratio gateway(lines) / fastest direct",
+            "RATIO gateway(lines) / fastest direct",
             f"{raw.rate / best.rate:.2f}x",
             f"vs {best_label}; target >= 0.5x",
         )
@@ -334,23 +381,29 @@ async def small_section(target: Target, count: int, clients: int) -> list[str]:
     ms = sorted(x * 1000 for x in latencies)
     p50, p99 = statistics.median(ms), ms[int(len(ms) * 0.99) - 1]
     return [
-        f"(b) small statements ({SMALL_SQL!r}), {count:,} each",
+        f"(b) small statements ({SMALL_SQL!r}), {count:,} each; CPU per 1,000 statements",
         row(
             f"gateway HTTP keep-alive, {clients} clients",
             f"{http.rate:,.0f} req/s",
-            f"p50 {p50:.2f} ms, p99 {p99:.2f} ms",
+            f"{http.cpu_note(1000)}; latency p50 {p50:.2f} ms, p99 {p99:.2f} ms",
         ),
         row(
             "gateway WebSocket, 1 session pipelined",
             f"{pipelined.rate:,.0f} stmt/s",
-            f"{pipelined.seconds:.2f}s",
+            pipelined.cpu_note(1000),
         ),
-        row(f"psycopg direct, {clients} connections", f"{direct.rate:,.0f} stmt/s", "reference"),
+        row(
+            f"psycopg direct, {clients} connections",
+            f"{direct.rate:,.0f} stmt/s",
+            f"{direct.cpu_note(1000)} (reference)",
+        ),
     ]
 
 
 async def measure(target: Target, args: argparse.Namespace) -> None:
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"gateway {target.gateway_url}  database {target.database!r}  user {target.user!r}")
+    print(f"{os.cpu_count()} CPUs, load average {load} (wall-clock rates are noisy under load)")
     if args.only in (None, "stream"):
         for line in await streaming_section(target, args.rows, args.repeat):
             print(line, flush=True)
@@ -368,13 +421,15 @@ def local_servers() -> Iterator[Target]:
     from tests.support.servers import running_gateway, running_postgres
 
     with running_postgres() as pg, running_gateway(pg) as gw:
-        yield Target(gw.url, gw.direct_dsn, gw.user, gw.password, gw.database)
+        pid = gw.process.pid if gw.process is not None else None
+        yield Target(gw.url, gw.direct_dsn, gw.user, gw.password, gw.database, pid)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gateway-url", help="an existing gateway, e.g. http://127.0.0.1:8787")
     parser.add_argument("--dsn", help="postgres://USER:PASSWORD@HOST:PORT/DB behind that gateway")
+    parser.add_argument("--gateway-pid", type=int, help="that gateway's pid, to report its CPU")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2_000)
@@ -389,7 +444,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.gateway_url:
-        asyncio.run(measure(target_from(args.gateway_url, args.dsn), args))
+        target = target_from(args.gateway_url, args.dsn, args.gateway_pid)
+        asyncio.run(measure(target, args))
         return
     with local_servers() as target:
         asyncio.run(measure(target, args))

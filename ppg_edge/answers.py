@@ -1,14 +1,15 @@
 """Turning a statement's frames into what the API returns, on either transport.
 
-A frame source yields a statement's Description and DataRow frames, raises the
-DatabaseError of an error frame, and ends at its complete frame. `Deadline`
-bounds every wait for the server by one statement-wide timeout.
+A frame source yields a statement's Description and DataRow frames in batches
+(whatever one network read completed), raises the DatabaseError of an error
+frame at its place, and ends at the complete frame. `Deadline` bounds every
+wait for the server by one statement-wide timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
 from ppg_edge.core.errors import ProtocolError, QueryTimeoutError
@@ -17,7 +18,7 @@ from ppg_edge.core.types import TypeRegistry
 from ppg_edge.results import CollectableIterator, QueryResult, Row
 
 T = TypeVar("T")
-_EXEC_ROW_LIMIT = 1
+FrameBatches = AsyncIterator[list[Frame]]
 
 
 class Deadline:
@@ -40,55 +41,62 @@ class Deadline:
             ) from None
 
 
-async def start_query(
-    frames: AsyncIterator[Frame],
-    registry: TypeRegistry,
-    on_close: Callable[[], Awaitable[None]] | None = None,
-) -> QueryResult:
+async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResult:
     """Wait for the row description (or the end), then stream the rows lazily."""
-    columns: list[Column] = []
-    first: Frame | None = None
+    first: list[Frame] = []
     try:
-        first = await anext(frames, None)
+        while not first:
+            batch = await anext(frames, None)
+            if batch is None:
+                break
+            first = batch
     except BaseException:
         await _close(frames)
         raise
-    if isinstance(first, Description):
-        columns = list(first.columns)
-    elif first is not None:
-        await _close(frames)
-        raise ProtocolError("rows arrived before the row description")
-    return QueryResult(columns, CollectableIterator(_rows(frames, registry, columns), on_close))
+    columns: list[Column] = []
+    if first:
+        head = first[0]
+        if not isinstance(head, Description):
+            await _close(frames)
+            raise ProtocolError("rows arrived before the row description")
+        columns = list(head.columns)
+    rows = _rows(first[1:], frames, registry, columns)
+    return QueryResult(columns, CollectableIterator(rows))
 
 
 async def _rows(
-    frames: AsyncIterator[Frame], registry: TypeRegistry, columns: list[Column]
-) -> AsyncIterator[Row]:
+    first: list[Frame], frames: FrameBatches, registry: TypeRegistry, columns: list[Column]
+) -> AsyncIterator[list[Row]]:
     parse = registry.row_parser([column.oid for column in columns])
     try:
-        async for frame in frames:
-            if not isinstance(frame, DataRow):
-                raise ProtocolError("a frame other than a row arrived among the rows")
-            yield Row(parse(frame.values))
+        if first:
+            yield [Row(parse(_row(frame).values)) for frame in first]
+        async for batch in frames:
+            yield [Row(parse(_row(frame).values)) for frame in batch]
     finally:
         await _close(frames)
 
 
-async def exec_count(frames: AsyncIterator[Frame]) -> int:
+def _row(frame: Frame) -> DataRow:
+    if not isinstance(frame, DataRow):
+        raise ProtocolError("a frame other than a row arrived among the rows")
+    return frame
+
+
+async def exec_count(frames: FrameBatches) -> int:
     """Read an exec statement's answer to its end and return the affected count."""
     rows: list[DataRow] = []
     try:
-        async for frame in frames:
-            if isinstance(frame, DataRow):
-                rows.append(frame)
-                if len(rows) > _EXEC_ROW_LIMIT:
-                    raise ProtocolError("an exec answer holds more than one row")
+        async for batch in frames:
+            rows.extend(frame for frame in batch if isinstance(frame, DataRow))
+            if len(rows) > 1:
+                raise ProtocolError("an exec answer holds more than one row")
     finally:
         await _close(frames)
     return affected_count(rows)
 
 
-async def _close(frames: AsyncIterator[Frame]) -> None:
+async def _close(frames: FrameBatches) -> None:
     close = getattr(frames, "aclose", None)
     if close is not None:
         await close()

@@ -129,7 +129,7 @@ class Client:
 
     async def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline
-    ) -> AsyncIterator[Frame]:
+    ) -> AsyncIterator[list[Frame]]:
         values = [self.registry.serialize(value) for value in params]
         body = MultipartBody(encode_statement(kind, sql, values))
         connection = self.config.connection
@@ -198,7 +198,7 @@ async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpRespons
     return HttpResponseError(response.status, text or f"HTTP error {response.status}")
 
 
-async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncIterator[Frame]:
+async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncIterator[list[Frame]]:
     """A response's frames in order; raises the error frame's DatabaseError at its place.
 
     The body is read to its end so the connection can be reused; a body that ends
@@ -218,12 +218,15 @@ async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncItera
             except OSError as exc:
                 raise ProtocolError(f"the response was cut short: {exc}") from exc
             objects = decoder.end() if chunk is None else decoder.feed(chunk)
+            batch: list[Frame] = []
             for obj in objects:
                 frame = order.check(decode_frame(obj))
                 if isinstance(frame, Complete | Failure):
                     outcome = frame
                 else:
-                    yield frame
+                    batch.append(frame)
+            if batch:
+                yield batch
             if chunk is None:
                 break
         clean = True

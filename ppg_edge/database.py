@@ -120,18 +120,18 @@ class Statements:
 
 async def _dict_rows(
     runner: Runner, sql: str, params: Sequence[Any], timeout: float | None
-) -> AsyncIterator[DictRow]:
+) -> AsyncIterator[list[DictRow]]:
     result = await runner.query(sql, *params, timeout=timeout)
+    names = [column.name for column in result.columns]
     async with result.rows as rows:
-        names = [column.name for column in result.columns]
-        async for row in rows:
-            yield dict(zip(names, row.values, strict=True))
+        async for batch in rows.batches():
+            yield [dict(zip(names, row.values, strict=True)) for row in batch]
 
 
 async def _collect_dicts(result: QueryResult) -> list[DictRow]:
     names = [column.name for column in result.columns]
     async with result.rows as rows:
-        return [dict(zip(names, row.values, strict=True)) async for row in rows]
+        return [dict(zip(names, row.values, strict=True)) for row in await rows.collect()]
 
 
 async def _batch_on(

@@ -134,20 +134,25 @@ class Session:
         """The affected count of a submitted exec statement."""
         return await exec_count(self._frames(pending, deadline))
 
-    async def _frames(self, pending: PendingStatement, deadline: Deadline) -> AsyncIterator[Frame]:
+    async def _frames(
+        self, pending: PendingStatement, deadline: Deadline
+    ) -> AsyncIterator[list[Frame]]:
         finished = False
         try:
             while True:
-                frame = pending.pop()
-                if frame is None:
+                frames = pending.pop_all()
+                if not frames:
                     await deadline.wait(self._wait(pending))
                     continue
-                if isinstance(frame, Complete | Failure):
+                last = frames[-1]
+                if isinstance(last, Complete | Failure):
                     finished = True
-                    if isinstance(frame, Failure):
-                        raise frame.error
+                    if len(frames) > 1:
+                        yield frames[:-1]
+                    if isinstance(last, Failure):
+                        raise last.error
                     return
-                yield frame
+                yield frames
         finally:
             if not finished:
                 self._machine.abandon(pending)

@@ -79,6 +79,7 @@ const view = {
     $("row-count").textContent = "0";
     $("note").textContent = "";
     $("status").dataset.state = "running";
+    $("status").dataset.runs = String(Number($("status").dataset.runs ?? 0) + 1);
     setBusy(true);
     clock.start();
   },

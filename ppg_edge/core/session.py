@@ -53,6 +53,23 @@ class PendingStatement:
             raise item
         return item
 
+    def pop_all(self) -> list[Frame]:
+        """Every buffered frame, oldest first (empty when nothing is buffered).
+
+        Raises the statement's error when only the error is left.
+        """
+        frames: list[Frame] = []
+        items = self._items
+        while items:
+            item = items[0]
+            if isinstance(item, GenericError):
+                if frames:
+                    break
+                raise item
+            frames.append(item)
+            items.popleft()
+        return frames
+
     @property
     def buffered(self) -> int:
         return len(self._items)

@@ -5,8 +5,8 @@ multipart reader (extended parameters are read as they arrive, never as a
 whole body), streamed responses whose ``write`` waits for the socket
 (back-pressure), and WebSockets with subprotocol selection and a message size
 limit. psycopg 3 exposes libpq itself (``psycopg.pq``): parameters bound with
-type OID 0 in text or binary format, PostgreSQL's raw text output, chunked
-row mode so rows leave as PostgreSQL produces them, the simple query protocol
+type OID 0 in text or binary format, PostgreSQL's raw text output, single-row
+mode so rows leave as PostgreSQL produces them, the simple query protocol
 for multi-statement scripts, and every error field of a result. Neither
 library needs hand-written multipart or PostgreSQL wire parsing.
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import mimetypes
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -18,6 +20,7 @@ from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, Gateway
 from .upstream import Pools, Upstream
 from .ws_session import session_handler
 
+SWEEP_SECONDS = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATIC_TYPES = {
     ".wasm": "application/wasm",
@@ -127,6 +130,22 @@ def _static_handler(root: Path) -> Handler:
     return serve
 
 
+async def _sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Close expired idle upstream connections every few seconds."""
+    pools = app[GATEWAY].pools
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            await pools.sweep()
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _shutdown(app: web.Application) -> None:
     for ws in list(app[GATEWAY].sessions):
         await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
@@ -144,13 +163,16 @@ def build_app(config: GatewayConfig) -> web.Application:
         config.upstream_host, config.upstream_port, int(config.statement_timeout * 1000)
     )
     app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
-    app[GATEWAY] = Gateway(config, upstream, Pools(upstream, config.max_connections))
+    app[GATEWAY] = Gateway(
+        config, upstream, Pools(upstream, config.max_connections, wait_seconds=config.queue_timeout)
+    )
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)
     if config.static_dir is not None:
         app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
     app.on_response_prepare.append(_add_cors)
+    app.cleanup_ctx.append(_sweeper)
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app

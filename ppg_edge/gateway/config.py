@@ -26,6 +26,7 @@ class GatewayConfig:
     max_body_size: int = DEFAULT_MAX_BODY
     max_sessions: int = 100
     max_connections: int = 100
+    queue_timeout: float = 30.0
     statement_timeout: float = 0.0
     idle_timeout: float = 300.0
     auth_timeout: float = 30.0
@@ -129,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="concurrent HTTP statements, each on one upstream connection",
     )
     parser.add_argument(
+        "--queue-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long an HTTP statement waits for a free connection before 503 (default 30)",
+    )
+    parser.add_argument(
         "--statement-timeout",
         type=float,
         default=0.0,
@@ -163,6 +171,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
         max_body_size=args.max_body_size,
         max_sessions=args.max_sessions,
         max_connections=args.max_connections,
+        queue_timeout=args.queue_timeout,
         statement_timeout=args.statement_timeout,
         idle_timeout=args.idle_timeout,
         default_database=args.default_database,

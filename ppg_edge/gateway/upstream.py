@@ -127,8 +127,11 @@ class Pools:
         max_connections: int,
         max_idle: int = 8,
         idle_seconds: float = 60.0,
+        wait_seconds: float = 30.0,
     ) -> None:
         self.upstream = upstream
+        self.max_connections = max_connections
+        self.wait_seconds = wait_seconds
         self.max_idle = max_idle
         self.idle_seconds = idle_seconds
         self._secret = secrets.token_bytes(32)
@@ -142,7 +145,12 @@ class Pools:
     @asynccontextmanager
     async def connection(self, credentials: Credentials) -> AsyncIterator[Connection]:
         """A reset connection for one request; returned to the pool when clean."""
-        async with self._slots:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
+        except TimeoutError:
+            message = f"too many concurrent statements (limit {self.max_connections})"
+            raise UpstreamUnavailable(message, 503) from None
+        try:
             key = self._key(credentials)
             conn = await self._take_idle(key) or await connect(self.upstream, credentials)
             try:
@@ -151,6 +159,8 @@ class Pools:
                 await discard(conn)
                 raise
             await self._give_back(key, conn)
+        finally:
+            self._slots.release()
 
     async def _take_idle(self, key: PoolKey) -> Connection | None:
         idle = self._idle.get(key, [])
@@ -168,6 +178,18 @@ class Pools:
             await discard(conn)
             return
         idle.append((time.monotonic(), conn))
+
+    async def sweep(self) -> None:
+        """Close idle connections past their idle time (called periodically)."""
+        deadline = time.monotonic() - self.idle_seconds
+        for key, idle in list(self._idle.items()):
+            keep = [(since, conn) for since, conn in idle if since >= deadline and not conn.closed]
+            expired = [conn for since, conn in idle if since < deadline or conn.closed]
+            self._idle[key] = keep
+            if not keep:
+                del self._idle[key]
+            for conn in expired:
+                await discard(conn)
 
     async def close(self) -> None:
         """Close every idle connection (at shutdown)."""

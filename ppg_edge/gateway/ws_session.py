@@ -67,6 +67,7 @@ class Session:
         self.user = "-"
         self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
         self.busy = False
+        self.last_activity = time.monotonic()
         self.statements = 0
         self.note = ""
         self.code: int | None = None
@@ -112,16 +113,25 @@ class Session:
             await self.close(CLOSE_SERVER_ERROR, str(exc))
         return None
 
+    def _pending(self) -> bool:
+        return self.busy or not self.queue.empty()
+
     async def _receive(self) -> WSMessage | None:
-        idle = self.gateway.config.idle_timeout or None
+        """The next message, or None after closing an idle session (idle since the last answer)."""
+        idle = self.gateway.config.idle_timeout
+        if not idle:
+            return await self.ws.receive()
         while True:
+            left = idle if self._pending() else self.last_activity + idle - time.monotonic()
             try:
-                return await self.ws.receive(timeout=idle)
+                message = await self.ws.receive(timeout=max(left, 0.01))
             except TimeoutError:
-                if self.busy or not self.queue.empty():
+                if self._pending() or time.monotonic() - self.last_activity < idle:
                     continue
                 await self.close(CLOSE_GOING_AWAY, f"idle timeout: no statement for {idle:g} s")
                 return None
+            self.last_activity = time.monotonic()
+            return message
 
     async def _read(self) -> None:
         assembler = StatementAssembler()
@@ -151,6 +161,7 @@ class Session:
                 self.busy = True
                 await self._answer(conn, statement)
                 self.busy = False
+                self.last_activity = time.monotonic()
                 self.statements += 1
                 if conn.closed:
                     await self.close(CLOSE_SERVER_ERROR, "connection to PostgreSQL lost")

@@ -21,6 +21,11 @@ from pyodide.ffi import (  # type: ignore[import-not-found]
     to_js,
 )
 
+try:
+    from pyodide.ffi import jsnull
+except ImportError:  # Pyodide before 0.28 turns JS null into None
+    jsnull = None
+
 from ppg_edge.runtime.base import Chunk, HttpResponse, Message, WebSocket, WebSocketClosed
 
 FORBIDDEN_REQUEST_HEADERS = frozenset(
@@ -82,6 +87,11 @@ def fetch_headers(headers: Sequence[tuple[str, str]]) -> Any:
     return result
 
 
+def is_js_null(value: Any) -> bool:
+    """True for JS null and undefined, however this Pyodide version converts them."""
+    return value is None or (jsnull is not None and value is jsnull)
+
+
 def js_error_text(exc: BaseException) -> str:
     """A JS exception as `Name: message`, without Pyodide's traceback noise."""
     name = getattr(exc, "name", None) or type(exc).__name__
@@ -110,7 +120,7 @@ class JsFetchResponse:
     async def body(self) -> AsyncIterator[bytes]:
         """Yield each chunk as the host delivers it; a broken stream is a ConnectionError."""
         stream = self._response.body
-        if stream is None or self._closed:
+        if is_js_null(stream) or self._closed:
             return
         self._reader = stream.getReader()
         while True:
@@ -161,7 +171,8 @@ class JsWebSocket:
 
     async def wait_open(self) -> None:
         """Return once the handshake succeeded; a failed handshake is a ConnectionError."""
-        await asyncio.wait([self._opened, self._closed], return_when=asyncio.FIRST_COMPLETED)
+        either: list[asyncio.Future[Any]] = [self._opened, self._closed]
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if self._opened.done():
             return
         closed = self._closed.result()

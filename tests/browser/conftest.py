@@ -15,6 +15,7 @@ import functools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -48,6 +49,9 @@ CHROMIUM_ARGS = [
 ]
 SUITE_TIMEOUT_MS = 240_000
 """How long one environment's whole suite may take (Pyodide boot included)."""
+
+TRUNCATED_ANSWER = b'{"columns":[{"name":"n","typeOid":23}]}\n{"values":["1"]}\n{"values":["2"]}\n'
+"""What the breaking statement endpoint sends before it stops: a description and two rows."""
 
 METRICS: dict[str, Any] = {}
 """Measured numbers, printed at the end of the run."""
@@ -91,6 +95,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     """Serves files from a few mounted directories, without caching or logging."""
 
     mounts: ClassVar[dict[str, Path]] = {}
+    protocol_version = "HTTP/1.1"  # chunked answers need it
     extensions_map = {  # noqa: RUF012 - the base class declares it as a plain dict
         ".html": "text/html; charset=utf-8",
         ".js": "text/javascript",
@@ -121,6 +126,28 @@ class _SiteHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the tests assert on behaviour, not on access logs."""
 
+    def do_POST(self) -> None:
+        """A statement endpoint that breaks off mid-answer, as a failing server would.
+
+        `?db=cut` drops the connection inside a chunked body (a transport error);
+        `?db=eof` ends a close-delimited body cleanly but before `complete`.
+        """
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        partial = TRUNCATED_ANSWER
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        if "db=cut" in self.path:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(partial), partial))
+        else:
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(partial)
+        self.wfile.flush()
+        self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
 
 class StaticSite:
     """A threaded static server on 127.0.0.1 with an ephemeral port."""
@@ -139,8 +166,9 @@ class StaticSite:
         self._thread.join()
 
 
-def suite_config(gateway: Any) -> dict[str, Any]:
-    """What the in-Pyodide suite needs to reach the gateway (a unique run id for tables)."""
+def suite_config(gateway: Any, site: StaticSite) -> dict[str, Any]:
+    """What the in-Pyodide suite needs: the gateway, a unique run id for tables, and the
+    static site, whose POST /v0/statement breaks off mid-answer."""
     return {
         "endpoint": gateway.url,
         "connection_string": gateway.connection_string,
@@ -148,6 +176,7 @@ def suite_config(gateway: Any) -> dict[str, Any]:
         "password": gateway.password,
         "database": gateway.database,
         "run_id": uuid.uuid4().hex[:10],
+        "breaking_endpoint": site.origin,
     }
 
 
@@ -252,7 +281,7 @@ class SuiteReports:
     """Runs the in-Pyodide suite once per environment, on first demand."""
 
     def __init__(self, browser: Browser, site: StaticSite, wheel: Path, gateway: Any) -> None:
-        self._browser, self._site, self._wheel, self._gateway = browser, site, wheel, gateway
+        self._browser, self.site, self._wheel, self._gateway = browser, site, wheel, gateway
         self._reports: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
         self.page: PyodidePage | None = None
@@ -267,12 +296,12 @@ class SuiteReports:
 
     async def booted_page(self) -> PyodidePage:
         if self.page is None:
-            config = suite_config(self._gateway)
-            self.page = await PyodidePage.open(self._browser, self._site, self._wheel, config)
+            config = suite_config(self._gateway, self.site)
+            self.page = await PyodidePage.open(self._browser, self.site, self._wheel, config)
         return self.page
 
     async def _run(self, environment: str) -> dict[str, Any]:
-        config = suite_config(self._gateway)
+        config = suite_config(self._gateway, self.site)
         if environment == "node":
             return await run_on_node(self._wheel, config)
         page = await self.booted_page()
@@ -299,7 +328,8 @@ def origin_probe(suite_reports: SuiteReports) -> Callable[[Any], Awaitable[dict[
 
     async def probe(gateway: Any) -> dict[str, Any]:
         page = await suite_reports.booted_page()
-        result: dict[str, Any] = await page.call("origin_probe", suite_config(gateway))
+        config = suite_config(gateway, suite_reports.site)
+        result: dict[str, Any] = await page.call("origin_probe", config)
         return result
 
     return probe

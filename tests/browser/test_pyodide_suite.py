@@ -148,6 +148,50 @@ def check_timeout(value: Any) -> None:
 
 
 @check
+def check_timeout_websocket(value: Any) -> None:
+    assert value["error"]["type"] == "QueryTimeoutError"
+    assert 0.4 < value["elapsed_s"] < 3
+    assert value["after"] == [["alive"]]
+
+
+@check
+def check_large_parameters(value: Any) -> None:
+    assert value == {"http_ok": True, "websocket_ok": True}
+
+
+@check
+def check_http_runtime_edges(value: Any) -> None:
+    assert value["empty"] == {"status": 204, "body": ""}
+    bad = value["bad"]
+    assert bad["status"] == 400
+    assert bad["content_type"].startswith("text/plain")
+    assert bad["body"].startswith("bad request")
+    assert bad["lower_case_names"] is True
+
+
+@check
+def check_truncated_response(value: Any) -> None:
+    adapter = value["adapter"]
+    assert adapter["error"]["type"] == "ConnectionError"
+    assert "cut short" in adapter["error"]["message"]
+    assert adapter["received_lines"] == 3
+    for mode in ("cut", "eof"):
+        driver = value["driver"][mode]
+        assert driver["error"]["type"] == "ProtocolError", mode
+        assert driver["rows"] == [[1], [2]], mode
+
+
+@check
+def check_websocket_handlers_released(value: Any) -> None:
+    assert value["subprotocol"] == "prisma-postgres-1.0"
+    assert value["attached_while_open"] == 4
+    assert value["attached_after_our_close"] == 0
+    assert value["attached_after_their_close"] == 0
+    assert value["ready_states"] == [3, 3]  # WebSocket.CLOSED
+    assert value["receive_after_close"] == [1008, 1008]
+
+
+@check
 def check_websocket_handshake_failure(value: Any) -> None:
     assert value["error"]["type"] == "ConnectionError"
     assert "handshake" in value["error"]["message"]

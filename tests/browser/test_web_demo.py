@@ -119,10 +119,12 @@ async def demo(browser: Browser, demo_server: DemoServer) -> AsyncIterator[Page]
 
 async def run_sql(page: Page, sql: str) -> str:
     """Type SQL, press Run, wait until it finished; return the final status state."""
+    runs = int(await page.get_attribute("#status", "data-runs") or 0) + 1
     await page.fill("#sql", sql)
     await page.click("#run")
-    assert await page.get_attribute("#status", "data-state") == "running"
-    await page.wait_for_selector("#status:is([data-state=done], [data-state=failed])")
+    await page.wait_for_selector(
+        f'#status[data-runs="{runs}"]:is([data-state=done], [data-state=failed])'
+    )
     state: str = await page.get_attribute("#status", "data-state") or ""
     return state
 

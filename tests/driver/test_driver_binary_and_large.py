@@ -89,6 +89,20 @@ async def test_binary_parameters_inline_and_extended(
     assert await _stored(direct, table) == [NOT_UTF8_SMALL, NOT_UTF8_LARGE]
 
 
+@pytest.mark.parametrize("maker", sorted(PARAM_MAKERS))
+async def test_binary_parameters_use_binary_format_not_hex_text(
+    maker: str, run_query: Any
+) -> None:
+    # A binary parameter in a text slot is text's binary form: the raw bytes. Sent as
+    # `\x…` hex text instead, it would come back as the hex string.
+    make = PARAM_MAKERS[maker]
+    small, large = b"plain ascii", b"a" * 3000
+    rows = await run_query(
+        "SELECT $1::text AS s, $2::text = repeat('a', 3000) AS same", make(small), make(large)
+    )
+    assert rows == [["plain ascii", True]]
+
+
 async def test_binary_parameter_read_back_by_driver(run_query: Any) -> None:
     for payload in (NOT_UTF8_SMALL, NOT_UTF8_LARGE):
         rows = await run_query("SELECT $1::bytea AS b, octet_length($1::bytea) AS n", payload)

@@ -211,3 +211,18 @@ async def test_concurrent_clients_survive_a_bad_one(http: RawHttp) -> None:
     answers = await asyncio.gather(bad, *good)
     assert answers[0].status == 400
     assert [a.rows[0][1] for a in answers[1:]] == [str(i) for i in range(5)]
+
+
+async def test_connection_limit_answers_503_when_the_queue_wait_ends(
+    client: aiohttp.ClientSession, gateway_factory: Callable[..., Any]
+) -> None:
+    import asyncio
+
+    one = RawHttp(client, gateway_factory(max_connections=1, queue_timeout=0.3))
+    slow = asyncio.create_task(one.query("SELECT pg_sleep(1.5), 'slow'"))
+    await asyncio.sleep(0.3)
+    refused = await one.query("SELECT 'queued too long'")
+    assert refused.status == 503
+    assert "too many concurrent statements (limit 1)" in refused.text
+    assert (await slow).rows == [["", "slow"]]
+    await assert_still_serving(one)

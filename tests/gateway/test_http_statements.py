@@ -312,3 +312,17 @@ async def test_large_result_streams(http: RawHttp) -> None:
     assert len(answer.rows) == 50000
     assert answer.rows[-1][0] == "50000"
     assert answer.frames[-1] == {"complete": True}
+
+
+async def test_every_row_before_an_error_arrives(http: RawHttp) -> None:
+    answer = await http.query("SELECT 1 / (x - 3) AS v FROM generate_series(1, 5) x")
+    assert answer.rows == [["0"], ["-1"]]
+    assert answer.frames[-1]["error"]["code"] == "22012"
+
+
+async def test_copy_is_refused_with_an_error_frame(http: RawHttp) -> None:
+    out = await http.query("COPY (SELECT 1) TO STDOUT")
+    assert out.error is not None and out.error["code"] == "0A000"
+    into = await http.exec("CREATE TEMP TABLE cp(a int); COPY cp FROM STDIN")
+    assert into.error is not None and "not supported" in into.error["message"]
+    assert (await http.query("SELECT 'after copy'")).rows == [["after copy"]]

@@ -84,7 +84,7 @@ def _expected_bytes(value: Any) -> bytes:
 async def test_round_trip_through_a_real_multipart_parser(values: list[Any]) -> None:
     statement = encode_statement("query", "SELECT 1", [_wire(v) for v in values])
     body = MultipartBody(statement)
-    data, sizes = await _body(body)
+    data, _ = await _body(body)
     assert len(data) == body.size
     parts = _parts(body.content_type, data)
     name, ctype, payload = parts[0]

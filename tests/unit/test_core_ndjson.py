@@ -14,7 +14,8 @@ from ppg_edge.core.ndjson import NdjsonDecoder
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=5), inner, max_size=3),
     max_leaves=8,
 )
 _objects = st.dictionaries(st.text(max_size=6), _json_values, max_size=4)

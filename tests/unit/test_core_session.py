@@ -8,7 +8,12 @@ import pytest
 
 from ppg_edge.core.errors import DatabaseError, ProtocolError, ValidationError, WebSocketError
 from ppg_edge.core.frames import Column, Complete, DataRow, Description, Failure
-from ppg_edge.core.parameters import BINARY, TEXT, bounded_byte_stream_parameter, byte_array_parameter
+from ppg_edge.core.parameters import (
+    BINARY,
+    TEXT,
+    bounded_byte_stream_parameter,
+    byte_array_parameter,
+)
 from ppg_edge.core.protocol import (
     BINARY_PARAM_URN,
     CLOSE_PROTOCOL_ERROR,
@@ -32,7 +37,8 @@ def row(value: str | None) -> list[str]:
 
 
 def error(code: str) -> list[str]:
-    return [ERROR_URN, json.dumps({"error": {"message": "boom", "code": code, "severity": "ERROR"}})]
+    payload = {"error": {"message": "boom", "code": code, "severity": "ERROR"}}
+    return [ERROR_URN, json.dumps(payload)]
 
 
 def feed(machine: SessionMachine, messages: list[str | bytes]) -> list[int | None]:

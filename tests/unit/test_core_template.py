@@ -44,7 +44,8 @@ def test_template_becomes_numbered_placeholders() -> None:
 
 
 def test_template_conversions_and_specs_are_refused() -> None:
-    for interpolation in (Interpolation(1, "x", conversion="r"), Interpolation(1, "x", format_spec="05")):
+    refused = (Interpolation(1, "x", conversion="r"), Interpolation(1, "x", format_spec="05"))
+    for interpolation in refused:
         with pytest.raises(ValidationError):
             template_to_sql(Template(("SELECT ", ""), (interpolation,)))
 

@@ -32,3 +32,10 @@ def test_a_refused_upgrade_is_a_connection_error_with_the_status(probe_worker: s
     status, body = call_json(probe_worker, "GET", "/refused-upgrade")
     assert status == 200
     assert body["error"].startswith("WebSocket upgrade refused with HTTP 404")
+
+
+def test_a_statement_timeout_fires_inside_the_worker(probe_worker: str) -> None:
+    status, body = call_json(probe_worker, "GET", "/timeout")
+    assert status == 200
+    assert body["error"] == "QueryTimeoutError"
+    assert 0.25 <= body["seconds"] < 2.5

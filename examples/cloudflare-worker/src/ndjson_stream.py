@@ -34,20 +34,36 @@ def readable_stream(
                 proxy.destroy()
             finished.set_result(None)
 
+    pulling: asyncio.Task[bytes] | None = None
+
+    async def next_chunk() -> bytes:
+        return await anext(chunks)
+
     async def pull(controller: Any) -> None:
+        nonlocal pulling
+        pulling = asyncio.ensure_future(next_chunk())
         try:
-            chunk = await anext(chunks)
+            chunk = await pulling
         except StopAsyncIteration:
             controller.close()
             await finish()
             return
+        except asyncio.CancelledError:
+            return  # cancel() stopped this pull; it also finishes
         except BaseException as exc:
             controller.error(js.Error.new(f"stream failed: {type(exc).__name__}"))
             await finish()
             raise
+        finally:
+            pulling = None
         controller.enqueue(to_js(chunk))
 
     async def cancel(_reason: Any = None) -> None:
+        """The client went away: stop a running pull, close the iterator, clean up."""
+        if pulling is not None:
+            running = pulling
+            running.cancel()
+            await asyncio.wait([running])  # let the iterator unwind before it is closed
         closer = getattr(chunks, "aclose", None)
         if closer is not None:
             await closer()

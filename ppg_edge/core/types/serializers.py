@@ -9,7 +9,7 @@ cast it in SQL (`$1::int[]`), or send JSON and unpack it with `json_array_elemen
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -98,7 +98,7 @@ def serialize_wire(value: WireValue) -> WireValue:
     return value
 
 
-def _is(*types: type) -> Any:
+def _is(*types: type) -> Callable[[Any], bool]:
     """A `supports` predicate for the given types."""
 
     def supports(value: Any) -> bool:

@@ -11,6 +11,8 @@ purpose, e.g. `ValueParser(1082, lambda s: {"infinity": date.max,
 
 Intervals follow psycopg's documented convention: a year is 365 days and a month
 30 days (timedelta has no months); days and the time part are kept exactly.
+PostgreSQL prints every 12 months as a year, so `interval '12 mons'` reads as
+365 days, not 360. Need the months themselves? Register a parser for OID 1186.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from ppg_edge.core.errors import GenericError
 from ppg_edge.core.types.model import unparsable
 
-_UTC = UTC
 _DAYS_PER_YEAR = 365
 _DAYS_PER_MONTH = 30
 _INTERVAL = re.compile(
@@ -89,11 +90,11 @@ def parse_timestamptz(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise _out_of_range("timestamptz", text) from None
-    if value.tzinfo is _UTC:
+    if value.tzinfo is UTC:
         return value
     if value.tzinfo is None:
         raise unparsable("timestamptz", text, "no UTC offset")
-    return value.astimezone(_UTC)
+    return value.astimezone(UTC)
 
 
 def parse_interval(text: str) -> timedelta:

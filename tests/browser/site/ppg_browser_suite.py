@@ -7,6 +7,7 @@ the host's CPython.
 """
 
 import asyncio
+import base64
 import hashlib
 import json
 import sys
@@ -41,6 +42,7 @@ class Context:
         self.password: str = config["password"]
         self.database: str = config["database"]
         self.run_id: str = config["run_id"]
+        self.breaking_endpoint: str = config["breaking_endpoint"]
 
     def connect(self, **options: Any) -> Any:
         return ppg_edge.connect(self.connection_string, endpoint=self.endpoint, **options)
@@ -395,6 +397,140 @@ async def timeout(ctx: Context) -> Any:
         elapsed = time.perf_counter() - started
         after = await db.query("SELECT 'alive' AS s").collect()
     return {"error": error, "elapsed_s": elapsed, "after": after}
+
+
+@case
+async def timeout_websocket(ctx: Context) -> Any:
+    cl = ctx.client()
+    try:
+        session = await cl.new_session()
+        async with session:
+            started = time.perf_counter()
+            try:
+                await session.query("SELECT pg_sleep(10)", timeout=0.5)
+            except ppg_edge.QueryTimeoutError as exc:
+                error = error_info(exc)
+            elapsed = time.perf_counter() - started
+        after = await (await cl.query("SELECT 'alive' AS s")).rows.collect()
+        return {"error": error, "elapsed_s": elapsed, "after": [row.values for row in after]}
+    finally:
+        await cl.aclose()
+
+
+LARGE_PARAMETER_SIZE = 4 * 1024 * 1024
+"""Big enough to be many network chunks on the way in and a multi-part Blob."""
+
+
+@case
+async def large_parameters(ctx: Context) -> Any:
+    data = binary_value(LARGE_PARAMETER_SIZE)
+    text = text_value(LARGE_PARAMETER_SIZE)
+    sql = "SELECT md5($1::bytea) AS b, md5(convert_to($2::text, 'UTF8')) AS t"
+    async with ctx.connect() as db:
+        (http,) = await db.query(sql, data, text).collect()
+        async with db.transaction() as tx:
+            (websocket,) = await tx.query(sql, data, text).collect()
+    expected = {"b": md5(data), "t": md5(text.encode())}
+    return {"http_ok": http == expected, "websocket_ok": websocket == expected}
+
+
+async def read_all(response: Any) -> bytes:
+    data = b"".join([chunk async for chunk in response.body()])
+    await response.aclose()
+    return data
+
+
+async def one_chunk(data: bytes) -> Any:
+    yield data
+
+
+@case
+async def http_runtime_edges(ctx: Context) -> Any:
+    """The adapter alone: a body-less answer, and a 400 returned as a normal response."""
+    runtime = default_runtime()
+    url = ctx.endpoint + "/v0/statement"
+    empty = await runtime.request("OPTIONS", url, [], None)
+    empty_body = await read_all(empty)
+    token = base64.b64encode(f"{ctx.user}:{ctx.password}".encode()).decode()
+    headers = [
+        ("Authorization", f"Basic {token}"),
+        ("Content-Type", "multipart/form-data; boundary=x"),
+        ("Content-Length", "13"),  # a forbidden header: fetch sets it, the adapter drops it
+    ]
+    bad = await runtime.request("POST", url, headers, one_chunk(b"not multipart"), 13)
+    bad_body = await read_all(bad)
+    return {
+        "empty": {"status": empty.status, "body": empty_body.decode()},
+        "bad": {
+            "status": bad.status,
+            "content_type": bad.headers.get("content-type", ""),
+            "body": bad_body.decode(),
+            "lower_case_names": all(name == name.lower() for name in bad.headers),
+        },
+    }
+
+
+@case
+async def truncated_response(ctx: Context) -> Any:
+    """A server that stops mid-answer: a transport error, or a clean end before `complete`."""
+    runtime = default_runtime()
+    url = ctx.breaking_endpoint + "/v0/statement?db=cut"
+    response = await runtime.request("POST", url, [], one_chunk(b"x"), 1)
+    received = b""
+    try:
+        async for chunk in response.body():
+            received += chunk
+        adapter: dict[str, Any] = {"error": None}
+    except ConnectionError as exc:
+        adapter = {"error": error_info(exc)}
+    await response.aclose()
+    adapter["received_lines"] = received.count(b"\n")
+    driver = {}
+    for mode in ("cut", "eof"):
+        host = ctx.breaking_endpoint.split("://", 1)[1]
+        config = ppg_edge.default_client_config(
+            f"postgres://u:p@{host}/{mode}", endpoint=ctx.breaking_endpoint
+        )
+        rows: list[Any] = []
+        async with ppg_edge.client(config) as cl:
+            try:
+                result = await cl.query("SELECT n")
+                async for row in result.rows:
+                    rows.append(row.values)
+                driver[mode] = {"error": None, "rows": rows}
+            except ppg_edge.GenericError as exc:
+                driver[mode] = {"error": error_info(exc), "rows": rows}
+    return {"adapter": adapter, "driver": driver}
+
+
+@case
+async def websocket_handlers_released(ctx: Context) -> Any:
+    """Every proxy is detached once a socket closes, by us or by the server."""
+    from ppg_edge.core.protocol import WS_SUBPROTOCOL
+    from ppg_edge.runtime.base import WebSocketClosed
+
+    runtime = default_runtime()
+    url = ctx.endpoint.replace("http", "ws", 1) + "/v0/session?db=" + ctx.database
+    ours = await runtime.websocket(url, [WS_SUBPROTOCOL])
+    attached_while_open = len(ours._listeners)
+    await ours.close()
+    theirs = await runtime.websocket(url, [WS_SUBPROTOCOL])
+    await theirs.send(json.dumps({"username": ctx.user, "password": "wrong"}))
+    codes = []
+    for _ in range(2):
+        try:
+            await theirs.receive()
+        except WebSocketClosed as closed:
+            codes.append(closed.code)
+    await asyncio.sleep(0.05)
+    return {
+        "subprotocol": ours.subprotocol,
+        "attached_while_open": attached_while_open,
+        "attached_after_our_close": len(ours._listeners),
+        "attached_after_their_close": len(theirs._listeners),
+        "ready_states": [int(ours._socket.readyState), int(theirs._socket.readyState)],
+        "receive_after_close": codes,
+    }
 
 
 @case

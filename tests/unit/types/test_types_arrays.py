@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ppg_edge.core.types.arrays import parse_array, quote_element, render_array
+from ppg_edge.core.types.arrays import _parse_nested, parse_array, quote_element, render_array
 
 
 def pg_render(value: Any) -> str:
@@ -122,3 +122,23 @@ def test_quote_element() -> None:
     assert quote_element("") == '""'
     assert quote_element('a"\\') == '"a\\"\\\\"'
     assert quote_element("a\tb") == '"a\tb"'
+
+
+@given(st.text(st.sampled_from('{},"\\ \tabNULnul1é'), max_size=16))
+def test_fast_paths_agree_with_the_general_parser(text: str) -> None:
+    """The 1-D shortcuts must accept and reject exactly what the token loop does."""
+    try:
+        expected: Any = _parse_nested(text, None)
+    except ValueError:
+        expected = ValueError
+    try:
+        actual: Any = parse_array(text)
+    except ValueError:
+        actual = ValueError
+    assert actual == expected
+
+
+@given(rectangular())
+def test_fast_paths_agree_on_valid_arrays(value: list[Any]) -> None:
+    text = pg_render(value)
+    assert parse_array(text) == _parse_nested(text, None) == value

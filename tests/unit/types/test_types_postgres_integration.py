@@ -316,6 +316,29 @@ def test_interval_through_postgres(pg: psycopg.Connection[Any], value: timedelta
 
 
 @PG
+@given(
+    st.integers(-5000, 5000),
+    st.integers(-100, 100),
+    st.integers(-(10**6), 10**6),
+    st.integers(-(10**15), 10**15),
+)
+def test_mixed_sign_intervals_from_postgres(
+    pg: psycopg.Connection[Any], years: int, months: int, days: int, micros: int
+) -> None:
+    """PostgreSQL's own output for intervals with years, months and mixed signs."""
+    oid, text = fetch(
+        pg,
+        "make_interval(years => %s, months => %s, days => %s) + %s * interval '1 microsecond'",
+        (years, months, days, micros),
+    )
+    total_months = 12 * years + months  # PostgreSQL keeps months and shows whole years
+    whole_years = int(total_months / 12)
+    month_days = 365 * whole_years + 30 * (total_months - 12 * whole_years)
+    expected = timedelta(days=month_days + days, microseconds=micros)
+    assert REGISTRY.parse(oid, text) == expected
+
+
+@PG
 @given(st.uuids())
 def test_uuid_through_postgres(pg: psycopg.Connection[Any], value: UUID) -> None:
     assert through_postgres(pg, value, "uuid") == value

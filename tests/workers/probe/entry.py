@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,15 @@ class Default(WorkerEntrypoint):
                     "SELECT length({t}) AS n, md5({t}) AS hash", t=LARGE_TEXT
                 ).collect()
                 return answer(rows[0] | {"expected": hashlib.md5(LARGE_TEXT.encode()).hexdigest()})
+            if path == "/timeout":
+                started = time.monotonic()
+                try:
+                    await db.query("SELECT pg_sleep(5)", timeout=0.3).collect()
+                except ppg_edge.QueryTimeoutError as exc:
+                    return answer(
+                        {"error": type(exc).__name__, "seconds": time.monotonic() - started}
+                    )
+                return answer({"error": None})
             if path == "/binary-session":
                 async with db.transaction() as tx:
                     rows = await tx.sql(
