@@ -119,12 +119,13 @@ def _endpoint(endpoint: str) -> str:
     try:
         parts = urlsplit(endpoint)
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise ValidationError(f"endpoint is not a valid URL: {endpoint!r}") from exc
+    except ValueError:
+        raise ValidationError("endpoint is not a valid URL (bad port?)") from None
+    # The endpoint is never echoed: a mistaken one might hold credentials.
     if parts.scheme not in _ENDPOINT_SCHEMES or not parts.hostname:
-        raise ValidationError(f"endpoint must be an http:// or https:// URL, not {endpoint!r}")
+        raise ValidationError("endpoint must be an http:// or https:// URL")
     if parts.path not in ("", "/") or parts.query or parts.fragment or "@" in parts.netloc:
-        raise ValidationError(f"endpoint must be scheme://host[:port] only, not {endpoint!r}")
+        raise ValidationError("endpoint must be scheme://host[:port], with no path or credentials")
     return f"{parts.scheme}://{parts.netloc}"
 
 

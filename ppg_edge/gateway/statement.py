@@ -26,6 +26,8 @@ from .errors import ProtocolViolation
 
 LIBPQ_TEXT = 0
 LIBPQ_BINARY = 1
+MAX_PARAMETERS = 65535
+"""PostgreSQL's limit on bind parameters per statement."""
 PARAM_URNS = {TEXT_FORMAT: TEXT_PARAM_URN, BINARY_FORMAT: BINARY_PARAM_URN}
 
 
@@ -91,6 +93,8 @@ def parse_descriptor(raw: bytes | str) -> Statement:
     params = doc.get("parameters", [])
     if not isinstance(params, list):
         raise ProtocolViolation("descriptor 'parameters' must be a list")
+    if len(params) > MAX_PARAMETERS:
+        raise ProtocolViolation(f"at most {MAX_PARAMETERS} parameters are possible")
     for index, param in enumerate(params):
         _add_parameter(statement, index, param)
     return statement

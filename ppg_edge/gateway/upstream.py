@@ -101,6 +101,19 @@ async def discard(conn: Connection) -> None:
     await conn.close()
 
 
+def still_alive(conn: Connection) -> bool:
+    """Without a round trip: read what the server sent an idle connection (a FATAL, EOF)."""
+    if conn.closed:
+        return False
+    try:
+        # Twice: a terminated backend's last message comes first, the EOF second.
+        conn.pgconn.consume_input()
+        conn.pgconn.consume_input()
+    except psycopg.OperationalError:
+        return False
+    return conn.pgconn.status == pq.ConnStatus.OK and not conn.pgconn.is_busy()
+
+
 async def reset(conn: Connection) -> bool:
     """Roll back and DISCARD ALL so nothing leaks to the next request; False if unusable."""
     status = conn.pgconn.transaction_status
@@ -167,7 +180,7 @@ class Pools:
         deadline = time.monotonic() - self.idle_seconds
         while idle:
             since, conn = idle.pop()
-            if since >= deadline and not conn.closed:
+            if since >= deadline and still_alive(conn):
                 return conn
             await discard(conn)
         return None

@@ -33,6 +33,9 @@ ABNORMAL_CLOSURE = 1006
 UPGRADE_ERROR_BODY_LIMIT = 512
 """Characters of a refused upgrade's body quoted in the error."""
 
+ERROR_CLOSE_GRACE = 1.0
+"""Seconds an `error` event waits for the `close` event (and its code) before ending the socket."""
+
 
 def _js() -> Any:
     """The JavaScript global scope as Pyodide exposes it (only exists under Pyodide)."""
@@ -110,20 +113,38 @@ def _readable_stream(chunks: AsyncIterable[Chunk]) -> Any:
     """A JS ReadableStream that pulls the driver's chunks one at a time (backpressure for free)."""
     iterator = aiter(chunks)
     scope = _ProxyScope()
+    pulling: asyncio.Task[bytes] | None = None
+
+    async def next_chunk() -> bytes:
+        while True:
+            chunk = bytes(await anext(iterator))
+            if chunk:
+                return chunk
 
     async def pull(controller: Any) -> None:
+        nonlocal pulling
+        pulling = asyncio.ensure_future(next_chunk())
         try:
-            while True:
-                chunk = bytes(await anext(iterator))
-                if chunk:
-                    break
+            chunk = await pulling
         except StopAsyncIteration:
             controller.close()
             scope.release()
             return
+        except asyncio.CancelledError:
+            return
+        except BaseException:
+            scope.release()  # the stream errors (failing the fetch); no cancel will follow
+            raise
+        finally:
+            pulling = None
         controller.enqueue(_ffi().to_js(chunk))
 
     async def cancel(_reason: Any = None) -> None:
+        """fetch gave up on the body: stop a running pull, then close the chunk source."""
+        if pulling is not None:
+            running = pulling
+            running.cancel()
+            await asyncio.wait([running])
         closer = getattr(iterator, "aclose", None)
         if closer is not None:
             await closer()
@@ -214,7 +235,9 @@ class _AcceptedWebSocket:
         self._finish(WebSocketClosed(int(event.code), str(event.reason or "")))
 
     def _on_error(self, _event: Any) -> None:
-        self._finish(WebSocketClosed(ABNORMAL_CLOSURE, "WebSocket connection failed"))
+        """A close event with the real code normally follows; end the socket anyway if not."""
+        failed = WebSocketClosed(ABNORMAL_CLOSURE, "WebSocket connection failed")
+        asyncio.get_running_loop().call_later(ERROR_CLOSE_GRACE, self._finish, failed)
 
     def _finish(self, closed: WebSocketClosed) -> None:
         """Record the end once, wake a waiting receiver, and let go of the JS listeners."""

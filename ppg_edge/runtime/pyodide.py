@@ -268,7 +268,6 @@ class PyodideRuntime:
             "method": method,
             "headers": fetch_headers(headers),
             "signal": controller.signal,
-            "cache": "no-store",
         }
         if body is not None:
             options["body"] = await blob_body(body)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -52,6 +53,9 @@ SUITE_TIMEOUT_MS = 240_000
 
 TRUNCATED_ANSWER = b'{"columns":[{"name":"n","typeOid":23}]}\n{"values":["1"]}\n{"values":["2"]}\n'
 """What the breaking statement endpoint sends before it stops: a description and two rows."""
+
+CUT_DELAY = 0.3
+"""Seconds between the partial answer and the dropped connection."""
 
 METRICS: dict[str, Any] = {}
 """Measured numbers, printed at the end of the run."""
@@ -145,6 +149,7 @@ class _SiteHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(partial)
         self.wfile.flush()
+        time.sleep(CUT_DELAY)  # the rows arrive first, on their own, then the connection drops
         self.connection.shutdown(socket.SHUT_RDWR)
         self.close_connection = True
 

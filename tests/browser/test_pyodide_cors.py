@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+pytestmark = pytest.mark.timeout(600)  # the first test boots Pyodide and runs the suite
+
 
 async def test_page_and_gateway_are_different_origins(
     cors_gateway: Any, static_site: Any, origin_probe: Any

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.timeout(600)  # the first test boots Pyodide and runs the suite
 ENVIRONMENTS = ("page", "worker", "node")
 PARAMETER_SIZES = (1000, 1024, 1025, 70_000)
 Check = Callable[[Any], None]

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page
 
+pytestmark = pytest.mark.timeout(600)  # builds the demo, starts PostgreSQL, boots Pyodide
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DEMO = ROOT / "web-demo"
 SCREENSHOT = ROOT / "artifacts" / "web-demo.png"

@@ -6,6 +6,10 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.timeout(600)  # the first test builds the wheel
+
 WHEEL_SIZE_LIMIT = 80 * 1000
 """Acceptance: the wheel a page downloads stays under 80 KB."""
 

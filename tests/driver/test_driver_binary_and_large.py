@@ -90,9 +90,7 @@ async def test_binary_parameters_inline_and_extended(
 
 
 @pytest.mark.parametrize("maker", sorted(PARAM_MAKERS))
-async def test_binary_parameters_use_binary_format_not_hex_text(
-    maker: str, run_query: Any
-) -> None:
+async def test_binary_parameters_use_binary_format_not_hex_text(maker: str, run_query: Any) -> None:
     # A binary parameter in a text slot is text's binary form: the raw bytes. Sent as
     # `\x…` hex text instead, it would come back as the hex string.
     make = PARAM_MAKERS[maker]

@@ -188,3 +188,56 @@ async def test_no_password_in_validation_errors(gateway: Any) -> None:
             ppg_edge.connect(bad)
         assert secret not in str(caught.value), bad
         assert secret not in repr(caught.value), bad
+
+
+async def test_every_pipelined_statement_fails_on_bad_credentials(gateway: Any) -> None:
+    client = ppg_edge.client(_bad_connection_string(gateway), endpoint=gateway.url)
+    try:
+        try:
+            session = await asyncio.wait_for(client.new_session(), 10)
+        except WebSocketError as early:
+            assert early.close_code == CLOSE_POLICY_VIOLATION
+            return
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(session.query(f"SELECT {i}") for i in range(5)), return_exceptions=True
+            ),
+            10,
+        )
+        await session.close()
+    finally:
+        await client.aclose()
+    for outcome in outcomes:
+        assert isinstance(outcome, WebSocketError), outcome
+        assert outcome.close_code == CLOSE_POLICY_VIOLATION
+
+
+async def test_statement_on_closed_session_raises(cl: Any) -> None:
+    session = await cl.new_session()
+    await session.close()
+    assert not session.active
+    with pytest.raises(ppg_edge.GenericError):
+        await asyncio.wait_for(session.query("SELECT 1"), 10)
+
+
+async def test_closing_session_with_unread_error_does_not_hang(cl: Any) -> None:
+    session = await cl.new_session()
+    unread = asyncio.ensure_future(session.query(LATE_ERROR_SQL))
+    await asyncio.sleep(0.3)
+    await asyncio.wait_for(session.close(), 5)
+    assert not session.active
+    with pytest.raises(ppg_edge.GenericError):
+        result = await asyncio.wait_for(unread, 5)
+        await asyncio.wait_for(result.rows.collect(), 5)
+
+
+async def test_server_side_statement_timeout_is_a_database_error(gateway_factory: Any) -> None:
+    limited = gateway_factory(statement_timeout=0.3)
+    db = ppg_edge.connect(limited.connection_string, endpoint=limited.url)
+    try:
+        with pytest.raises(DatabaseError) as caught:
+            await asyncio.wait_for(db.query("SELECT pg_sleep(3)").collect(), 10)
+        assert caught.value.code == "57014"
+        assert await db.query("SELECT 5 AS n").collect() == [{"n": 5}]
+    finally:
+        await db.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
@@ -326,3 +327,14 @@ async def test_copy_is_refused_with_an_error_frame(http: RawHttp) -> None:
     into = await http.exec("CREATE TEMP TABLE cp(a int); COPY cp FROM STDIN")
     assert into.error is not None and "not supported" in into.error["message"]
     assert (await http.query("SELECT 'after copy'")).rows == [["after copy"]]
+
+
+async def test_pooled_connection_killed_by_the_server_is_not_reused(
+    http: RawHttp, direct: Any
+) -> None:
+    pids = {(await http.query("SELECT pg_backend_pid()")).rows[0][0] for _ in range(3)}
+    for pid in pids:
+        await direct.execute("SELECT pg_terminate_backend(%s)", [int(pid)])
+    await asyncio.sleep(0.1)
+    answer = await http.query("SELECT 'fresh connection'")
+    assert answer.rows == [["fresh connection"]]

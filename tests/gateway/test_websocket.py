@@ -415,3 +415,20 @@ async def test_log_has_one_line_per_session_and_no_password(
     assert "WS " + SESSION_PATH in log and "close=1008" in log
     assert gateway.password not in log and "secret-bad-password" not in log
     assert "Traceback" not in log
+
+
+async def test_terminated_backend_ends_the_session_with_1011(
+    client: aiohttp.ClientSession, gateway: Any
+) -> None:
+    ws = await open_session(client, gateway)
+    await send_statement(ws, "query", "SELECT pg_backend_pid()")
+    pid = answer_rows(await read_answer(ws))[0][0]
+    with psycopg.connect(gateway.direct_dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [int(pid)])
+    await asyncio.sleep(0.1)
+    await send_statement(ws, "query", "SELECT 1")
+    error = (await read_answer(ws))[-1][1]["error"]
+    assert error["code"] in ("57P01", "08006") and error["severity"] in ("FATAL", "ERROR")
+    code, reason = await expect_close(ws)
+    assert code == 1011 and "lost" in reason
+    await assert_session_works(client, gateway)

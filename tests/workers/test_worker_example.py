@@ -7,11 +7,13 @@ round trip goes Worker -> fetch / fetch-upgrade WebSocket -> gateway -> PostgreS
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,8 @@ import psycopg
 import pytest
 
 from tests.workers.worker_http import call, call_json
+
+EXAMPLE_SRC = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-worker" / "src"
 
 
 @pytest.fixture
@@ -162,3 +166,22 @@ def _running_numbers_queries(worker_database: Any) -> int:
         ).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_the_example_keeps_no_io_objects_at_module_level() -> None:
+    """Workers forbid reusing I/O across requests: no client is built outside a function."""
+    source = (EXAMPLE_SRC / "entry.py").read_text()
+    module = ast.parse(source)
+    functions = ast.FunctionDef | ast.AsyncFunctionDef
+    eager = [node for node in module.body if not isinstance(node, functions | ast.ClassDef)]
+    for cls in (node for node in module.body if isinstance(node, ast.ClassDef)):
+        eager += [node for node in cls.body if not isinstance(node, functions)]
+    calls = {
+        node.func.attr
+        for statement in eager
+        for node in ast.walk(statement)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+    }
+    assert not calls & {"connect", "client", "new_session"}
+    assert "global " not in source
+    assert "ppg_edge.connect(" in source

@@ -1,0 +1,184 @@
+"""The Session's I/O layer over an in-process WebSocket: what it sends, how it reacts.
+
+`LoopbackSocket` implements the runtime's WebSocket interface in memory; the
+test plays the server by pushing messages and reading what the session sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from ppg_edge.core.errors import DatabaseError, ProtocolError, QueryTimeoutError, WebSocketError
+from ppg_edge.core.protocol import (
+    COMPLETE_URN,
+    DATAROW_URN,
+    DESCRIPTION_URN,
+    DESCRIPTOR_URN,
+    ERROR_URN,
+)
+from ppg_edge.core.types import default_registry
+from ppg_edge.runtime.base import Message, WebSocketClosed
+from ppg_edge.session import Session
+
+
+class LoopbackSocket:
+    """An open WebSocket whose peer is the test."""
+
+    subprotocol = "prisma-postgres-1.0"
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self.incoming: asyncio.Queue[Message | WebSocketClosed] = asyncio.Queue()
+        self.closed_with: tuple[int, str] | None = None
+
+    async def send(self, message: Message) -> None:
+        if self.closed_with is not None:
+            raise WebSocketClosed(*self.closed_with)
+        self.sent.append(message)
+
+    async def receive(self) -> Message:
+        item = await self.incoming.get()
+        if isinstance(item, WebSocketClosed):
+            self.incoming.put_nowait(item)
+            raise item
+        return item
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        if self.closed_with is None:
+            self.closed_with = (code, reason)
+            self.incoming.put_nowait(WebSocketClosed(code, reason))
+
+    def push(self, *messages: Message) -> None:
+        for message in messages:
+            self.incoming.put_nowait(message)
+
+    def answer_rows(self, *values: str) -> None:
+        self.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
+        for value in values:
+            self.push(DATAROW_URN, json.dumps({"values": [value]}))
+        self.push(COMPLETE_URN, json.dumps({"complete": True}))
+
+    def descriptors(self) -> list[dict[str, Any]]:
+        return [
+            json.loads(self.sent[i + 1])  # type: ignore[arg-type]
+            for i, message in enumerate(self.sent)
+            if message == DESCRIPTOR_URN
+        ]
+
+
+@pytest.fixture
+async def pair() -> Any:
+    socket = LoopbackSocket()
+    session = Session(socket, default_registry(), None)  # type: ignore[arg-type]
+    yield socket, session
+    await session.close()
+
+
+async def test_concurrent_statements_are_sent_at_once_and_answered_fifo(pair: Any) -> None:
+    socket, session = pair
+    tasks = [asyncio.ensure_future(session.query(f"SELECT {n}")) for n in range(3)]
+    await asyncio.sleep(0.01)
+    assert [d["query"] for d in socket.descriptors()] == ["SELECT 0", "SELECT 1", "SELECT 2"]
+    for n in range(3):
+        socket.answer_rows(str(n))
+    results = await asyncio.gather(*tasks)
+    rows = [[r.values for r in await res.rows.collect()] for res in results]
+    assert rows == [[[0]], [[1]], [[2]]]
+
+
+async def test_error_frame_is_delivered_to_a_late_reader(pair: Any) -> None:
+    socket, session = pair
+    result_task = asyncio.ensure_future(session.query("SELECT"))
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
+    result = await result_task
+    socket.push(DATAROW_URN, json.dumps({"values": ["1"]}))
+    socket.push(ERROR_URN, json.dumps({"error": {"message": "m", "code": "22012"}}))
+    await asyncio.sleep(0.05)  # everything arrived before anyone reads
+    assert (await result.rows.__anext__()).values == [1]
+    with pytest.raises(DatabaseError) as caught:
+        await result.rows.__anext__()
+    assert caught.value.code == "22012"
+
+
+@pytest.mark.parametrize(
+    "bad", [b"\x00binary", "urn:prisma:query:result:nope", '{"complete": true}']
+)
+async def test_rule_break_closes_1002_and_fails_everything(pair: Any, bad: Message) -> None:
+    socket, session = pair
+    first = asyncio.ensure_future(session.exec("SELECT 1"))
+    second = asyncio.ensure_future(session.exec("SELECT 2"))
+    await asyncio.sleep(0.01)
+    socket.push(bad)
+    for task in (first, second):
+        with pytest.raises(ProtocolError):
+            await task
+    assert socket.closed_with is not None and socket.closed_with[0] == 1002
+    assert not session.active
+
+
+async def test_server_close_fails_pending_with_its_code(pair: Any) -> None:
+    socket, session = pair
+    pending = asyncio.ensure_future(session.query("SELECT 1"))
+    await asyncio.sleep(0.01)
+    socket.push(WebSocketClosed(1008, "authentication failed"))  # type: ignore[arg-type]
+    with pytest.raises(WebSocketError) as caught:
+        await pending
+    assert (caught.value.close_code, caught.value.reason) == (1008, "authentication failed")
+    with pytest.raises(WebSocketError) as caught:
+        await session.exec("SELECT 1")
+    assert caught.value.close_code == 1008
+
+
+async def test_cancelled_and_timed_out_statements_leave_the_session_consistent(pair: Any) -> None:
+    socket, session = pair
+    cancelled = asyncio.ensure_future(session.query("SELECT 'cancelled'"))
+    timed_out = asyncio.ensure_future(session.exec("SELECT 'slow'", timeout=0.05))
+    kept = asyncio.ensure_future(session.query("SELECT 'kept'"))
+    await asyncio.sleep(0.01)
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    with pytest.raises(QueryTimeoutError):
+        await timed_out
+    socket.answer_rows("1", "2", "3")  # the cancelled query's answer, discarded
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "n", "typeOid": 23}]}))
+    socket.push(DATAROW_URN, json.dumps({"values": ["7"]}))
+    socket.push(COMPLETE_URN, json.dumps({"complete": True}))  # the timed-out exec's answer
+    socket.answer_rows("42")
+    result = await kept
+    assert [row.values for row in await result.rows.collect()] == [[42]]
+    assert session.active and session.pending == 0
+
+
+async def test_abandoned_stream_is_drained(pair: Any) -> None:
+    socket, session = pair
+    first = asyncio.ensure_future(session.query("SELECT g"))
+    await asyncio.sleep(0.01)
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
+    socket.push(DATAROW_URN, json.dumps({"values": ["1"]}))
+    result = await first
+    assert (await result.rows.__anext__()).values == [1]
+    await result.rows.aclose()  # mid-stream: the rest must be drained and dropped
+    socket.push(DATAROW_URN, json.dumps({"values": ["2"]}))
+    socket.push(ERROR_URN, json.dumps({"error": {"message": "late", "code": "22012"}}))
+    second = asyncio.ensure_future(session.exec("SELECT 1"))
+    await asyncio.sleep(0.01)  # sent before its answer comes
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "n", "typeOid": 23}]}))
+    socket.push(DATAROW_URN, json.dumps({"values": ["5"]}))
+    socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    assert await second == 5
+
+
+async def test_client_close_fails_waiting_statements(pair: Any) -> None:
+    socket, session = pair
+    pending = asyncio.ensure_future(session.query("SELECT 1"))
+    await asyncio.sleep(0.01)
+    await session.close()
+    with pytest.raises(WebSocketError):
+        await pending
+    assert socket.closed_with == (1000, "")
+    assert not session.active
