@@ -190,8 +190,23 @@ class _TransactionRunner:
             raise
 
     async def commit(self) -> None:
-        await self._begun()
-        await self.session.exec("COMMIT")
+        """COMMIT, refusing to report success for a transaction that already failed.
+
+        PostgreSQL answers COMMIT in a failed transaction with a silent rollback, so a
+        `SELECT 1` probe goes in the same burst: in a failed transaction it fails with
+        SQLSTATE 25P02, and that error is raised. No extra round trip.
+        """
+        session = self.session
+        deadline = session.deadline(None)
+        probe = session.submit(await session.prepare(EXEC_KIND, "SELECT 1", ()))
+        commit = session.submit(await session.prepare(EXEC_KIND, "COMMIT", ()))
+        try:
+            await self._begun()
+            await session.exec_result(probe, deadline)
+        except BaseException:
+            session.abandon(commit)
+            raise
+        await session.exec_result(commit, deadline)
 
     async def rollback(self) -> None:
         """ROLLBACK when the session is idle; if a statement is still running (a timeout

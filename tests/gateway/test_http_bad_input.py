@@ -226,3 +226,11 @@ async def test_connection_limit_answers_503_when_the_queue_wait_ends(
     assert "too many concurrent statements (limit 1)" in refused.text
     assert (await slow).rows == [["", "slow"]]
     await assert_still_serving(one)
+
+
+async def test_plain_get_on_the_session_path_is_400(http: RawHttp) -> None:
+    async with http.session.get(http.gateway.url + "/v0/session") as response:
+        assert response.status == 400
+        text = await response.text()
+        assert "WebSocket" in text or "Upgrade" in text or "upgrade" in text
+    await assert_still_serving(http)

@@ -432,3 +432,31 @@ async def test_terminated_backend_ends_the_session_with_1011(
     code, reason = await expect_close(ws)
     assert code == 1011 and "lost" in reason
     await assert_session_works(client, gateway)
+
+
+async def test_many_clients_at_once_each_get_their_own_answers(
+    client: aiohttp.ClientSession, gateway: Any
+) -> None:
+    from tests.support.raw import RawHttp
+
+    http = RawHttp(client, gateway)
+
+    async def over_http(i: int) -> str:
+        answer = await http.query("SELECT $1::text, pg_sleep(0.01)", [f"h{i}"])
+        return str(answer.rows[0][0])
+
+    async def over_ws(i: int) -> list[str]:
+        ws = await open_session(client, gateway)
+        await send_statement(ws, "exec", "BEGIN")
+        for j in range(10):
+            await send_statement(ws, "query", "SELECT $1::text", [f"w{i}-{j}"])
+        await send_statement(ws, "exec", "COMMIT")
+        answers = [await read_answer(ws) for _ in range(12)]
+        await ws.close()
+        return [answer_rows(a)[0][0] for a in answers[1:-1]]
+
+    results = await asyncio.gather(
+        *(over_http(i) for i in range(40)), *(over_ws(i) for i in range(8))
+    )
+    assert results[:40] == [f"h{i}" for i in range(40)]
+    assert results[40:] == [[f"w{i}-{j}" for j in range(10)] for i in range(8)]

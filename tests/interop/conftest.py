@@ -72,7 +72,11 @@ def run_case(gateway: Any) -> RunCase:
     }
 
     async def run(case: str, **args: Any) -> dict[str, Any]:
-        outcome = json.loads((await _run_node(node, case, args, env)).strip().splitlines()[-1])
+        out = await _run_node(node, case, args, env)
+        try:
+            outcome = json.loads(out.strip().splitlines()[-1])
+        except ValueError:
+            pytest.fail(f"node case {case!r} printed no JSON result:\n{out[-2000:]}")
         assert outcome["ok"], f"case {case!r} failed in node: {outcome['error']}"
         result: dict[str, Any] = outcome["result"]
         return result
