@@ -24,8 +24,9 @@ FrameBatches = AsyncIterator[list[Frame]]
 class Deadline:
     """The moment a statement must be finished by; None means no limit."""
 
-    def __init__(self, timeout: float | None) -> None:
+    def __init__(self, timeout: float | None, action: str = "the statement") -> None:
         self.timeout = timeout
+        self.action = action
         self._when = None if timeout is None else asyncio.get_running_loop().time() + timeout
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
@@ -37,7 +38,7 @@ class Deadline:
                 return await awaitable
         except TimeoutError:
             raise QueryTimeoutError(
-                f"the statement did not finish within its {self.timeout:g} s timeout"
+                f"{self.action} did not finish within its {self.timeout:g} s timeout"
             ) from None
 
 

@@ -78,7 +78,11 @@ class Exec(_Statement):
 
 
 class SqlTag:
-    """`db.sql(...)` for rows and `db.sql.exec(...)` for counts, from templates."""
+    """`db.sql(...)` for rows and `db.sql.exec(...)` for counts, from templates.
+
+    Takes a t-string, or a str.format-style template with its arguments; `timeout`
+    is always the statement's timeout, never a template field.
+    """
 
     def __init__(self, statements: Statements) -> None:
         self._statements = statements

@@ -34,6 +34,8 @@ from ppg_edge.results import QueryResult
 from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed
 
 Messages = list[str | bytes]
+HIGH_WATER = 1 << 20
+"""Bytes buffered for the statement being received before the reader pauses."""
 
 
 class Session:
@@ -47,6 +49,8 @@ class Session:
         self._waiters: dict[PendingStatement, asyncio.Future[None]] = {}
         self._last_send: asyncio.Task[None] | None = None
         self._closing = False
+        self._resume = asyncio.Event()
+        self._resume.set()
         self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
@@ -64,23 +68,19 @@ class Session:
         """
         opening = runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
         try:
-            socket = await Deadline(timeout).wait(opening)
+            socket = await Deadline(timeout, "opening the session").wait(opening)
         except WebSocketClosed as closed:
             raise _closed_error("the session could not open", closed) from None
         except GenericError:
             raise
         except (OSError, ValueError) as exc:
             raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
-        if socket.subprotocol != WS_SUBPROTOCOL:
-            with contextlib.suppress(Exception):
-                await socket.close(CLOSE_PROTOCOL_ERROR, "subprotocol not selected")
-            raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
         try:
-            await socket.send(connection.auth_message())
-        except WebSocketClosed as closed:
-            raise _closed_error("the session closed at authentication", closed) from None
-        except OSError as exc:
-            raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+            await _authenticate(socket, connection)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await socket.close(CLOSE_PROTOCOL_ERROR, "session setup failed")
+            raise
         return cls(socket, registry, timeout)
 
     @property
@@ -125,6 +125,7 @@ class Session:
     def abandon(self, pending: PendingStatement) -> None:
         """Discard a submitted statement's answer, which nobody will read."""
         self._machine.abandon(pending)
+        self._resume.set()
 
     async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
         """The answer to a submitted query."""
@@ -141,6 +142,7 @@ class Session:
         try:
             while True:
                 frames = pending.pop_all()
+                self._resume.set()
                 if not frames:
                     await deadline.wait(self._wait(pending))
                     continue
@@ -155,11 +157,12 @@ class Session:
                 yield frames
         finally:
             if not finished:
-                self._machine.abandon(pending)
+                self.abandon(pending)
 
     async def _wait(self, pending: PendingStatement) -> None:
         if pending.buffered or pending.finished:
             return
+        self._resume.set()
         waiter = asyncio.get_running_loop().create_future()
         self._waiters[pending] = waiter
         try:
@@ -198,6 +201,7 @@ class Session:
                 if code is not None:
                     with contextlib.suppress(Exception):
                         await self._socket.close(code, "protocol error")
+                await self._backpressure()
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
         except asyncio.CancelledError:
@@ -207,6 +211,18 @@ class Session:
             machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
         finally:
             self._wake()
+
+    async def _backpressure(self) -> None:
+        """Pause reading while the statement being received has a full buffer and no
+        other statement waits; reading resumes when its consumer drains the buffer,
+        abandons it, or anyone starts waiting. The runtime and TCP then push back on
+        the server, so a slow consumer of a large result holds bounded memory."""
+        head = self._machine.head
+        if head is None or head.buffered_bytes <= HIGH_WATER:
+            return
+        if not any(not waiter.done() for waiter in self._waiters.values()):
+            self._resume.clear()
+            await self._resume.wait()
 
     async def close(self) -> None:
         """Close the socket; statements still waiting fail with a WebSocketError."""
@@ -235,6 +251,18 @@ class Session:
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
+    """Check the negotiated subprotocol, then send the credentials message."""
+    if socket.subprotocol != WS_SUBPROTOCOL:
+        raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
+    try:
+        await socket.send(connection.auth_message())
+    except WebSocketClosed as closed:
+        raise _closed_error("the session closed at authentication", closed) from None
+    except OSError as exc:
+        raise WebSocketError(f"the session failed at authentication: {exc}") from exc
 
 
 def _closed_error(message: str, closed: WebSocketClosed) -> WebSocketError:

@@ -145,8 +145,11 @@ const view = {
     const saved = figures.sequential_ms - figures.pipelined_ms;
     const factor = figures.sequential_ms / figures.pipelined_ms;
     $("saving").textContent =
-      `${figures.count} queries: pipelining saved ${ms(saved)} ` +
-      `(${factor.toFixed(1)}× faster; ${figures.count} round trips became 1).`;
+      saved > 0
+        ? `${figures.count} queries: pipelining saved ${ms(saved)} ` +
+          `(${factor.toFixed(1)}× faster; ${figures.count} round trips became 1).`
+        : `${figures.count} queries: no saving measured; round trips to this server cost ` +
+          `almost nothing (${figures.count} round trips became 1).`;
     $("comparison").hidden = false;
     setBusy(false);
   },

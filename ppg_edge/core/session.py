@@ -2,8 +2,8 @@
 
 The caller sends the auth message, then per statement calls `submit` and sends
 `statement_messages` right away (no other statement's messages in between); it
-feeds every received
-message to `receive`, and reports the socket's end with `closed`. Answers are
+feeds every received message to `receive`, reads each statement's frames with
+`PendingStatement.pop_all`, and reports the socket's end with `closed`. Answers are
 matched to statements by position (FIFO). Each statement keeps its own buffer,
 so a frame, an error above all, waits there however late its consumer reads.
 A message that breaks the rules makes `receive` return CLOSE_PROTOCOL_ERROR:
@@ -39,19 +39,8 @@ class PendingStatement:
         self._order = FrameOrder()
         self.abandoned = False
         self.finished = False
-
-    def pop(self) -> Frame | None:
-        """The next buffered frame, or None when nothing is buffered yet.
-
-        Raises the statement's error once the frames before it are consumed.
-        """
-        if not self._items:
-            return None
-        item = self._items.popleft()
-        if isinstance(item, GenericError):
-            self._items.appendleft(item)
-            raise item
-        return item
+        self.buffered_bytes = 0
+        """Roughly how much of the answer is buffered (message lengths), for back-pressure."""
 
     def pop_all(self) -> list[Frame]:
         """Every buffered frame, oldest first (empty when nothing is buffered).
@@ -60,6 +49,7 @@ class PendingStatement:
         """
         frames: list[Frame] = []
         items = self._items
+        self.buffered_bytes = 0
         while items:
             item = items[0]
             if isinstance(item, GenericError):
@@ -72,13 +62,15 @@ class PendingStatement:
 
     @property
     def buffered(self) -> int:
+        """Frames (and a final error) waiting to be read."""
         return len(self._items)
 
-    def _push(self, frame: Frame) -> None:
+    def _push(self, frame: Frame, size: int) -> None:
         self._order.check(frame)
         self.finished = self._order.finished
         if not self.abandoned:
             self._items.append(frame)
+            self.buffered_bytes += size
 
     def _fail(self, error: GenericError) -> None:
         self.finished = True
@@ -101,6 +93,11 @@ class SessionMachine:
         return len(self._pending)
 
     @property
+    def head(self) -> PendingStatement | None:
+        """The statement whose answer is arriving now."""
+        return self._pending[0] if self._pending else None
+
+    @property
     def open(self) -> bool:
         return self.error is None
 
@@ -117,6 +114,7 @@ class SessionMachine:
         """The consumer stopped reading: drop its buffer, discard its later frames."""
         pending.abandoned = True
         pending._items.clear()
+        pending.buffered_bytes = 0
 
     def receive(self, message: str | bytes) -> int | None:
         """Apply one incoming message; return a close code if the socket must be closed."""
@@ -142,7 +140,7 @@ class SessionMachine:
         if not self._pending:
             raise ProtocolError("the server sent a result while no statement was pending")
         head = self._pending[0]
-        head._push(frame)
+        head._push(frame, len(message))
         if head.finished:
             self._pending.popleft()
 

@@ -6,9 +6,9 @@ whole body), streamed responses whose ``write`` waits for the socket
 (back-pressure), and WebSockets with subprotocol selection and a message size
 limit. psycopg 3 exposes libpq itself (``psycopg.pq``): parameters bound with
 type OID 0 in text or binary format, PostgreSQL's raw text output, single-row
-mode so rows leave as PostgreSQL produces them, the simple query protocol
-for multi-statement scripts, and every error field of a result. Neither
-library needs hand-written multipart or PostgreSQL wire parsing.
+mode so rows leave as PostgreSQL produces them, pipeline mode for bursts, the
+simple query protocol for multi-statement scripts, and every error field of a
+result. Neither library needs hand-written multipart or PostgreSQL wire parsing.
 
 The gateway imports only :mod:`ppg_edge.core.protocol` from the driver; the
 driver never imports the gateway. Run it with ``python -m ppg_edge.gateway``.

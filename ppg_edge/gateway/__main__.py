@@ -40,6 +40,7 @@ def _serve(config: GatewayConfig) -> None:
         access_log=None,
         print=lambda text: None,
         shutdown_timeout=3.0,
+        handler_cancellation=True,
         handle_signals=True,
     )
 

@@ -160,7 +160,10 @@ def build_app(config: GatewayConfig) -> web.Application:
     for suffix, content_type in STATIC_TYPES.items():
         mimetypes.add_type(content_type, suffix)
     upstream = Upstream(
-        config.upstream_host, config.upstream_port, int(config.statement_timeout * 1000)
+        config.upstream_host,
+        config.upstream_port,
+        int(config.statement_timeout * 1000),
+        config.upstream_sslmode,
     )
     app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
     app[GATEWAY] = Gateway(

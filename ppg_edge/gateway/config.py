@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
 @dataclass
@@ -18,6 +19,7 @@ class GatewayConfig:
 
     upstream_host: str = DEFAULT_HOST
     upstream_port: int = 5432
+    upstream_sslmode: str = "prefer"
     listen_host: str = DEFAULT_HOST
     listen_port: int = DEFAULT_PORT
     embedded: bool = False
@@ -57,11 +59,15 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     return parts.hostname, port or default_port
 
 
-def _upstream(value: str) -> tuple[str, int]:
-    scheme = urlsplit(value).scheme
-    if scheme not in ("postgres", "postgresql"):
+def _upstream(value: str) -> tuple[str, int, str]:
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgres", "postgresql"):
         raise argparse.ArgumentTypeError("--upstream must look like postgres://HOST:PORT")
-    return _host_port(value, 5432)
+    sslmode = parse_qs(parts.query).get("sslmode", ["prefer"])[-1]
+    if sslmode not in SSL_MODES:
+        raise argparse.ArgumentTypeError(f"sslmode must be one of {', '.join(SSL_MODES)}")
+    host, port = _host_port(value, 5432)
+    return host, port, sslmode
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -91,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--upstream",
         type=_upstream,
         metavar="postgres://HOST:PORT",
-        help="the PostgreSQL server to serve (credentials come from clients)",
+        help="the PostgreSQL to serve; ?sslmode=MODE allowed (credentials come from clients)",
     )
     source.add_argument(
         "--embedded",
@@ -178,5 +184,5 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
         log_level=args.log_level.upper(),
     )
     if args.upstream:
-        config.upstream_host, config.upstream_port = args.upstream
+        config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config

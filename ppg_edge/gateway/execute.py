@@ -8,6 +8,10 @@ memory stays bounded and a slow consumer slows the reads. Values stay
 PostgreSQL's text output (psycopg's C text loader), except scalar bytea which
 goes out as base64.
 
+A WebSocket burst of single statements runs in libpq pipeline mode (one
+Sync per statement, so a failure does not cancel the next ones): PostgreSQL
+gets them back to back instead of one round trip each.
+
 Single-row mode (not chunked rows mode) because libpq drops a partly filled
 chunk when the statement then fails: every row PostgreSQL sent before an error
 must reach the client. Rows already buffered are handled in one batch, so the
@@ -266,3 +270,52 @@ async def run_statement(
         yield [gateway_error(message, "08006", "FATAL")]
         return
     yield results.finish()
+
+
+MAX_PIPELINE = 64
+
+
+def pipelinable(statement: Statement) -> bool:
+    """True when a statement can go through the extended protocol in a pipeline.
+
+    Scripts need the simple query protocol and COPY cannot run in a pipeline;
+    a statement without parameters qualifies only when its text shows neither
+    a semicolon nor the word COPY (conservative: no SQL parsing).
+    """
+    if statement.invalid_text is not None:
+        return False
+    return bool(statement.values) or (
+        ";" not in statement.sql and "copy" not in statement.sql.lower()
+    )
+
+
+async def run_pipeline(
+    conn: psycopg.AsyncConnection[Any], statements: list[Statement]
+) -> AsyncIterator[list[Frame]]:
+    """Like run_statement for several pipelinable statements sent at once, answered in order."""
+    pgconn = conn.pgconn
+    try:
+        pgconn.enter_pipeline_mode()
+        for statement in statements:
+            sql = statement.sql.encode("utf-8")
+            pgconn.send_query_params(sql, statement.values, param_formats=statement.formats or None)
+            pgconn.pipeline_sync()
+        await flush(pgconn)
+        for statement in statements:
+            pgconn.set_single_row_mode()
+            results = _Results(statement.kind)
+            finished = False
+            while not finished:
+                frames: list[Frame] = []
+                finished = await _collect(pgconn, results, frames)
+                if frames:
+                    yield frames
+            sync = await next_result(pgconn)
+            if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
+                raise psycopg.OperationalError("pipeline out of step")
+            yield results.finish()
+        pgconn.exit_pipeline_mode()
+    except psycopg.OperationalError as exc:
+        pgconn.finish()
+        message = f"connection to PostgreSQL lost: {str(exc).strip()}"
+        yield [gateway_error(message, "08006", "FATAL")]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from ppg_edge.core.protocol import DESCRIPTOR_URN, MULTIPART_FORM_DATA, NDJSON
 
 from .errors import BodyTooLarge, ProtocolViolation
-from .execute import run_statement
-from .state import GATEWAY, basic_credentials
+from .execute import gateway_error, run_statement
+from .state import GATEWAY, LOG, basic_credentials
 from .statement import Statement, parse_descriptor
 
 READ_CHUNK = 64 * 1024
@@ -91,8 +93,18 @@ async def statement_handler(request: web.Request) -> web.StreamResponse:
         async with gateway.pools.connection(credentials) as conn:
             await response.prepare(request)
             async for frames in run_statement(conn, statement):
-                await response.write("".join(text + "\n" for _, text in frames).encode("utf-8"))
+                lines = "\n".join([text for _, text in frames]) + "\n"
+                await response.write(lines.encode("utf-8"))
         await response.write_eof()
     except ConnectionResetError:
         request["ppg_edge.note"] = "client went away"
+    except Exception:
+        if not response.prepared:
+            raise
+        LOG.exception("statement failed after its answer started")
+        request["ppg_edge.note"] = "internal error mid-stream"
+        with contextlib.suppress(Exception):
+            _, text = gateway_error("internal gateway error", "XX000")
+            await response.write(text.encode("utf-8") + b"\n")
+            await response.write_eof()
     return response

@@ -6,7 +6,6 @@ import base64
 import binascii
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
@@ -26,7 +25,7 @@ class Gateway:
     config: GatewayConfig
     upstream: Upstream
     pools: Pools
-    sessions: set[Any] = field(default_factory=set)
+    sessions: set[web.WebSocketResponse] = field(default_factory=set)
 
     def database(self, request: web.Request) -> str | None:
         """The database a request asks for with ``?db=``, else the configured default."""

@@ -46,6 +46,7 @@ class Upstream:
     host: str
     port: int
     statement_timeout_ms: int = 0
+    sslmode: str = "prefer"
     connect_timeout: int = 10
 
     def options(self) -> str:
@@ -75,12 +76,15 @@ async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
         "options": upstream.options(),
         "application_name": "ppg_edge gateway",
         "connect_timeout": upstream.connect_timeout,
-        "sslmode": "prefer",
+        "sslmode": upstream.sslmode,
     }
     if credentials.database:
         kwargs["dbname"] = credentials.database
     try:
-        return await psycopg.AsyncConnection.connect(autocommit=True, **kwargs)
+        # No automatic prepared statements: DISCARD ALL would drop them under psycopg.
+        return await psycopg.AsyncConnection.connect(
+            autocommit=True, prepare_threshold=None, **kwargs
+        )
     except psycopg.OperationalError as exc:
         text = str(exc)
         message = _server_message(exc)
@@ -168,10 +172,10 @@ class Pools:
             conn = await self._take_idle(key) or await connect(self.upstream, credentials)
             try:
                 yield conn
+                await self._give_back(key, conn)
             except BaseException:
-                await discard(conn)
+                await asyncio.shield(discard(conn))
                 raise
-            await self._give_back(key, conn)
         finally:
             self._slots.release()
 

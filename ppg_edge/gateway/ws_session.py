@@ -25,7 +25,7 @@ from ppg_edge.core.protocol import (
 )
 
 from .errors import AuthenticationFailed, ProtocolViolation, UpstreamUnavailable
-from .execute import run_statement
+from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
@@ -90,7 +90,7 @@ class Session:
             executor.cancel()
             with contextlib.suppress(BaseException):
                 await executor
-            await discard(conn)
+            await asyncio.shield(discard(conn))
 
     async def _login(self) -> Connection | None:
         config = self.gateway.config
@@ -154,15 +154,29 @@ class Session:
             return f"error: {message.data}"
         return "client closed"
 
+    async def _next_batch(self, carry: list[Statement]) -> list[Statement]:
+        """The next statement, plus those queued right behind it that can share a pipeline."""
+        batch = [carry.pop(0) if carry else await self.queue.get()]
+        if not pipelinable(batch[0]):
+            return batch
+        while len(batch) < MAX_PIPELINE and not self.queue.empty():
+            statement = self.queue.get_nowait()
+            if not pipelinable(statement):
+                carry.append(statement)
+                break
+            batch.append(statement)
+        return batch
+
     async def _execute(self, conn: Connection) -> None:
+        carry: list[Statement] = []
         try:
             while True:
-                statement = await self.queue.get()
+                batch = await self._next_batch(carry)
                 self.busy = True
-                await self._answer(conn, statement)
+                await self._answer(conn, batch)
                 self.busy = False
                 self.last_activity = time.monotonic()
-                self.statements += 1
+                self.statements += len(batch)
                 if conn.closed:
                     await self.close(CLOSE_SERVER_ERROR, "connection to PostgreSQL lost")
                     return
@@ -172,8 +186,9 @@ class Session:
             LOG.exception("session executor failed")
             await self.close(CLOSE_SERVER_ERROR, "internal gateway error")
 
-    async def _answer(self, conn: Connection, statement: Statement) -> None:
-        async for frames in run_statement(conn, statement):
+    async def _answer(self, conn: Connection, batch: list[Statement]) -> None:
+        answers = run_pipeline(conn, batch) if len(batch) > 1 else run_statement(conn, batch[0])
+        async for frames in answers:
             for urn, text in frames:
                 await self.ws.send_str(urn)
                 await self.ws.send_str(text)
@@ -194,15 +209,19 @@ async def session_handler(request: web.Request) -> web.StreamResponse:
     if len(gateway.sessions) >= config.max_sessions:
         reason = f"too many sessions (limit {config.max_sessions}); try again later"
         await session.close(WSCloseCode.TRY_AGAIN_LATER, reason)
+        _log_session(session, request, started)
     else:
         gateway.sessions.add(ws)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            session.note = session.note or "client went away"
+            raise
         finally:
             gateway.sessions.discard(ws)
+            _log_session(session, request, started)
             if not ws.closed:
-                await ws.close()
-    _log_session(session, request, started)
+                await asyncio.shield(ws.close())
     return ws
 
 

@@ -169,12 +169,16 @@ class JsWebSocket:
     def subprotocol(self) -> str | None:
         return str(self._socket.protocol) or None
 
-    async def wait_open(self) -> None:
-        """Return once the handshake succeeded; a failed handshake is a ConnectionError."""
+    async def wait_open(self, timeout: float | None = None) -> None:
+        """Return once the handshake succeeded; a failed or unanswered one is a ConnectionError."""
         either: list[asyncio.Future[Any]] = [self._opened, self._closed]
-        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(either, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         if self._opened.done():
             return
+        if not self._closed.done():
+            raise ConnectionError(
+                f"WebSocket handshake with {self._url} got no answer within {timeout:g} s"
+            )
         closed = self._closed.result()
         raise ConnectionError(
             f"WebSocket handshake with {self._url} failed (close code {closed.code}): the server "
@@ -252,7 +256,13 @@ class JsWebSocket:
 
 
 class PyodideRuntime:
-    """The Runtime for Pyodide hosts with global `fetch`, `Blob` and `WebSocket`."""
+    """The Runtime for Pyodide hosts with global `fetch`, `Blob` and `WebSocket`.
+
+    `connect_timeout` bounds the WebSocket handshake; the host owns TCP and TLS.
+    """
+
+    def __init__(self, connect_timeout: float = 30.0) -> None:
+        self._connect_timeout = connect_timeout
 
     async def request(
         self,
@@ -298,7 +308,7 @@ class PyodideRuntime:
             ) from None
         wrapper = JsWebSocket(socket, url)
         try:
-            await wrapper.wait_open()
+            await wrapper.wait_open(self._connect_timeout)
         except BaseException:
             await wrapper.close()
             raise

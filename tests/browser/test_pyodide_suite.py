@@ -194,9 +194,14 @@ def check_websocket_handlers_released(value: Any) -> None:
 
 @check
 def check_websocket_handshake_failure(value: Any) -> None:
-    assert value["error"]["type"] == "ConnectionError"
-    assert "handshake" in value["error"]["message"]
-    assert "/no/such/session" in value["error"]["message"]
+    refused, silent = value["refused"], value["silent"]
+    assert refused["error"]["type"] == "ConnectionError"
+    assert "handshake" in refused["error"]["message"]
+    assert "/no/such/session" in refused["error"]["message"]
+    assert "close code 1006" in refused["error"]["message"]
+    assert silent["error"]["type"] == "ConnectionError"
+    assert "no answer within 0.5 s" in silent["error"]["message"]
+    assert 0.4 < silent["elapsed_s"] < 7
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)

@@ -4,7 +4,7 @@
 PostgreSQL and serves the demo; the test opens it in Chromium, fills in the
 connection form from the printed connection string, runs queries, provokes an
 error and compares pipelined with sequential queries, asserting what a person
-would see. A screenshot lands in artifacts/web-demo.png.
+would see. Screenshots land in artifacts/ (web-demo.png, web-demo-error.png).
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.timeout(600)  # builds the demo, starts PostgreSQL, boo
 ROOT = Path(__file__).resolve().parents[2]
 WEB_DEMO = ROOT / "web-demo"
 SCREENSHOT = ROOT / "artifacts" / "web-demo.png"
+ERROR_SCREENSHOT = ROOT / "artifacts" / "web-demo-error.png"
 BANNER_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 120_000
 GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge.gateway", "--embedded")
@@ -170,6 +171,36 @@ async def test_rows_and_time_count_up_while_streaming(demo: Page) -> None:
     assert await demo.locator("#results tbody tr").count() == 1000
 
 
+async def test_stop_ends_a_long_stream_early(demo: Page) -> None:
+    await demo.fill("#sql", "SELECT g AS n FROM generate_series(1, 5000000) g")
+    await demo.click("#run")
+    await demo.wait_for_function(
+        "Number(document.getElementById('row-count').textContent.replace(/,/g, '')) > 0"
+    )
+    await demo.click("#stop")
+    await demo.wait_for_selector("#status[data-state=done]")
+    shown = int((await demo.inner_text("#row-count")).replace(",", ""))
+    assert 0 < shown < 5_000_000
+    assert "stopped" in await demo.inner_text("#note")
+    assert await run_sql(demo, "SELECT 'after stop' AS s") == "done"
+    assert await demo.locator("#results tbody td").all_inner_texts() == ["after stop"]
+
+
+async def test_the_url_fragment_prefills_the_form(
+    browser: Browser, demo_server: DemoServer
+) -> None:
+    page = await browser.new_page()
+    try:
+        fragment = f"#user={demo_server.user}&password={demo_server.password}&database=other"
+        await page.goto(demo_server.url + "/" + fragment)
+        assert await page.input_value("#user") == demo_server.user
+        assert await page.input_value("#password") == demo_server.password
+        assert await page.input_value("#database") == "other"
+        assert await page.input_value("#endpoint") == demo_server.url
+    finally:
+        await page.close()
+
+
 async def test_a_database_error_is_shown_readably(demo: Page) -> None:
     state = await run_sql(demo, "SELECT nope FROM no_such_table")
     assert state == "failed"
@@ -182,6 +213,8 @@ async def test_a_database_error_is_shown_readably(demo: Page) -> None:
     assert "severity" in terms and "position" in terms
     assert "file" not in terms
     assert await demo.locator("#results tbody tr").count() == 0
+    ERROR_SCREENSHOT.parent.mkdir(exist_ok=True)
+    await demo.screenshot(path=str(ERROR_SCREENSHOT), full_page=True)
 
 
 async def test_an_error_after_rows_keeps_nothing_back(demo: Page) -> None:
@@ -199,14 +232,23 @@ async def test_pipelining_shows_the_saving_in_figures(demo: Page) -> None:
     await demo.wait_for_selector("#comparison:not([hidden])")
     sequential = await demo.inner_text("#sequential-ms")
     pipelined = await demo.inner_text("#pipelined-ms")
-    assert re.fullmatch(r"\d+\.\d ms", sequential) and re.fullmatch(r"\d+\.\d ms", pipelined)
-    assert float(pipelined.split()[0]) < float(sequential.split()[0])
     saving = await demo.inner_text("#saving")
-    assert re.fullmatch(
-        r"10 queries: pipelining saved \d+\.\d ms "
-        r"\([\d.]+\u00d7 faster; 10 round trips became 1\)\.",
+    figures = f"sequential {sequential}, pipelined {pipelined}: {saving}"
+    assert re.fullmatch(r"\d+\.\d ms", sequential), figures
+    assert re.fullmatch(r"\d+\.\d ms", pipelined), figures
+    slow, fast = float(sequential.split()[0]), float(pipelined.split()[0])
+    # Timings are the visitor's own; what must hold is that the page states them faithfully.
+    claim = re.fullmatch(
+        r"10 queries: pipelining saved (\d+\.\d) ms "
+        r"\(([\d.]+)\u00d7 faster; 10 round trips became 1\)\.",
         saving,
     )
+    if claim is None:
+        assert saving.startswith("10 queries: no saving measured"), figures
+        assert fast >= slow - 0.1, figures
+    else:
+        assert abs(float(claim[1]) - (slow - fast)) <= 0.11, figures
+        assert abs(float(claim[2]) - slow / fast) <= 0.1 + 0.02 * slow / fast, figures
     await run_sql(demo, "SELECT g AS n, g * g AS square FROM generate_series(1, 12) g")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     await demo.screenshot(path=str(SCREENSHOT), full_page=True)

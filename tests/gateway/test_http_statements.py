@@ -338,3 +338,17 @@ async def test_pooled_connection_killed_by_the_server_is_not_reused(
     await asyncio.sleep(0.1)
     answer = await http.query("SELECT 'fresh connection'")
     assert answer.rows == [["fresh connection"]]
+
+
+async def test_sequential_requests_reuse_one_pooled_connection(http: RawHttp) -> None:
+    pids = [(await http.query("SELECT pg_backend_pid()")).rows[0][0] for _ in range(12)]
+    assert len(set(pids)) == 1, pids
+
+
+@pytest.mark.parametrize(
+    "db", ["host=127.0.0.1 port=1 dbname=ppg_test", "postgres://a:b@127.0.0.1:1/x"]
+)
+async def test_db_parameter_cannot_redirect_the_upstream(http: RawHttp, db: str) -> None:
+    answer = await http.query("SELECT 1", db=db)
+    assert answer.status == 401
+    assert "does not exist" in answer.text

@@ -92,3 +92,35 @@ async def test_client_leaving_mid_stream_cancels_the_query(gateway: Any) -> None
             },
         ) as answer:
             assert b'"alive"' in await answer.read()
+
+
+async def test_client_leaving_before_any_row_cancels_the_query(gateway: Any) -> None:
+    marker = "SELECT pg_sleep(30), 'leave-before-rows'"
+    session = aiohttp.ClientSession()
+    body = multipart_body(statement_parts("query", marker))
+    request = asyncio.ensure_future(
+        session.post(
+            gateway.url + "/v0/statement",
+            data=body,
+            params={"db": gateway.database},
+            headers={
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                "Authorization": aiohttp.encode_basic_auth(gateway.user, gateway.password),
+            },
+        )
+    )
+    async with await psycopg.AsyncConnection.connect(gateway.direct_dsn, autocommit=True) as conn:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'"
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if (await (await conn.execute(sql, [marker])).fetchone()) == (1,):
+                break
+        else:
+            raise AssertionError("the statement never started")
+        request.cancel()
+        await session.close()
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            if (await (await conn.execute(sql, [marker])).fetchone()) == (0,):
+                break
+        assert (await (await conn.execute(sql, [marker])).fetchone()) == (0,)

@@ -123,7 +123,8 @@ async def test_pipelining_costs_one_round_trip(client: aiohttp.ClientSession, ga
     for i in range(20):
         messages += [DESCRIPTOR_URN, json.dumps({"query": f"SELECT {i}, clock_timestamp()"})]
     started = time.monotonic()
-    await asyncio.gather(*(ws.send_str(m) for m in messages))
+    for message in messages:
+        await ws.send_str(message)
     answers = [await read_answer(ws) for _ in range(20)]
     assert [answer_rows(a)[0][0] for a in answers] == [str(i) for i in range(20)]
     assert time.monotonic() - started < 5
@@ -460,3 +461,76 @@ async def test_many_clients_at_once_each_get_their_own_answers(
     )
     assert results[:40] == [f"h{i}" for i in range(40)]
     assert results[40:] == [[f"w{i}-{j}" for j in range(10)] for i in range(8)]
+
+
+async def test_burst_reaches_a_distant_postgres_as_one_pipeline(
+    client: aiohttp.ClientSession, postgres: Any, gateway_factory: Callable[..., Any]
+) -> None:
+    """With 50 ms each way to PostgreSQL, 20 statements one by one would need 2 s."""
+    from tests.support.latency import delay_proxy
+
+    async with delay_proxy(postgres.host, postgres.port, 0.05) as port:
+        far = gateway_factory(upstream=f"postgres://127.0.0.1:{port}")
+        ws = await open_session(client, far)
+        await send_statement(ws, "query", "SELECT 'warm'")
+        assert answer_rows(await read_answer(ws, 30)) == [["warm"]]
+        started = time.monotonic()
+        for i in range(20):
+            await send_statement(ws, "query", "SELECT $1::int", [str(i)])
+        answers = [await read_answer(ws, 30) for _ in range(20)]
+        elapsed = time.monotonic() - started
+        assert [answer_rows(a)[0][0] for a in answers] == [str(i) for i in range(20)]
+        assert elapsed < 1.0, f"{elapsed:.2f} s: statements were not pipelined to PostgreSQL"
+        await ws.close()
+
+
+async def test_mixed_burst_keeps_order_and_per_statement_semantics(
+    client: aiohttp.ClientSession, gateway: Any
+) -> None:
+    ws = await open_session(client, gateway)
+    burst: list[tuple[str, str, list[Any] | None]] = [
+        ("exec", "CREATE TEMP TABLE burst(a int PRIMARY KEY)", None),
+        ("exec", "INSERT INTO burst VALUES ($1), ($2)", ["1", "2"]),
+        ("exec", "INSERT INTO burst VALUES ($1)", ["1"]),
+        ("query", "SELECT count(*) FROM burst", None),
+        ("exec", "INSERT INTO burst VALUES (3); INSERT INTO burst VALUES (4)", None),
+        ("query", "SELECT $1::text", ["bad\x00text"]),
+        ("exec", "BEGIN", None),
+        ("query", "SELECT 1/0", None),
+        ("query", "SELECT 'aborted'", None),
+        ("exec", "ROLLBACK", None),
+        ("query", "SELECT array_agg(a ORDER BY a) FROM burst", None),
+    ]
+    for kind, sql, params in burst:
+        await send_statement(ws, kind, sql, params)
+    answers = [await read_answer(ws) for _ in burst]
+    outcome = [
+        a[-1][1]["error"]["code"] if a[-1][0] == ERROR_URN else answer_rows(a)[0][0]
+        for a in answers
+    ]
+    assert outcome == [
+        "0",
+        "2",
+        "23505",
+        "2",
+        "1",
+        "22021",
+        "0",
+        "22012",
+        "25P02",
+        "0",
+        "{1,2,3,4}",
+    ]
+    await ws.close()
+
+
+async def test_burst_of_commands_that_refuse_transaction_blocks(
+    client: aiohttp.ClientSession, gateway: Any
+) -> None:
+    ws = await open_session(client, gateway)
+    burst = ["SELECT 1", "VACUUM", "CREATE DATABASE ppg_burst_db", "DROP DATABASE ppg_burst_db"]
+    for sql in burst:
+        await send_statement(ws, "exec", sql)
+    answers = [await read_answer(ws) for _ in burst]
+    assert [a[-1][0] for a in answers] == [COMPLETE_URN] * len(burst), answers
+    await ws.close()

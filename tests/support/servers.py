@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -100,6 +101,7 @@ def _port_open(port: int) -> bool:
 def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple[int, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    upstream = options.pop("upstream", None) or f"postgres://{postgres.host}:{postgres.port}"
     for _ in range(3):
         port = free_port()
         cmd = [
@@ -107,7 +109,7 @@ def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple
             "-m",
             "ppg_edge.gateway",
             "--upstream",
-            f"postgres://{postgres.host}:{postgres.port}",
+            upstream,
             "--listen",
             f"127.0.0.1:{port}",
             *cli_arguments(options),
@@ -149,6 +151,8 @@ def running_gateway(
 
     With ``create_role`` (the default) the role and database are (re)created
     first; pass ``create_role=False`` and the same credentials to share them.
+    The log file is deleted on exit unless ``PPG_EDGE_KEEP_LOGS`` is set;
+    ``upstream="postgres://HOST:PORT"`` points the gateway elsewhere (a proxy).
     """
     password = password or secrets.token_urlsafe(12)
     if create_role:
@@ -171,3 +175,5 @@ def running_gateway(
         )
     finally:
         _stop(process)
+        if not os.environ.get("PPG_EDGE_KEEP_LOGS"):
+            shutil.rmtree(log_dir, ignore_errors=True)

@@ -22,7 +22,7 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.core.types import default_registry
 from ppg_edge.runtime.base import Message, WebSocketClosed
-from ppg_edge.session import Session
+from ppg_edge.session import HIGH_WATER, Session
 
 
 class LoopbackSocket:
@@ -182,3 +182,34 @@ async def test_client_close_fails_waiting_statements(pair: Any) -> None:
         await pending
     assert socket.closed_with == (1000, "")
     assert not session.active
+
+
+async def test_reader_pauses_on_a_full_buffer_and_resumes_when_drained(pair: Any) -> None:
+    socket, session = pair
+    total = HIGH_WATER // 10  # rows of about 20 bytes: several times the limit
+    started = asyncio.ensure_future(session.query("SELECT g"))
+    await asyncio.sleep(0.01)
+    socket.answer_rows(*(str(n) for n in range(total)))
+    result = await started
+    await asyncio.sleep(0.05)
+    unread = socket.incoming.qsize()
+    assert unread > 0  # the reader stopped taking messages: memory stays bounded
+    values = [row.values[0] async for row in result.rows]
+    assert values == list(range(total))
+    assert session.pending == 0
+
+
+async def test_waiting_statement_is_never_blocked_by_a_paused_reader(pair: Any) -> None:
+    socket, session = pair
+    big = asyncio.ensure_future(session.query("SELECT g"))
+    await asyncio.sleep(0.01)
+    socket.answer_rows(*(str(n) for n in range(HIGH_WATER // 10)))
+    result = await big
+    await asyncio.sleep(0.05)
+    small = asyncio.ensure_future(session.exec("SELECT 1"))
+    await asyncio.sleep(0.01)
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "n", "typeOid": 23}]}))
+    socket.push(DATAROW_URN, json.dumps({"values": ["9"]}))
+    socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    assert await asyncio.wait_for(small, 5) == 9  # gather-style use must not deadlock
+    assert len(await result.rows.collect()) == HIGH_WATER // 10

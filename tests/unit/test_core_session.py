@@ -47,8 +47,8 @@ def feed(machine: SessionMachine, messages: list[str | bytes]) -> list[int | Non
 
 def drain(pending: PendingStatement) -> list[object]:
     out: list[object] = []
-    while (frame := pending.pop()) is not None:
-        out.append(frame)
+    while frames := pending.pop_all():
+        out.extend(frames)
     return out
 
 
@@ -147,11 +147,11 @@ def test_close_fails_every_pending_statement_with_its_code() -> None:
     first, second = machine.submit(), machine.submit()
     feed(machine, [*DESC, *row("1")])
     machine.closed(1008, "authentication failed")
-    frames = [first.pop(), first.pop()]
-    assert isinstance(frames[1], DataRow)
+    frames = first.pop_all()
+    assert isinstance(frames[1], DataRow) and len(frames) == 2
     for pending in (first, second):
         with pytest.raises(WebSocketError) as caught:
-            pending.pop()
+            pending.pop_all()
         assert caught.value.close_code == 1008
         assert caught.value.reason == "authentication failed"
     with pytest.raises(WebSocketError):

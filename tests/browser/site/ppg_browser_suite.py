@@ -43,6 +43,7 @@ class Context:
         self.database: str = config["database"]
         self.run_id: str = config["run_id"]
         self.breaking_endpoint: str = config["breaking_endpoint"]
+        self.silent_url: str = config["silent_url"]
 
     def connect(self, **options: Any) -> Any:
         return ppg_edge.connect(self.connection_string, endpoint=self.endpoint, **options)
@@ -535,14 +536,22 @@ async def websocket_handlers_released(ctx: Context) -> Any:
 
 @case
 async def websocket_handshake_failure(ctx: Context) -> Any:
-    runtime = default_runtime()
-    url = ctx.endpoint.replace("http", "ws", 1) + "/no/such/session"
-    try:
-        socket = await runtime.websocket(url, ["prisma-postgres-1.0"])
-        await socket.close()
-    except ConnectionError as exc:
-        return {"error": error_info(exc)}
-    return {"error": None}
+    """Refused (an HTTP 404 instead of 101), and unanswered (a server that hangs)."""
+    from ppg_edge.runtime.pyodide import PyodideRuntime
+
+    seen: dict[str, Any] = {}
+    runtime = PyodideRuntime(connect_timeout=0.5)
+    refused = ctx.endpoint.replace("http", "ws", 1) + "/no/such/session"
+    for name, url in (("refused", refused), ("silent", ctx.silent_url)):
+        started = time.perf_counter()
+        try:
+            socket = await runtime.websocket(url, ["prisma-postgres-1.0"])
+            await socket.close()
+            seen[name] = {"error": None}
+        except ConnectionError as exc:
+            seen[name] = {"error": error_info(exc)}
+        seen[name]["elapsed_s"] = time.perf_counter() - started
+    return seen
 
 
 async def first_query(config_json: str) -> str:

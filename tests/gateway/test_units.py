@@ -1,0 +1,131 @@
+"""The gateway's pure parts: descriptor parsing, the WebSocket assembler, the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ppg_edge.core.protocol import BINARY_PARAM_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
+from ppg_edge.gateway.config import parse_config
+from ppg_edge.gateway.errors import ProtocolViolation
+from ppg_edge.gateway.statement import parse_descriptor
+from ppg_edge.gateway.upstream import Credentials, Upstream
+from ppg_edge.gateway.ws_assembler import StatementAssembler
+from ppg_edge.gateway.ws_session import close_reason
+
+
+def test_descriptor_with_inline_and_extended_parameters() -> None:
+    statement = parse_descriptor(
+        json.dumps(
+            {
+                "query": "SELECT $1, $2, $3, $4",
+                "parameters": [
+                    {"type": "text", "value": "é"},
+                    {"type": "binary", "value": "AAE="},
+                    {"type": "text", "value": None},
+                    {"type": "binary", "byteSize": 3},
+                ],
+            }
+        )
+    )
+    assert statement.kind == "query"
+    assert statement.values == ["é".encode(), b"\x00\x01", None, None]
+    assert statement.formats == [0, 1, 0, 1]
+    assert [(e.index, e.format, e.byte_size) for e in statement.extended] == [(3, "binary", 3)]
+    statement.fill(statement.extended[0], b"abc")
+    assert statement.values[3] == b"abc"
+
+
+def test_descriptor_limits() -> None:
+    with pytest.raises(ProtocolViolation, match="at most 65535"):
+        parse_descriptor(
+            json.dumps({"exec": "x", "parameters": [{"type": "text", "value": "1"}] * 65536})
+        )
+    with pytest.raises(ProtocolViolation, match="NUL"):
+        parse_descriptor(json.dumps({"query": "SELECT '\x00'"}))
+    with pytest.raises(ProtocolViolation, match="unknown keys"):
+        parse_descriptor(json.dumps({"query": "SELECT 1", "extra": 1}))
+
+
+def test_invalid_utf8_text_is_marked_for_a_22021_error() -> None:
+    statement = parse_descriptor(
+        json.dumps({"query": "SELECT $1", "parameters": [{"type": "text", "byteSize": 2}]})
+    )
+    statement.fill(statement.extended[0], b"\xff\xfe")
+    assert statement.invalid_text is not None and "UTF8" in statement.invalid_text
+
+
+def test_assembler_builds_statements_in_order() -> None:
+    assembler = StatementAssembler()
+    assert assembler.idle
+    assert assembler.text(DESCRIPTOR_URN) is None
+    assert not assembler.idle
+    descriptor = {
+        "exec": "SELECT $1, $2",
+        "parameters": [{"type": "text", "byteSize": 2}, {"type": "binary", "byteSize": 1}],
+    }
+    assert assembler.text(json.dumps(descriptor)) is None
+    assert assembler.text(TEXT_PARAM_URN) is None
+    assert assembler.text("ab") is None
+    assert assembler.text(BINARY_PARAM_URN) is None
+    statement = assembler.binary(b"\x09")
+    assert statement is not None and statement.values == [b"ab", b"\x09"]
+    assert assembler.idle
+    assert assembler.text(DESCRIPTOR_URN) is None
+    simple = assembler.text(json.dumps({"query": "SELECT 1"}))
+    assert simple is not None and simple.sql == "SELECT 1"
+
+
+def test_close_reason_fits_a_close_frame() -> None:
+    reason = close_reason("é" * 200)
+    assert len(reason) <= 123
+    reason.decode("utf-8")
+    assert close_reason("short") == b"short"
+
+
+def test_command_line() -> None:
+    config = parse_config(
+        [
+            "--upstream",
+            "postgres://db.example:6543",
+            "--listen",
+            "0.0.0.0:9000",
+            "--allow-origin",
+            "http://a",
+            "--allow-origin",
+            "http://b",
+            "--max-body-size",
+            "2m",
+            "--statement-timeout",
+            "1.5",
+        ]
+    )
+    assert (config.upstream_host, config.upstream_port) == ("db.example", 6543)
+    assert (config.listen_host, config.listen_port) == ("0.0.0.0", 9000)
+    assert config.allow_origins == ["http://a", "http://b"]
+    assert config.max_body_size == 2 * 1024 * 1024
+    assert config.cors_origin("http://b") == "http://b" and config.cors_origin("http://c") is None
+    assert config.origin_refused("http://c") and not config.origin_refused(None)
+    defaults = parse_config(["--upstream", "postgresql://localhost"])
+    assert (defaults.upstream_port, defaults.listen_host, defaults.listen_port) == (
+        5432,
+        "127.0.0.1",
+        8787,
+    )
+    assert defaults.upstream_sslmode == "prefer"
+    tls = parse_config(["--upstream", "postgres://db:5433/ignored?sslmode=verify-full"])
+    assert (tls.upstream_host, tls.upstream_port, tls.upstream_sslmode) == (
+        "db",
+        5433,
+        "verify-full",
+    )
+    for bad in (["--max-body-size", "lots"], ["--upstream", "postgres://x?sslmode=maybe"]):
+        with pytest.raises(SystemExit):
+            parse_config(["--upstream", "postgres://x", *bad])
+
+
+def test_options_make_session_defaults_and_secrets_stay_out_of_reprs() -> None:
+    options = Upstream("h", 1, statement_timeout_ms=1500).options()
+    assert "-c TimeZone=UTC" in options and "-c statement_timeout=1500" in options
+    assert "hunter2" not in repr(Credentials("u", "hunter2", "d"))
