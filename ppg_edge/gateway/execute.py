@@ -41,6 +41,7 @@ from ppg_edge.core.protocol import (
     ERROR_URN,
     EXEC_DESCRIPTION,
     EXEC_KIND,
+    VALUES_KEY,
 )
 
 from .libpq_io import copy_out_drain, flush, next_result
@@ -54,21 +55,32 @@ BYTEA_OID = 17
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def _row_encoder() -> Callable[[list[str | None]], str]:
-    """JSON of one row's values; CPython's C encoder called directly saves ~2 us a row."""
+def _compact_encoder() -> Callable[[Any], str]:
+    """Compact JSON; CPython's C encoder called directly skips ~1 us of Python per call."""
     make = getattr(json.encoder, "c_make_encoder", None)
     basestring = getattr(json.encoder, "c_encode_basestring", None)
     if make is None or basestring is None:
         return _DUMPS
     encode = make(None, None, basestring, None, ":", ",", False, False, False)
 
-    def encode_row(row: list[str | None]) -> str:
-        return "".join(encode(row, 0))
+    def encode_compact(value: Any) -> str:
+        return "".join(encode(value, 0))
 
-    return encode_row
+    return encode_compact
 
 
-_ROW_JSON = _row_encoder()
+_ROW_JSON = _compact_encoder()
+_ROW_BOUNDARY = '},{"values":['
+"""Where one encoded row frame meets the next; cannot occur inside a JSON string (quotes)."""
+
+
+def _row_frames(rows: list[list[str | None]]) -> list[Frame]:
+    """Datarow frames for many rows with one encoder call: a JSON array split at row seams."""
+    if not rows:
+        return []
+    text = _ROW_JSON([{VALUES_KEY: row} for row in rows])
+    lines = text[1:-1].replace(_ROW_BOUNDARY, '}\n{"values":[').split("\n")
+    return [(DATAROW_URN, line) for line in lines]
 _DIAG = pq.DiagnosticField
 _ERROR_DIAG = dict(
     zip(
@@ -225,21 +237,28 @@ async def _handle_copy(pgconn: pq.abc.PGconn, res: pq.abc.PGresult) -> Frame | N
 async def _collect(pgconn: pq.abc.PGconn, results: _Results, frames: list[Frame]) -> bool:
     """Wait for one result, then take every result already buffered; True when finished."""
     res = await next_result(pgconn)
-    single, load_rows = pq.ExecStatus.SINGLE_TUPLE, results.transformer.load_rows
+    single, transformer = pq.ExecStatus.SINGLE_TUPLE, results.transformer
+    rows: list[list[str | None]] = []
+    finished = True
     while res is not None:
         if results.hot and res.status == single:
-            # The hot path of a large result: one row per result, no method layers.
+            # The hot path of a large result: one row per result, encoded in bulk below.
             results.statement_rows += 1
-            results.transformer.set_pgresult(res, set_loaders=False)
-            frames.append((DATAROW_URN, '{"values":' + _ROW_JSON(load_rows(0, 1, list)[0]) + "}"))
-        elif res.status in (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT):
-            results.error = results.error or await _handle_copy(pgconn, res)
+            transformer.set_pgresult(res, set_loaders=False)
+            rows.append(transformer.load_rows(0, 1, list)[0])
         else:
-            results.accept(res, frames)
-        if pgconn.is_busy() or len(frames) >= BATCH_FRAMES:
-            return False
+            frames += _row_frames(rows)
+            rows.clear()
+            if res.status in (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT):
+                results.error = results.error or await _handle_copy(pgconn, res)
+            else:
+                results.accept(res, frames)
+        if pgconn.is_busy() or len(rows) + len(frames) >= BATCH_FRAMES:
+            finished = False
+            break
         res = pgconn.get_result()
-    return True
+    frames += _row_frames(rows)
+    return finished
 
 
 async def run_statement(
