@@ -9,6 +9,7 @@ NPM_DIRS := tests/interop tests/browser tests/workers
 .PHONY: demo test lint setup system-packages python-env node-env wheel
 
 demo: setup
+	$(BIN)/python scripts/build_web_demo.py
 	$(BIN)/python -m ppg_edge.gateway --embedded
 
 test: setup

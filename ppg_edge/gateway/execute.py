@@ -81,6 +81,8 @@ def _row_frames(rows: list[list[str | None]]) -> list[Frame]:
     text = _ROW_JSON([{VALUES_KEY: row} for row in rows])
     lines = text[1:-1].replace(_ROW_BOUNDARY, '}\n{"values":[').split("\n")
     return [(DATAROW_URN, line) for line in lines]
+
+
 _DIAG = pq.DiagnosticField
 _ERROR_DIAG = dict(
     zip(
