@@ -352,3 +352,22 @@ async def test_db_parameter_cannot_redirect_the_upstream(http: RawHttp, db: str)
     answer = await http.query("SELECT 1", db=db)
     assert answer.status == 401
     assert "does not exist" in answer.text
+
+
+async def test_row_values_that_look_like_frame_seams_survive(http: RawHttp) -> None:
+    tricky = ['},{"values":[', "a\nb", '"quoted"', "\\", "é ✓", "}\n{"]
+    sql = "SELECT v, g FROM unnest($1::text[]) v, generate_series(1, 300) g ORDER BY g, v"
+    literal = (
+        "{"
+        + ",".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in tricky)
+        + "}"
+    )
+    answer = await http.query(sql, [literal])
+    assert answer.status == 200
+    expected = sorted(tricky)
+    rows = answer.rows
+    assert len(rows) == 300 * len(tricky)
+    for g in range(300):
+        chunk = rows[g * len(tricky) : (g + 1) * len(tricky)]
+        assert [r[1] for r in chunk] == [str(g + 1)] * len(tricky)
+        assert sorted(r[0] for r in chunk) == expected

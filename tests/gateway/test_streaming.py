@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import psycopg
 
-from tests.support.raw import BOUNDARY, multipart_body, statement_parts
+from tests.support.raw import BOUNDARY, basic_auth, multipart_body, statement_parts
 
 ROWS = 2_000_000
 SQL = f"SELECT g, repeat('r', 60) FROM generate_series(1, {ROWS}) g"
@@ -40,7 +40,7 @@ async def _open_stream(gateway: Any) -> tuple[aiohttp.ClientSession, aiohttp.Cli
         params={"db": gateway.database},
         headers={
             "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Authorization": aiohttp.encode_basic_auth(gateway.user, gateway.password),
+            "Authorization": basic_auth(gateway.user, gateway.password),
         },
     )
     assert response.status == 200
@@ -88,7 +88,7 @@ async def test_client_leaving_mid_stream_cancels_the_query(gateway: Any) -> None
             params={"db": gateway.database},
             headers={
                 "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                "Authorization": aiohttp.encode_basic_auth(gateway.user, gateway.password),
+                "Authorization": basic_auth(gateway.user, gateway.password),
             },
         ) as answer:
             assert b'"alive"' in await answer.read()
@@ -105,7 +105,7 @@ async def test_client_leaving_before_any_row_cancels_the_query(gateway: Any) -> 
             params={"db": gateway.database},
             headers={
                 "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                "Authorization": aiohttp.encode_basic_auth(gateway.user, gateway.password),
+                "Authorization": basic_auth(gateway.user, gateway.password),
             },
         )
     )

@@ -129,3 +129,12 @@ def test_options_make_session_defaults_and_secrets_stay_out_of_reprs() -> None:
     options = Upstream("h", 1, statement_timeout_ms=1500).options()
     assert "-c TimeZone=UTC" in options and "-c statement_timeout=1500" in options
     assert "hunter2" not in repr(Credentials("u", "hunter2", "d"))
+
+
+def test_bulk_row_frames_split_only_at_row_seams() -> None:
+    from ppg_edge.gateway.execute import _row_frames
+
+    rows: list[list[str | None]] = [['},{"values":[', None], ["a\nb", '"x"'], ["}\n{", "\\"]]
+    frames = _row_frames(rows)
+    assert [json.loads(text) for _, text in frames] == [{"values": row} for row in rows]
+    assert _row_frames([]) == []

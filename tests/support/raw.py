@@ -114,6 +114,11 @@ class HttpAnswer:
         return next((f["error"] for f in self.frames if "error" in f), None)
 
 
+def basic_auth(user: str, password: str) -> str:
+    """An ``Authorization: Basic`` value, exactly as PROTOCOL.md section 1 spells it."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+
+
 class RawHttp:
     """POSTs statement bodies to a gateway with Basic auth."""
 
@@ -123,7 +128,7 @@ class RawHttp:
 
     def auth(self, user: str | None = None, password: str | None = None) -> str:
         """An Authorization header value for the gateway's role unless told otherwise."""
-        return aiohttp.encode_basic_auth(
+        return basic_auth(
             user or self.gateway.user, self.gateway.password if password is None else password
         )
 
