@@ -9,6 +9,7 @@ from ppg_edge.client import Client, client, default_client_config
 from ppg_edge.core.config import ClientConfig
 from ppg_edge.core.errors import (
     DatabaseError,
+    DataError,
     GenericError,
     HttpResponseError,
     ProtocolError,
@@ -48,6 +49,7 @@ __all__ = [
     "ClientConfig",
     "CollectableIterator",
     "Column",
+    "DataError",
     "Database",
     "DatabaseError",
     "Exec",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import Any
 
 from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import ClientConfig, check_timeout
 from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
 from ppg_edge.core.frames import Complete, Failure, Frame, FrameOrder, decode_frame
@@ -70,7 +70,7 @@ def client(
     return Client(config, runtime=runtime)
 
 
-class Client:
+class Client(AsyncClosing):
     """Runs statements over HTTP and opens WebSocket sessions."""
 
     def __init__(self, config: ClientConfig, *, runtime: Runtime | None = None) -> None:
@@ -167,17 +167,6 @@ class Client:
             await asyncio.gather(*self._closing, return_exceptions=True)
         if self._owns_runtime and self._runtime is not None:
             await self._runtime.aclose()
-
-    async def __aenter__(self) -> Client:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpResponseError:

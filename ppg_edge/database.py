@@ -14,6 +14,7 @@ from typing import Any, Protocol, TypeVar, overload
 
 from ppg_edge.answers import Deadline
 from ppg_edge.client import Client, client
+from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import ClientConfig
 from ppg_edge.core.errors import GenericError, ValidationError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
@@ -289,7 +290,7 @@ class BatchBuilder:
         return await self._database._run_batch(self._statements, timeout)
 
 
-class Database(Statements):
+class Database(Statements, AsyncClosing):
     """The high-level client returned by `connect()`."""
 
     def __init__(self, client: Client) -> None:
@@ -355,17 +356,6 @@ class Database(Statements):
     async def aclose(self) -> None:
         """Release the client's pooled connections."""
         await self.client.aclose()
-
-    async def __aenter__(self) -> Database:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 def connect(

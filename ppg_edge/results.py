@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
+from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.frames import Column
 
 T = TypeVar("T")
@@ -22,7 +22,7 @@ class Row:
     values: list[Any]
 
 
-class CollectableIterator(Generic[T]):
+class CollectableIterator(AsyncClosing, Generic[T]):
     """An async iterator, usable once, that can also `collect()` what is left.
 
     Items arrive in batches (whatever one network read completed), so handing
@@ -102,17 +102,6 @@ class CollectableIterator(Generic[T]):
             await close()
         if self._on_close is not None:
             await self._on_close()
-
-    async def __aenter__(self) -> CollectableIterator[T]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 @dataclass

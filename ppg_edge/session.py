@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from types import TracebackType
 from typing import Any
 
 from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import ConnectionInfo, check_timeout
 from ppg_edge.core.errors import GenericError, WebSocketError
 from ppg_edge.core.frames import Complete, Failure, Frame
@@ -31,15 +31,15 @@ from ppg_edge.core.session import PendingStatement, SessionMachine, statement_me
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.results import QueryResult
-from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed
+from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
 Messages = list[str | bytes]
 HIGH_WATER = 1 << 20
 """Bytes buffered for the statement being received before the reader pauses."""
 
 
-class Session:
-    """An open WebSocket session; use `async with` or `await close()`."""
+class Session(AsyncClosing):
+    """An open WebSocket session; use `async with` or `await close()` (alias `aclose`)."""
 
     def __init__(self, socket: WebSocket, registry: TypeRegistry, timeout: float | None) -> None:
         self.registry = registry
@@ -71,6 +71,8 @@ class Session:
             socket = await Deadline(timeout, "opening the session").wait(opening)
         except WebSocketClosed as closed:
             raise _closed_error("the session could not open", closed) from None
+        except WebSocketRejected as refused:
+            raise _rejected_error(connection, refused) from refused
         except GenericError:
             raise
         except (OSError, ValueError) as exc:
@@ -241,16 +243,8 @@ class Session:
             return_exceptions=True,
         )
 
-    async def __aenter__(self) -> Session:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    aclose = close
+    """`close` under the name every other closable object of the driver uses."""
 
 
 async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
@@ -263,6 +257,14 @@ async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
         raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+
+
+def _rejected_error(connection: ConnectionInfo, refused: WebSocketRejected) -> WebSocketError:
+    """A refused upgrade, keeping its HTTP status (and the server's explanation)."""
+    status = "an unknown status" if refused.status is None else f"HTTP {refused.status}"
+    detail = f": {refused.body}" if refused.body else ""
+    message = f"the server at {connection.endpoint} refused the session with {status}{detail}"
+    return WebSocketError(message, status=refused.status)
 
 
 def _closed_error(message: str, closed: WebSocketClosed) -> WebSocketError:

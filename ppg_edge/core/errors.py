@@ -28,12 +28,28 @@ class HttpResponseError(GenericError):
 
 
 class WebSocketError(GenericError):
-    """A session's WebSocket failed or closed while statements were waiting."""
+    """A session's WebSocket failed or closed while statements were waiting.
 
-    def __init__(self, message: str, close_code: int | None = None, reason: str = "") -> None:
+    `close_code` is the WebSocket close code once a socket was open; `status` is
+    the HTTP status of a refused upgrade (e.g. 401, 403, 404) where the runtime
+    can see it, and None otherwise.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        close_code: int | None = None,
+        reason: str = "",
+        status: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.close_code = close_code
         self.reason = reason
+        self.status = status
+
+
+class DataError(GenericError):
+    """A result value the Python type cannot represent, e.g. infinity dates or BC years."""
 
 
 class ProtocolError(GenericError):

@@ -90,6 +90,8 @@ def decode_ws_frame(urn: str, obj: Any) -> Frame:
         raise ProtocolError(f"unknown result URN {urn[:80]!r}")
     if not isinstance(obj, dict) or key not in obj:
         raise ProtocolError(f"the payload of {urn} lacks its {key!r} field")
+    if key == VALUES_KEY:
+        return _data_row(obj[key])
     return decode_frame({key: obj[key]})
 
 
@@ -143,15 +145,22 @@ class FrameOrder:
                 raise ProtocolError("a second row description arrived")
             self.columns = frame.columns
         elif isinstance(frame, DataRow):
-            if self.columns is None:
-                raise ProtocolError("a data row arrived before the row description")
-            if len(frame.values) != len(self.columns):
+            columns = self.expect_row()
+            if len(frame.values) != len(columns):
                 raise ProtocolError(
-                    f"a data row has {len(frame.values)} values for {len(self.columns)} columns"
+                    f"a data row has {len(frame.values)} values for {len(columns)} columns"
                 )
         else:
             self.finished = True
         return frame
+
+    def expect_row(self) -> tuple[Column, ...]:
+        """The columns, if a data row may come now (checked without the row itself)."""
+        if self.finished:
+            raise ProtocolError("a frame arrived after the statement had finished")
+        if self.columns is None:
+            raise ProtocolError("a data row arrived before the row description")
+        return self.columns
 
 
 def affected_count(rows: list[DataRow]) -> int:

@@ -6,9 +6,10 @@ feeds every received message to `receive`, reads each statement's frames with
 `PendingStatement.pop_all`, and reports the socket's end with `closed`. Answers are
 matched to statements by position (FIFO). Each statement keeps its own buffer,
 so a frame, an error above all, waits there however late its consumer reads.
-A message that breaks the rules makes `receive` return CLOSE_PROTOCOL_ERROR:
-the caller closes the socket with that code; everything pending has then
-already failed with a ProtocolError.
+The data rows of an abandoned statement are checked for their place but never
+parsed, so dropping a large result costs little. A message that breaks the
+rules makes `receive` return CLOSE_PROTOCOL_ERROR: the caller closes the socket
+with that code; everything pending has then already failed with a ProtocolError.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ppg_edge.core.parameters import TEXT
 from ppg_edge.core.protocol import (
     BINARY_PARAM_URN,
     CLOSE_PROTOCOL_ERROR,
+    DATAROW_URN,
     DESCRIPTOR_URN,
     RESULT_URNS,
     TEXT_PARAM_URN,
@@ -71,6 +73,10 @@ class PendingStatement:
         if not self.abandoned:
             self._items.append(frame)
             self.buffered_bytes += size
+
+    def _discard_row(self) -> None:
+        """A data row of an abandoned statement: its place is checked, its text never parsed."""
+        self._order.expect_row()
 
     def _fail(self, error: GenericError) -> None:
         self.finished = True
@@ -136,6 +142,9 @@ class SessionMachine:
             self._urn = message
             return
         urn, self._urn = self._urn, None
+        if urn == DATAROW_URN and self._pending and self._pending[0].abandoned:
+            self._pending[0]._discard_row()
+            return
         frame = decode_ws_frame(urn, _json(message))
         if not self._pending:
             raise ProtocolError("the server sent a result while no statement was pending")

@@ -6,9 +6,13 @@ import logging
 import secrets
 import signal
 import sys
+from pathlib import Path
 from types import FrameType
+from urllib.parse import urlencode
 
 from aiohttp import web
+
+import ppg_edge
 
 from .app import build_app
 from .config import GatewayConfig, parse_config
@@ -16,6 +20,9 @@ from .embedded import EmbeddedPostgres, EmbeddedUnavailable
 
 EMBEDDED_USER = "ppg"
 EMBEDDED_DATABASE = "ppg"
+WEB_DEMO = Path(ppg_edge.__file__).resolve().parents[1] / "web-demo"
+"""The repository's web demo, served by ``--embedded`` once its vendor/ is built."""
+WEB_DEMO_MANIFEST = Path("vendor") / "manifest.json"
 
 
 def _banner(config: GatewayConfig, password: str) -> str:
@@ -30,6 +37,32 @@ def _banner(config: GatewayConfig, password: str) -> str:
         f"Connection string: {url}\n"
         f'Use it with ppg_edge.connect("{url}", endpoint="{endpoint}")\n'
     )
+
+
+def web_demo_line(demo: Path, config: GatewayConfig, password: str) -> str | None:
+    """The banner line about the web demo in ``demo``, or None when there is no demo.
+
+    Its URL carries the login in the fragment, which browsers never send: the
+    page pre-fills its connection form from it.
+    """
+    if not demo.is_dir():
+        return None
+    if not (demo / WEB_DEMO_MANIFEST).is_file():
+        return 'Web demo: run "python scripts/build_web_demo.py" first'
+    fragment = urlencode(
+        {"user": EMBEDDED_USER, "password": password, "database": EMBEDDED_DATABASE}
+    )
+    return f"Web demo: http://{config.listen_host}:{config.listen_port}/#{fragment}"
+
+
+def _adopt_web_demo(config: GatewayConfig, password: str) -> str | None:
+    """Serve the built web demo at / unless --static names another folder."""
+    if config.static_dir is not None:
+        return None
+    line = web_demo_line(WEB_DEMO, config, password)
+    if (WEB_DEMO / WEB_DEMO_MANIFEST).is_file():
+        config.static_dir = WEB_DEMO
+    return line
 
 
 def _serve(config: GatewayConfig) -> None:
@@ -86,7 +119,9 @@ def _main(argv: list[str] | None) -> int:
         password = secrets.token_urlsafe(12)
         postgres.create_role_and_database(EMBEDDED_USER, password, EMBEDDED_DATABASE)
         config.upstream_host, config.upstream_port = postgres.host, postgres.port
-        print(_banner(config, password), flush=True)
+        demo = _adopt_web_demo(config, password)
+        banner = _banner(config, password) + (f"{demo}\n" if demo else "")
+        print(banner, flush=True)
         _serve(config)
     finally:
         postgres.stop()

@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -35,6 +36,18 @@ START_TIMEOUT = 30.0
 
 class EmbeddedUnavailable(RuntimeError):
     """No PostgreSQL server binaries could be found or started."""
+
+
+def stop_process(process: subprocess.Popen[Any], sig: int, timeout: float) -> None:
+    """Ask a child process to stop with ``sig``; kill it if it has not within ``timeout``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _has_server(bindir: Path) -> bool:
@@ -235,13 +248,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         """Fast shutdown, then remove the cluster's directory."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if process is not None:
+            stop_process(process, signal.SIGINT, 15)
         directory, self.directory = self.directory, None
         if directory is not None:
             shutil.rmtree(directory, ignore_errors=True)

@@ -13,8 +13,9 @@ Sync per statement, so a failure does not cancel the next ones): PostgreSQL
 gets them back to back instead of one round trip each.
 
 Single-row mode (not chunked rows mode) because libpq drops a partly filled
-chunk when the statement then fails: every row PostgreSQL sent before an error
-must reach the client. Rows already buffered are handled in one batch, so the
+chunk when the statement then fails (libpq 18: the chunk never arrives, the
+error result comes alone): every row PostgreSQL sent before an error must
+reach the client. Rows already buffered are handled in one batch, so the
 event loop is entered once per socket read, not once per row.
 """
 
@@ -48,7 +49,7 @@ from .libpq_io import copy_out_drain, flush, next_result
 from .statement import Statement
 
 Frame = tuple[str, str]
-"""One protocol frame: its URN and its JSON text."""
+"""Protocol frames of one URN: their JSON texts, one per line (JSON text has no raw newline)."""
 
 BATCH_FRAMES = 2048
 BYTEA_OID = 17
@@ -70,17 +71,26 @@ def _compact_encoder() -> Callable[[Any], str]:
 
 
 _ROW_JSON = _compact_encoder()
-_ROW_BOUNDARY = '},{"values":['
-"""Where one encoded row frame meets the next; cannot occur inside a JSON string (quotes)."""
+_ROW_SEAM = "],["
+_ROW_PREFIX = "{" + _DUMPS(VALUES_KEY) + ":"
 
 
-def _row_frames(rows: list[list[str | None]]) -> list[Frame]:
-    """Datarow frames for many rows with one encoder call: a JSON array split at row seams."""
-    if not rows:
-        return []
-    text = _ROW_JSON([{VALUES_KEY: row} for row in rows])
-    lines = text[1:-1].replace(_ROW_BOUNDARY, '}\n{"values":[').split("\n")
-    return [(DATAROW_URN, line) for line in lines]
+def _row_frame(row: list[str | None]) -> Frame:
+    return (DATAROW_URN, _ROW_PREFIX + _ROW_JSON(row) + "}")
+
+
+def row_block(rows: list[list[str | None]]) -> Frame:
+    """Datarow frames for many rows, one per line, with one encoder call for them all.
+
+    The rows' JSON is split at row seams: values are strings or null, so
+    outside strings "],[" occurs exactly between rows; a count above that
+    means some value holds it, and those rows are encoded one by one.
+    """
+    inner = _ROW_JSON(rows)[1:-1]
+    if inner.count(_ROW_SEAM) != len(rows) - 1:
+        return (DATAROW_URN, "\n".join([_row_frame(row)[1] for row in rows]))
+    text = _ROW_PREFIX + inner.replace(_ROW_SEAM, "]}\n" + _ROW_PREFIX + "[") + "}"
+    return (DATAROW_URN, text)
 
 
 _DIAG = pq.DiagnosticField
@@ -110,6 +120,7 @@ _ERROR_DIAG = dict(
     )
 )
 _ROW_STATUSES = (pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK, pq.ExecStatus.TUPLES_OK)
+_SINGLE = pq.ExecStatus.SINGLE_TUPLE
 _END_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.TUPLES_OK)
 _ERROR_STATUSES = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE)
 COMPLETE_FRAME: Frame = (COMPLETE_URN, _DUMPS({COMPLETE_KEY: True}))
@@ -205,15 +216,13 @@ class _Results:
             self.hot = res.status == pq.ExecStatus.SINGLE_TUPLE
         if res.ntuples:
             self.transformer.set_pgresult(res, set_loaders=False)
-            for row in self.transformer.load_rows(0, res.ntuples, list):
-                frames.append((DATAROW_URN, '{"values":' + _ROW_JSON(row) + "}"))
+            frames += map(_row_frame, self.transformer.load_rows(0, res.ntuples, list))
 
     def finish(self) -> list[Frame]:
         if self.error is not None:
             return [self.error]
         if self.kind == EXEC_KIND:
-            row = (DATAROW_URN, '{"values":' + _DUMPS([str(self.count)]) + "}")
-            return [EXEC_DESCRIPTION_FRAME, row, COMPLETE_FRAME]
+            return [EXEC_DESCRIPTION_FRAME, _row_frame([str(self.count)]), COMPLETE_FRAME]
         return [COMPLETE_FRAME]
 
 
@@ -239,28 +248,46 @@ async def _handle_copy(pgconn: pq.abc.PGconn, res: pq.abc.PGresult) -> Frame | N
 async def _collect(pgconn: pq.abc.PGconn, results: _Results, frames: list[Frame]) -> bool:
     """Wait for one result, then take every result already buffered; True when finished."""
     res = await next_result(pgconn)
-    single, transformer = pq.ExecStatus.SINGLE_TUPLE, results.transformer
-    rows: list[list[str | None]] = []
-    finished = True
     while res is not None:
-        if results.hot and res.status == single:
-            # The hot path of a large result: one row per result, encoded in bulk below.
-            results.statement_rows += 1
-            transformer.set_pgresult(res, set_loaders=False)
-            rows.append(transformer.load_rows(0, 1, list)[0])
+        if results.hot and res.status == _SINGLE:
+            res, paused = _hot_rows(pgconn, results, res, frames)
+            if paused:
+                return False
+            continue
+        if res.status in (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT):
+            results.error = results.error or await _handle_copy(pgconn, res)
         else:
-            frames += _row_frames(rows)
-            rows.clear()
-            if res.status in (pq.ExecStatus.COPY_IN, pq.ExecStatus.COPY_OUT):
-                results.error = results.error or await _handle_copy(pgconn, res)
-            else:
-                results.accept(res, frames)
-        if pgconn.is_busy() or len(rows) + len(frames) >= BATCH_FRAMES:
-            finished = False
-            break
+            results.accept(res, frames)
+        if pgconn.is_busy() or len(frames) >= BATCH_FRAMES:
+            return False
         res = pgconn.get_result()
-    frames += _row_frames(rows)
-    return finished
+    return True
+
+
+def _hot_rows(
+    pgconn: pq.abc.PGconn, results: _Results, res: pq.abc.PGresult, frames: list[Frame]
+) -> tuple[pq.abc.PGresult | None, bool]:
+    """Take buffered single-row results of the streamed row set (the hot path of a large result).
+
+    Returns the first other result (None when the statement is finished) and
+    whether the batch stops here: no result is buffered, or the batch is full.
+    """
+    set_result, load_rows = results.transformer.set_pgresult, results.transformer.load_rows
+    is_busy, get_result = pgconn.is_busy, pgconn.get_result
+    rows: list[list[str | None]] = []
+    room = BATCH_FRAMES - len(frames)
+    next_res: pq.abc.PGresult | None = res
+    paused = False
+    while next_res is not None and next_res.status == _SINGLE:
+        set_result(next_res, set_loaders=False)
+        rows.append(load_rows(0, 1, list)[0])
+        if is_busy() or len(rows) >= room:
+            next_res, paused = None, True
+            break
+        next_res = get_result()
+    results.statement_rows += len(rows)
+    frames.append(row_block(rows))
+    return next_res, paused
 
 
 async def run_statement(
@@ -279,18 +306,29 @@ async def run_statement(
     try:
         _send(pgconn, statement)
         await flush(pgconn)
-        finished = False
-        while not finished:
-            frames: list[Frame] = []
-            finished = await _collect(pgconn, results, frames)
-            if frames:
-                yield frames
+        async for frames in _batches(pgconn, results):
+            yield frames
     except psycopg.OperationalError as exc:
-        pgconn.finish()
-        message = f"connection to PostgreSQL lost: {str(exc).strip()}"
-        yield [gateway_error(message, "08006", "FATAL")]
+        yield _connection_lost(pgconn, exc)
         return
     yield results.finish()
+
+
+async def _batches(pgconn: pq.abc.PGconn, results: _Results) -> AsyncIterator[list[Frame]]:
+    """The frames of one statement's results, a batch per wait, up to its last result."""
+    finished = False
+    while not finished:
+        frames: list[Frame] = []
+        finished = await _collect(pgconn, results, frames)
+        if frames:
+            yield frames
+
+
+def _connection_lost(pgconn: pq.abc.PGconn, exc: psycopg.OperationalError) -> list[Frame]:
+    """Close what is left of the connection; the error frame that ends the answer."""
+    pgconn.finish()
+    message = f"connection to PostgreSQL lost: {str(exc).strip()}"
+    return [gateway_error(message, "08006", "FATAL")]
 
 
 MAX_PIPELINE = 64
@@ -325,18 +363,12 @@ async def run_pipeline(
         for statement in statements:
             pgconn.set_single_row_mode()
             results = _Results(statement.kind)
-            finished = False
-            while not finished:
-                frames: list[Frame] = []
-                finished = await _collect(pgconn, results, frames)
-                if frames:
-                    yield frames
+            async for frames in _batches(pgconn, results):
+                yield frames
             sync = await next_result(pgconn)
             if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
                 raise psycopg.OperationalError("pipeline out of step")
             yield results.finish()
         pgconn.exit_pipeline_mode()
     except psycopg.OperationalError as exc:
-        pgconn.finish()
-        message = f"connection to PostgreSQL lost: {str(exc).strip()}"
-        yield [gateway_error(message, "08006", "FATAL")]
+        yield _connection_lost(pgconn, exc)

@@ -189,9 +189,10 @@ class Session:
     async def _answer(self, conn: Connection, batch: list[Statement]) -> None:
         answers = run_pipeline(conn, batch) if len(batch) > 1 else run_statement(conn, batch[0])
         async for frames in answers:
-            for urn, text in frames:
-                await self.ws.send_str(urn)
-                await self.ws.send_str(text)
+            for urn, texts in frames:
+                for text in texts.split("\n"):
+                    await self.ws.send_str(urn)
+                    await self.ws.send_str(text)
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

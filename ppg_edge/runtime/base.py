@@ -14,6 +14,12 @@ from typing import Protocol
 Chunk = bytes | bytearray | memoryview
 """One piece of a request body; large parameters stay separate pieces."""
 
+Headers = Sequence[tuple[str, str]]
+"""Request or handshake headers as (name, value) pairs, in order; names may repeat."""
+
+Body = AsyncIterable[Chunk] | None
+"""A request body as chunks, or None for a request without one."""
+
 Message = str | bytes
 """One whole WebSocket message: str for text frames, bytes for binary ones."""
 
@@ -24,6 +30,22 @@ class WebSocketClosed(Exception):
 
     code: int
     reason: str = ""
+
+
+class WebSocketRejected(ConnectionError):
+    """The server answered a WebSocket upgrade with plain HTTP instead of 101.
+
+    `status` is that HTTP status where the host lets us see it (CPython, the
+    Cloudflare fetch upgrade); browsers only report a failed handshake, which
+    may as well be an unreachable server, so they raise a plain ConnectionError.
+    """
+
+    def __init__(self, status: int | None, body: str = "", message: str = "") -> None:
+        shown = "an unknown status" if status is None else f"HTTP {status}"
+        detail = f": {body}" if body else ""
+        super().__init__(message or f"WebSocket handshake rejected with {shown}{detail}")
+        self.status = status
+        self.body = body
 
 
 class HttpResponse(Protocol):
@@ -65,12 +87,7 @@ class Runtime(Protocol):
     """What the driver needs from its host: HTTP requests and WebSockets."""
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        headers: Sequence[tuple[str, str]],
-        body: AsyncIterable[Chunk] | None,
-        body_size: int | None = None,
+        self, method: str, url: str, headers: Headers, body: Body, body_size: int | None = None
     ) -> HttpResponse:
         """Send a request and return once the status and headers are in.
 
@@ -80,12 +97,13 @@ class Runtime(Protocol):
         ...
 
     async def websocket(
-        self,
-        url: str,
-        subprotocols: Sequence[str],
-        headers: Sequence[tuple[str, str]] = (),
+        self, url: str, subprotocols: Sequence[str], headers: Headers = ()
     ) -> WebSocket:
-        """Open a WebSocket; raises WebSocketClosed or ConnectionError on failure."""
+        """Open a WebSocket; raises WebSocketClosed or ConnectionError on failure.
+
+        A server that refuses the upgrade with an HTTP status the host can see
+        is a WebSocketRejected (a ConnectionError carrying that status).
+        """
         ...
 
     async def aclose(self) -> None:

@@ -8,9 +8,9 @@ so Pyodide and Workers never touch it.
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import Sequence
 
-from ppg_edge.runtime.base import Chunk, HttpResponse, WebSocket
+from ppg_edge.runtime.base import Body, Headers, HttpResponse, WebSocket, WebSocketRejected
 from ppg_edge.runtime.cpython_http import (
     ConnectionPool,
     ConnectTimeoutError,
@@ -21,7 +21,13 @@ from ppg_edge.runtime.cpython_http import (
 )
 from ppg_edge.runtime.cpython_websocket import Limits, WebSocketHandshakeError, open_websocket
 
-__all__ = ["CPythonRuntime", "ConnectTimeoutError", "Limits", "WebSocketHandshakeError"]
+__all__ = [
+    "CPythonRuntime",
+    "ConnectTimeoutError",
+    "Limits",
+    "WebSocketHandshakeError",
+    "WebSocketRejected",
+]
 
 _HTTP_SCHEMES = frozenset({"http", "https"})
 _WS_SCHEMES = frozenset({"ws", "wss"})
@@ -49,12 +55,7 @@ class CPythonRuntime:
         self._limits = websocket_limits or Limits()
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        headers: Sequence[tuple[str, str]],
-        body: AsyncIterable[Chunk] | None,
-        body_size: int | None = None,
+        self, method: str, url: str, headers: Headers, body: Body, body_size: int | None = None
     ) -> HttpResponse:
         """Send a request; return once the response head is in (body still streaming).
 
@@ -74,14 +75,11 @@ class CPythonRuntime:
         return await exchange(conn, head, body, self._pool)
 
     async def websocket(
-        self,
-        url: str,
-        subprotocols: Sequence[str],
-        headers: Sequence[tuple[str, str]] = (),
+        self, url: str, subprotocols: Sequence[str], headers: Headers = ()
     ) -> WebSocket:
         """Open a WebSocket (`ws://` or `wss://`).
 
-        Raises WebSocketHandshakeError (a ConnectionError with `.status`) when
+        Raises WebSocketRejected (a ConnectionError with `.status`) when
         the server answers the upgrade with another HTTP status.
         """
         origin, target = parse_url(url, _WS_SCHEMES)
@@ -94,5 +92,5 @@ class CPythonRuntime:
         await self._pool.aclose()
 
 
-def _replayable_failure(conn: HttpConnection, body: AsyncIterable[Chunk] | None) -> bool:
+def _replayable_failure(conn: HttpConnection, body: Body) -> bool:
     return body is None and conn.reused and conn.bytes_received == 0

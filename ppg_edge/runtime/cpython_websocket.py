@@ -30,7 +30,8 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
-from ppg_edge.runtime.base import Message, WebSocketClosed
+from ppg_edge.runtime.base import Message, WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
 from ppg_edge.runtime.cpython_http import READ_SIZE, ConnectTimeoutError, Origin, open_stream
 
 ABNORMAL_CLOSURE: Final = 1006
@@ -44,14 +45,8 @@ _REJECT_BODY_LIMIT: Final = 64 * 1024
 _CLOSE_TIMEOUT: Final = 5.0
 
 
-class WebSocketHandshakeError(ConnectionError):
-    """The server answered the upgrade request with an HTTP status other than 101."""
-
-    def __init__(self, status: int, body: str) -> None:
-        detail = f": {body}" if body else ""
-        super().__init__(f"WebSocket handshake rejected with HTTP {status}{detail}")
-        self.status = status
-        self.body = body
+WebSocketHandshakeError = WebSocketRejected
+"""The name this runtime exported before every runtime shared `WebSocketRejected`."""
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,8 @@ async def _handshake(reader: asyncio.StreamReader, engine: WSConnection) -> str 
     """Read until the server accepts (its subprotocol) or rejects (an exception)."""
     status: int | None = None
     body = bytearray()
+    data = await _response_head(reader)
     while True:
-        data = await reader.read(READ_SIZE)
         try:
             engine.receive_data(data or None)
             for event in engine.events():
@@ -111,17 +106,32 @@ async def _handshake(reader: asyncio.StreamReader, engine: WSConnection) -> str 
                 if isinstance(event, RejectConnection):
                     status = event.status_code
                     if not event.has_body:
-                        raise WebSocketHandshakeError(status, "")
+                        raise WebSocketRejected(status, "")
                 elif isinstance(event, RejectData) and status is not None:
                     body += event.data[: _REJECT_BODY_LIMIT - len(body)]
                     if event.body_finished or len(body) >= _REJECT_BODY_LIMIT:
-                        raise WebSocketHandshakeError(status, _readable(body))
+                        raise WebSocketRejected(status, _readable(body))
         except RemoteProtocolError as exc:
             raise ConnectionError(f"WebSocket handshake failed: {exc}") from None
         if not data:
             if status is not None:
-                raise WebSocketHandshakeError(status, _readable(body))
+                raise WebSocketRejected(status, _readable(body))
             raise ConnectionError("the server closed the connection during the WebSocket handshake")
+        data = await reader.read(READ_SIZE)
+
+
+async def _response_head(reader: asyncio.StreamReader) -> bytes:
+    """The handshake response up to its blank line, and not a byte more.
+
+    Frames the server sends right behind its 101 stay in the reader, so the
+    frame reader sees every frame from its first byte (wsproto never holds any).
+    """
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        return exc.partial
+    except asyncio.LimitOverrunError:
+        raise ConnectionError("the WebSocket handshake response head is too large") from None
 
 
 def _readable(body: bytes | bytearray) -> str:
@@ -154,6 +164,7 @@ class CPythonWebSocket:
         self._closed: tuple[int, str] | None = None
         self._parts: list[str | bytes | bytearray] = []
         self._parts_size = 0
+        self._frames = FrameReader(engine, limits.max_message_size)
         self._reading = asyncio.create_task(self._read_loop())
 
     @property
@@ -233,18 +244,33 @@ class CPythonWebSocket:
     async def _read_loop(self) -> None:
         code, reason = ABNORMAL_CLOSURE, "connection closed without a close frame"
         try:
-            while True:
-                ended = await self._handle_events()
-                if ended is not None:
-                    code, reason = ended
-                    return
+            ended = None
+            while ended is None:
                 data = await self._reader.read(READ_SIZE)
-                self._engine.receive_data(data or None)
+                if data:
+                    ended = await self._handle_items(self._frames.receive(data))
+                else:
+                    self._engine.receive_data(None)
+                    ended = await self._handle_events()
+            code, reason = ended
         except (OSError, LocalProtocolError):
             pass
         finally:
             self._set_closed(code, reason)
             self._writer.close()
+
+    async def _handle_items(self, items: list[Item]) -> tuple[int, str] | None:
+        """Deliver the messages the frame reader cut out; let wsproto handle the rest."""
+        for item in items:
+            if item is None:
+                ended = await self._handle_events()
+                if ended is not None:
+                    return ended
+            elif isinstance(item, FrameFault):
+                return self._fail(item.code, item.reason)
+            else:
+                await self._deliver(item)
+        return None
 
     async def _handle_events(self) -> tuple[int, str] | None:
         """Process buffered events; the close code and reason once the socket is closed."""

@@ -3,30 +3,35 @@
 It runs in a browser page, in a (module) Web Worker and in Pyodide on Node (where
 `WebSocket` may be npm `ws`, installed as a global before Pyodide loads). Nothing
 here blocks the JavaScript event loop: every wait is an awaited promise or an
-asyncio primitive of Pyodide's WebLoop. The pieces (`JsFetchResponse`,
-`JsWebSocket`, `blob_body`, `js_bytes`) are reusable by other Pyodide-based hosts.
+asyncio primitive of Pyodide's WebLoop. What Cloudflare Workers share with it
+is in `jsbridge`; `JsWebSocket`, `blob_body` and `js_bytes` fit other hosts too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Sequence
 from typing import Any
 
 import js  # type: ignore[import-not-found]
-from pyodide.ffi import (  # type: ignore[import-not-found]
+
+from ppg_edge.runtime.base import (
+    Body,
+    Chunk,
+    Headers,
+    HttpResponse,
+    Message,
+    WebSocket,
+    WebSocketClosed,
+)
+from ppg_edge.runtime.jsbridge import (
     JsException,
-    create_proxy,
+    ListenerScope,
+    js_error_text,
+    js_fetch,
+    js_headers,
     to_js,
 )
-
-try:
-    from pyodide.ffi import jsnull
-except ImportError:  # Pyodide before 0.28 turns JS null into None
-    jsnull = None
-
-from ppg_edge.runtime.base import Chunk, HttpResponse, Message, WebSocket, WebSocketClosed
 
 FORBIDDEN_REQUEST_HEADERS = frozenset(
     {"content-length", "transfer-encoding", "host", "connection", "keep-alive", "upgrade"}
@@ -47,6 +52,11 @@ SEND_BUFFER_POLL = 0.005
 
 CLOSE_HANDSHAKE_TIMEOUT = 5.0
 """Seconds `close` waits for the peer's close frame before letting the socket go."""
+
+UNREACHABLE_HINT = (
+    ": the server is unreachable or, in a browser, does not allow this page's origin (CORS)"
+)
+"""Why a fetch usually rejects in a browser, added to the ConnectionError."""
 
 MAX_CLOSE_REASON_BYTES = 123
 """The WebSocket close reason limit (a control frame's 125 bytes less the code)."""
@@ -73,78 +83,6 @@ async def blob_body(chunks: AsyncIterable[Chunk]) -> Any:
     return js.Blob.new(parts)
 
 
-def js_object(entries: Mapping[str, Any]) -> Any:
-    """A plain JS object with these properties."""
-    return to_js(dict(entries), dict_converter=js.Object.fromEntries)
-
-
-def fetch_headers(headers: Sequence[tuple[str, str]]) -> Any:
-    """A JS `Headers` of the request headers that a script may set."""
-    result = js.Headers.new()
-    for name, value in headers:
-        if name.lower() not in FORBIDDEN_REQUEST_HEADERS:
-            result.append(name, value)
-    return result
-
-
-def is_js_null(value: Any) -> bool:
-    """True for JS null and undefined, however this Pyodide version converts them."""
-    return value is None or (jsnull is not None and value is jsnull)
-
-
-def js_error_text(exc: BaseException) -> str:
-    """A JS exception as `Name: message`, without Pyodide's traceback noise."""
-    name = getattr(exc, "name", None) or type(exc).__name__
-    message = getattr(exc, "message", None) or str(exc)
-    return f"{name}: {message}"
-
-
-class JsFetchResponse:
-    """A `fetch` Response whose body is read chunk by chunk through its reader."""
-
-    def __init__(self, response: Any, controller: Any) -> None:
-        self._response = response
-        self._controller = controller
-        self._reader: Any = None
-        self._closed = False
-        self._headers = {str(k).lower(): str(v) for k, v in response.headers.entries()}
-
-    @property
-    def status(self) -> int:
-        return int(self._response.status)
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._headers
-
-    async def body(self) -> AsyncIterator[bytes]:
-        """Yield each chunk as the host delivers it; a broken stream is a ConnectionError."""
-        stream = self._response.body
-        if is_js_null(stream) or self._closed:
-            return
-        self._reader = stream.getReader()
-        while True:
-            try:
-                result = await self._reader.read()
-            except JsException as exc:
-                raise ConnectionError(
-                    f"the response body was cut short ({js_error_text(exc)})"
-                ) from None
-            if result.done:
-                return
-            yield result.value.to_bytes()
-
-    async def aclose(self) -> None:
-        """Abort the request; the host drops the connection."""
-        if self._closed:
-            return
-        self._closed = True
-        self._controller.abort()
-        if self._reader is not None:
-            with contextlib.suppress(JsException):
-                await self._reader.cancel()
-
-
 class JsWebSocket:
     """A host WebSocket object (browser `WebSocket` or npm `ws`) as whole messages.
 
@@ -158,12 +96,12 @@ class JsWebSocket:
         self._messages: asyncio.Queue[Message | WebSocketClosed] = asyncio.Queue()
         self._opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._closed: asyncio.Future[WebSocketClosed] = asyncio.get_running_loop().create_future()
-        self._listeners: list[tuple[str, Any]] = []
+        self._listeners = ListenerScope()
         socket.binaryType = "arraybuffer"
-        self._listen("open", self._on_open)
-        self._listen("message", self._on_message)
-        self._listen("close", self._on_close)
-        self._listen("error", self._on_error)
+        self._listeners.listen(socket, "open", self._on_open)
+        self._listeners.listen(socket, "message", self._on_message)
+        self._listeners.listen(socket, "close", self._on_close)
+        self._listeners.listen(socket, "error", self._on_error)
 
     @property
     def subprotocol(self) -> str | None:
@@ -218,11 +156,6 @@ class JsWebSocket:
             # Browsers only let a script send 1000 or 3000-4999.
             self._socket.close(1000, reason)
 
-    def _listen(self, event: str, handler: Callable[[Any], None]) -> None:
-        proxy = create_proxy(handler)
-        self._socket.addEventListener(event, proxy)
-        self._listeners.append((event, proxy))
-
     def _on_open(self, _event: Any) -> None:
         if not self._opened.done():
             self._opened.set_result(None)
@@ -245,14 +178,7 @@ class JsWebSocket:
             return
         self._closed.set_result(closed)
         self._messages.put_nowait(closed)
-        # A handler cannot be destroyed while it runs: detach on the next turn.
-        asyncio.get_running_loop().call_soon(self._detach)
-
-    def _detach(self) -> None:
-        listeners, self._listeners = self._listeners, []
-        for event, proxy in listeners:
-            self._socket.removeEventListener(event, proxy)
-            proxy.destroy()
+        self._listeners.release_soon()
 
 
 class PyodideRuntime:
@@ -265,39 +191,16 @@ class PyodideRuntime:
         self._connect_timeout = connect_timeout
 
     async def request(
-        self,
-        method: str,
-        url: str,
-        headers: Sequence[tuple[str, str]],
-        body: AsyncIterable[Chunk] | None,
-        body_size: int | None = None,
+        self, method: str, url: str, headers: Headers, body: Body, body_size: int | None = None
     ) -> HttpResponse:
         """`fetch` with a Blob body; resolves once status and headers are in."""
-        controller = js.AbortController.new()
-        options: dict[str, Any] = {
-            "method": method,
-            "headers": fetch_headers(headers),
-            "signal": controller.signal,
-        }
+        init: dict[str, Any] = {"headers": js_headers(headers, FORBIDDEN_REQUEST_HEADERS)}
         if body is not None:
-            options["body"] = await blob_body(body)
-        try:
-            response = await js.fetch(url, js_object(options))
-        except JsException as exc:
-            raise ConnectionError(
-                f"fetch {method} {url} failed ({js_error_text(exc)}): the server is unreachable "
-                "or, in a browser, does not allow this page's origin (CORS)"
-            ) from None
-        except asyncio.CancelledError:
-            controller.abort()
-            raise
-        return JsFetchResponse(response, controller)
+            init["body"] = await blob_body(body)
+        return await js_fetch(method, url, init, UNREACHABLE_HINT)
 
     async def websocket(
-        self,
-        url: str,
-        subprotocols: Sequence[str],
-        headers: Sequence[tuple[str, str]] = (),
+        self, url: str, subprotocols: Sequence[str], headers: Headers = ()
     ) -> WebSocket:
         """Open a host WebSocket; hosts cannot add handshake headers, so `headers` is unused."""
         try:

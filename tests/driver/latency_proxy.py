@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
+
+from ppg_edge.closing import AsyncClosing
 
 _CHUNK = 1 << 16
 
@@ -26,7 +27,7 @@ class ProxyStats:
 
 
 @dataclass
-class LatencyProxy:
+class LatencyProxy(AsyncClosing):
     """Forward 127.0.0.1:<port> to `target_host:target_port`, adding `delay` seconds each way.
 
     Use as `async with LatencyProxy("127.0.0.1", gateway.port, 0.05) as proxy:` and
@@ -81,13 +82,8 @@ class LatencyProxy:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
+    aclose = stop
+    """`async with` (from AsyncClosing) stops the proxy on the way out."""
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

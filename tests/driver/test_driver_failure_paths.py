@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 import ppg_edge
 from ppg_edge import DatabaseError, HttpResponseError, ProtocolError, WebSocketError
+from ppg_edge.runtime.base import WebSocket, WebSocketRejected
+from ppg_edge.runtime.cpython import CPythonRuntime
 from tests.driver.broken_server import broken_server
 
 pytestmark = pytest.mark.asyncio
 
 WRONG_PASSWORD = "Wr0ng-Pa55word-Zq9"
 CLOSE_POLICY_VIOLATION = 1008
+ALLOWED = "http://app.example"
 
 
 def _frames(*objects: object) -> bytes:
@@ -144,6 +148,57 @@ async def test_transaction_with_bad_credentials_raises_1008(gateway: Any) -> Non
     finally:
         await db.aclose()
     assert caught.value.close_code == CLOSE_POLICY_VIOLATION
+
+
+class _OriginRuntime(CPythonRuntime):
+    """The real CPython runtime, sending a browser-like Origin on WebSocket handshakes."""
+
+    def __init__(self, origin: str) -> None:
+        super().__init__()
+        self._origin = origin
+
+    async def websocket(
+        self, url: str, subprotocols: Sequence[str], headers: Sequence[tuple[str, str]] = ()
+    ) -> WebSocket:
+        return await super().websocket(url, subprotocols, [*headers, ("Origin", self._origin)])
+
+
+@pytest.mark.parametrize(("origin", "refused"), [("http://evil.invalid", True), (ALLOWED, False)])
+async def test_refused_upgrade_keeps_its_http_status(
+    gateway_factory: Any, origin: str, refused: bool
+) -> None:
+    strict = gateway_factory(allow_origin=[ALLOWED])
+    runtime = _OriginRuntime(origin)
+    client = ppg_edge.client(strict.connection_string, endpoint=strict.url, runtime=runtime)
+    try:
+        if refused:
+            with pytest.raises(WebSocketError) as caught:
+                await asyncio.wait_for(client.new_session(), 10)
+            assert caught.value.status == 403
+            assert caught.value.close_code is None
+            assert "HTTP 403" in str(caught.value)
+            assert "origin not allowed" in str(caught.value)
+            assert isinstance(caught.value.__cause__, WebSocketRejected)
+        else:
+            async with await client.new_session() as session:
+                rows = await (await session.query("SELECT 1")).rows.collect()
+            assert rows[0].values == [1]
+    finally:
+        await client.aclose()
+        await runtime.aclose()
+
+
+async def test_closed_session_error_has_no_http_status(gateway: Any) -> None:
+    client = ppg_edge.client(_bad_connection_string(gateway), endpoint=gateway.url)
+    try:
+        with pytest.raises(WebSocketError) as caught:
+            session = await client.new_session()
+            async with session:
+                await asyncio.wait_for(session.exec("SELECT 1"), 10)
+    finally:
+        await client.aclose()
+    assert caught.value.close_code == CLOSE_POLICY_VIOLATION
+    assert caught.value.status is None
 
 
 async def test_http_with_bad_credentials_raises_401(gateway: Any) -> None:

@@ -13,6 +13,8 @@ from uuid import UUID
 import psycopg
 import pytest
 
+import ppg_edge
+
 pytestmark = pytest.mark.asyncio
 
 IST = timezone(timedelta(hours=5, minutes=30))
@@ -161,6 +163,17 @@ async def test_null_is_none_for_every_type(db: Any, cl: Any) -> None:
     async with await cl.new_session() as session:
         (ws_row,) = await (await session.query(f"SELECT {select}")).rows.collect()
     assert ws_row.values == [None] * len(NULL_TYPES)
+
+
+async def test_unrepresentable_value_is_a_data_error(db: Any, cl: Any) -> None:
+    with pytest.raises(ppg_edge.DataError, match="infinite"):
+        await db.query("SELECT 'infinity'::date AS d").collect()
+    async with await cl.new_session() as session:
+        result = await session.query("SELECT '10000-01-01'::date AS d")
+        with pytest.raises(ppg_edge.DataError, match="after 9999"):
+            await result.rows.collect()
+        assert session.active
+        assert (await (await session.query("SELECT 1")).rows.collect())[0].values == [1]
 
 
 async def test_unknown_oid_comes_back_as_text(db: Any) -> None:

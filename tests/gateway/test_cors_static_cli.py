@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import psycopg
 import pytest
 
-from ppg_edge.gateway.embedded import free_port
+import ppg_edge
+from ppg_edge.gateway.__main__ import web_demo_line
+from ppg_edge.gateway.config import GatewayConfig
+from ppg_edge.gateway.embedded import free_port, stop_process
 from tests.support.raw import RawHttp
-from tests.support.servers import REPO_ROOT
+from tests.support.servers import REPO_ROOT, Gateway, port_open
 
 ORIGIN = "http://app.example"
 
@@ -162,18 +168,35 @@ def test_cli_rejects_a_bad_upstream() -> None:
     assert done.returncode == 2 and "postgres://HOST:PORT" in done.stderr
 
 
-def test_embedded_prints_a_ready_connection_string_and_stops_cleanly() -> None:
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+@contextmanager
+def _embedded(root: Path, port: int) -> Iterator[subprocess.Popen[str]]:
+    """``python -m ppg_edge.gateway --embedded`` with ppg_edge from ``root``; stopped on exit."""
     process = subprocess.Popen(
         [sys.executable, "-m", "ppg_edge.gateway", "--embedded", "--listen", f"127.0.0.1:{port}"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=REPO_ROOT,
-        env=env,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
     )
     try:
+        yield process
+    finally:
+        stop_process(process, signal.SIGINT, 20)
+
+
+def _wait_listening(port: int) -> None:
+    """Wait until the gateway accepts connections (it prints its banner just before)."""
+    deadline = time.monotonic() + 10
+    while not port_open(port):
+        if time.monotonic() > deadline:
+            pytest.fail(f"nothing listens on port {port}")
+        time.sleep(0.05)
+
+
+def test_embedded_prints_a_ready_connection_string_and_stops_cleanly() -> None:
+    port = free_port()
+    with _embedded(REPO_ROOT, port) as process:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(4)]
         banner = "".join(lines)
@@ -193,21 +216,57 @@ def test_embedded_prints_a_ready_connection_string_and_stops_cleanly() -> None:
         )
         with psycopg.connect(dsn) as conn:
             assert conn.execute("SELECT current_user").fetchone() == (match.group(2),)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            import socket
-
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.05)
+        _wait_listening(port)
         process.send_signal(signal.SIGINT)
         assert process.wait(20) == 0
         with pytest.raises(psycopg.OperationalError):
             psycopg.connect(dsn, connect_timeout=2)
         assert process.stderr is not None
         assert match.group(3) not in process.stderr.read()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+
+
+def test_web_demo_line_depends_on_the_built_vendor_folder(tmp_path: Path) -> None:
+    config = GatewayConfig(listen_host="127.0.0.1", listen_port=9999)
+    assert web_demo_line(tmp_path / "web-demo", config, "pw") is None
+    (tmp_path / "web-demo").mkdir()
+    hint = web_demo_line(tmp_path / "web-demo", config, "pw")
+    assert hint == 'Web demo: run "python scripts/build_web_demo.py" first'
+    (tmp_path / "web-demo" / "vendor").mkdir()
+    (tmp_path / "web-demo" / "vendor" / "manifest.json").write_text("{}")
+    line = web_demo_line(tmp_path / "web-demo", config, "a b&c")
+    assert line == "Web demo: http://127.0.0.1:9999/#user=ppg&password=a+b%26c&database=ppg"
+
+
+def _demo_layout(root: Path) -> bytes:
+    """A copy of the package beside a built-looking web-demo/; returns its index.html."""
+    package = Path(ppg_edge.__file__).resolve().parent
+    shutil.copytree(package, root / "ppg_edge", ignore=shutil.ignore_patterns("__pycache__"))
+    page = b"<!doctype html><title>ppg_edge web demo</title>"
+    (root / "web-demo" / "vendor").mkdir(parents=True)
+    (root / "web-demo" / "index.html").write_bytes(page)
+    (root / "web-demo" / "vendor" / "manifest.json").write_text('{"wheel": "x.whl"}')
+    return page
+
+
+async def test_embedded_serves_the_built_web_demo(
+    client: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    page = _demo_layout(tmp_path)
+    port = free_port()
+    with _embedded(tmp_path, port) as process:
+        assert process.stdout is not None
+        banner = "".join(process.stdout.readline() for _ in range(5))
+        login = re.search(r"Connection string: postgres://(\w+):(\S+)@", banner)
+        assert login, banner
+        fragment = urlencode({"user": login[1], "password": login[2], "database": "ppg"})
+        assert f"Web demo: http://127.0.0.1:{port}/#{fragment}\n" in banner
+        _wait_listening(port)
+        async with client.get(f"http://127.0.0.1:{port}/") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert await response.read() == page
+        async with client.get(f"http://127.0.0.1:{port}/vendor/manifest.json") as response:
+            assert await response.json() == {"wheel": "x.whl"}
+        served = Gateway(f"http://127.0.0.1:{port}", "", port, login[1], login[2], "ppg")
+        answer = await RawHttp(client, served).query("SELECT 'still the protocol'")
+        assert answer.rows == [["still the protocol"]]

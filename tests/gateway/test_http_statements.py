@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from ppg_edge.core.protocol import EXEC_DESCRIPTION, NDJSON, SESSION_SETTINGS
+from ppg_edge.core.protocol import ERROR_FIELDS, EXEC_DESCRIPTION, NDJSON, SESSION_SETTINGS
 from tests.support.raw import RawHttp, multipart_body, statement_parts
 
 
@@ -171,25 +171,7 @@ async def test_error_fields_include_severity_and_constraint(http: RawHttp) -> No
     assert error["schema"] == "public"
     assert "Key (id)=(1) already exists" in error["detail"]
     assert all(isinstance(v, str) for v in error.values())
-    assert set(error) <= {
-        "message",
-        "code",
-        "severity",
-        "detail",
-        "hint",
-        "position",
-        "internalPosition",
-        "internalQuery",
-        "where",
-        "schema",
-        "table",
-        "column",
-        "dataType",
-        "constraint",
-        "file",
-        "line",
-        "routine",
-    }
+    assert set(error) <= set(ERROR_FIELDS)
 
 
 async def test_error_position_hint_and_where(http: RawHttp) -> None:
@@ -210,7 +192,7 @@ async def test_error_after_rows_have_streamed(http: RawHttp) -> None:
     answer = await http.query("SELECT 10 / (1000 - g) FROM generate_series(1, 1000) g")
     frames = answer.frames
     assert "columns" in frames[0]
-    assert len(answer.rows) >= 256
+    assert [int(v) for (v,) in answer.rows] == [10 // (1000 - g) for g in range(1, 1000)]
     assert frames[-1]["error"]["code"] == "22012"
     assert not any("complete" in f for f in frames)
 
@@ -355,7 +337,7 @@ async def test_db_parameter_cannot_redirect_the_upstream(http: RawHttp, db: str)
 
 
 async def test_row_values_that_look_like_frame_seams_survive(http: RawHttp) -> None:
-    tricky = ['},{"values":[', "a\nb", '"quoted"', "\\", "é ✓", "}\n{"]
+    tricky = ['},{"values":[', "a\nb", '"quoted"', "\\", "é ✓", "}\n{", "],[", '"],["']
     sql = "SELECT v, g FROM unnest($1::text[]) v, generate_series(1, 300) g ORDER BY g, v"
     literal = (
         "{"

@@ -31,18 +31,22 @@ async def _backend_wait_event(dsn: str) -> str | None:
         return None if row is None else row[0]
 
 
-async def _open_stream(gateway: Any) -> tuple[aiohttp.ClientSession, aiohttp.ClientResponse]:
-    session = aiohttp.ClientSession()
-    body = multipart_body(statement_parts("query", SQL))
-    response = await session.post(
+async def _post(session: aiohttp.ClientSession, gateway: Any, sql: str) -> aiohttp.ClientResponse:
+    """POST one query as the gateway's role; the answer's head has arrived on return."""
+    return await session.post(
         gateway.url + "/v0/statement",
-        data=body,
+        data=multipart_body(statement_parts("query", sql)),
         params={"db": gateway.database},
         headers={
             "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
             "Authorization": basic_auth(gateway.user, gateway.password),
         },
     )
+
+
+async def _open_stream(gateway: Any) -> tuple[aiohttp.ClientSession, aiohttp.ClientResponse]:
+    session = aiohttp.ClientSession()
+    response = await _post(session, gateway, SQL)
     assert response.status == 200
     return session, response
 
@@ -80,35 +84,17 @@ async def test_client_leaving_mid_stream_cancels_the_query(gateway: Any) -> None
         if await _backend_wait_event(gateway.direct_dsn) is None:
             break
     assert await _backend_wait_event(gateway.direct_dsn) is None
-    async with aiohttp.ClientSession() as again:
-        body = multipart_body(statement_parts("query", "SELECT 'alive'"))
-        async with again.post(
-            gateway.url + "/v0/statement",
-            data=body,
-            params={"db": gateway.database},
-            headers={
-                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                "Authorization": basic_auth(gateway.user, gateway.password),
-            },
-        ) as answer:
-            assert b'"alive"' in await answer.read()
+    async with (
+        aiohttp.ClientSession() as again,
+        await _post(again, gateway, "SELECT 'alive'") as answer,
+    ):
+        assert b'"alive"' in await answer.read()
 
 
 async def test_client_leaving_before_any_row_cancels_the_query(gateway: Any) -> None:
     marker = "SELECT pg_sleep(30), 'leave-before-rows'"
     session = aiohttp.ClientSession()
-    body = multipart_body(statement_parts("query", marker))
-    request = asyncio.ensure_future(
-        session.post(
-            gateway.url + "/v0/statement",
-            data=body,
-            params={"db": gateway.database},
-            headers={
-                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-                "Authorization": basic_auth(gateway.user, gateway.password),
-            },
-        )
-    )
+    request = asyncio.ensure_future(_post(session, gateway, marker))
     async with await psycopg.AsyncConnection.connect(gateway.direct_dsn, autocommit=True) as conn:
         sql = "SELECT count(*) FROM pg_stat_activity WHERE query = %s AND state = 'active'"
         for _ in range(50):

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from ppg_edge.core.protocol import BINARY_PARAM_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
+from ppg_edge.core.protocol import BINARY_PARAM_URN, DATAROW_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
 from ppg_edge.gateway.config import parse_config
 from ppg_edge.gateway.errors import ProtocolViolation
+from ppg_edge.gateway.execute import row_block
+from ppg_edge.gateway.http_statement import media_type
 from ppg_edge.gateway.statement import parse_descriptor
 from ppg_edge.gateway.upstream import Credentials, Upstream
 from ppg_edge.gateway.ws_assembler import StatementAssembler
@@ -131,10 +133,33 @@ def test_options_make_session_defaults_and_secrets_stay_out_of_reprs() -> None:
     assert "hunter2" not in repr(Credentials("u", "hunter2", "d"))
 
 
-def test_bulk_row_frames_split_only_at_row_seams() -> None:
-    from ppg_edge.gateway.execute import _row_frames
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [["1", "a"], [None, "b"], ["3", None]],
+        [['},{"values":[', None], ["a\nb", '"x"'], ["}\n{", "\\"]],
+        [["a],[b", None], ["x", "]"], ["[", "],["]],
+        [["x\\"], ['"],["'], ["]"]],
+        [[], [], []],
+        [["only"]],
+    ],
+)
+def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> None:
+    urn, text = row_block(rows)
+    assert urn == DATAROW_URN
+    assert [json.loads(line) for line in text.split("\n")] == [{"values": row} for row in rows]
 
-    rows: list[list[str | None]] = [['},{"values":[', None], ["a\nb", '"x"'], ["}\n{", "\\"]]
-    frames = _row_frames(rows)
-    assert [json.loads(text) for _, text in frames] == [{"values": row} for row in rows]
-    assert _row_frames([]) == []
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("multipart/form-data; boundary=x", "multipart/form-data"),
+        (' Multipart/Form-Data ;boundary="a;b"', "multipart/form-data"),
+        ("multipart/form-data", "multipart/form-data"),
+        ("multipart/form-datax; boundary=x", "multipart/form-datax"),
+        ("text/plain", "text/plain"),
+        ("", ""),
+    ],
+)
+def test_media_type_of_a_content_type_header(header: str, expected: str) -> None:
+    assert media_type(header) == expected

@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
-from wsproto.events import BytesMessage, CloseConnection, Ping, Pong, TextMessage
+from wsproto.events import (
+    AcceptConnection,
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    Request,
+    TextMessage,
+)
 
 from ppg_edge.core.protocol import (
     CLOSE_MESSAGE_TOO_BIG,
@@ -17,7 +25,7 @@ from ppg_edge.core.protocol import (
     CLOSE_POLICY_VIOLATION,
     WS_SUBPROTOCOL,
 )
-from ppg_edge.runtime.base import WebSocketClosed
+from ppg_edge.runtime.base import WebSocketClosed, WebSocketRejected
 from ppg_edge.runtime.cpython import (
     ConnectTimeoutError,
     CPythonRuntime,
@@ -162,6 +170,7 @@ async def test_handshake_rejected_with_401(runtime: CPythonRuntime, serve_app: S
     with pytest.raises(WebSocketHandshakeError) as info:
         await runtime.websocket(ws_url(base, "/unauthorized"), [WS_SUBPROTOCOL])
     assert info.value.status == 401
+    assert isinstance(info.value, WebSocketRejected)
     assert isinstance(info.value, ConnectionError)
     assert "401" in str(info.value)
     assert "bad credentials for this database" in str(info.value)
@@ -227,6 +236,37 @@ async def test_fragments_pings_and_client_close(
     events = log[1:]
     assert Pong(payload=b"are you there") in events
     assert CloseConnection(code=CLOSE_POLICY_VIOLATION, reason="client says bye") in events
+
+
+async def test_frames_in_the_same_segment_as_the_101_are_not_lost(
+    runtime: CPythonRuntime, serve_raw: ServeRaw, ws_peer: PeerFactory
+) -> None:
+    async def eager(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        while peer.request is None:
+            peer.engine.receive_data(await reader.read(65536) or None)
+            for event in peer.engine.events():
+                if isinstance(event, Request):
+                    peer.request = event
+        engine = peer.engine
+        writer.write(  # one write: the 101 head, a text message, a fragmented binary one
+            engine.send(AcceptConnection(subprotocol=WS_SUBPROTOCOL))
+            + engine.send(TextMessage(data="first"))
+            + engine.send(BytesMessage(data=b"sec", message_finished=False))
+            + engine.send(BytesMessage(data=b"ond", message_finished=True))
+        )
+        await writer.drain()
+        event = await peer.next_event()
+        if isinstance(event, CloseConnection):
+            peer.send(event.response())
+            await writer.drain()
+
+    port = await serve_raw(eager)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    assert ws.subprotocol == WS_SUBPROTOCOL
+    assert await asyncio.wait_for(ws.receive(), 5) == "first"
+    assert await asyncio.wait_for(ws.receive(), 5) == b"second"
+    await ws.close()
 
 
 async def test_server_without_subprotocol_and_protocol_violation(

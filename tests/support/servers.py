@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ppg_edge.gateway.embedded import EmbeddedPostgres, free_port
+from ppg_edge.gateway.embedded import EmbeddedPostgres, free_port, stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT = 20.0
@@ -92,7 +93,8 @@ def cli_arguments(options: dict[str, Any]) -> list[str]:
     return args
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
+    """True when something accepts TCP connections on 127.0.0.1:``port``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -120,21 +122,11 @@ def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple
             )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
-            if _port_open(port):
+            if port_open(port):
                 return port, process
             time.sleep(0.05)
-        _stop(process)
+        stop_process(process, signal.SIGTERM, 10)
     raise RuntimeError(f"the gateway did not start; see {log_path}:\n{log_path.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @contextmanager
@@ -174,6 +166,6 @@ def running_gateway(
             process=process,
         )
     finally:
-        _stop(process)
+        stop_process(process, signal.SIGTERM, 10)
         if not os.environ.get("PPG_EDGE_KEEP_LOGS"):
             shutil.rmtree(log_dir, ignore_errors=True)

@@ -37,7 +37,7 @@ def test_api_md_names_are_exported() -> None:
         "connect client default_client_config ClientConfig Query Exec Column Row "
         "CollectableIterator ValueParser ValueSerializer byte_array_parameter "
         "bounded_byte_stream_parameter BINARY TEXT GenericError ValidationError "
-        "HttpResponseError WebSocketError DatabaseError ProtocolError QueryTimeoutError"
+        "HttpResponseError WebSocketError DatabaseError ProtocolError QueryTimeoutError DataError"
     )
     for name in names.split():
         assert hasattr(ppg_edge, name), name

@@ -62,7 +62,12 @@ async def test_statement_messages_in_order() -> None:
     assert messages[0] == DESCRIPTOR_URN
     assert json.loads(messages[1])["parameters"][0] == {"type": "text", "value": "small"}  # type: ignore[arg-type]
     assert messages[2:] == [
-        TEXT_PARAM_URN, big_text, BINARY_PARAM_URN, bytes(range(256)) * 5, TEXT_PARAM_URN, "abc"
+        TEXT_PARAM_URN,
+        big_text,
+        BINARY_PARAM_URN,
+        bytes(range(256)) * 5,
+        TEXT_PARAM_URN,
+        "abc",
     ]
 
 
@@ -106,6 +111,32 @@ def test_abandoned_statement_is_drained_and_discarded() -> None:
     feed(machine, [*row("2"), *row("3"), *COMPLETE, *COMPLETE])
     assert abandoned.buffered == 0 and abandoned.finished
     assert drain(kept) == [Complete()]
+
+
+def test_rows_of_an_abandoned_statement_are_not_parsed() -> None:
+    machine = SessionMachine()
+    abandoned, kept = machine.submit(), machine.submit()
+    feed(machine, [*DESC, *row("1")])
+    machine.abandon(abandoned)
+    # Text that is no JSON at all proves the discarded rows never reach a parser.
+    assert feed(machine, [DATAROW_URN, "not json {", DATAROW_URN, ""]) == [None] * 4
+    assert feed(machine, [*COMPLETE, *row("x")]) == [None, None, None, CLOSE_PROTOCOL_ERROR]
+    assert abandoned.finished and abandoned.buffered == 0
+    with pytest.raises(ProtocolError, match="data row arrived before the row description"):
+        drain(kept)
+
+
+@pytest.mark.parametrize("before", [[], [*DESC, *COMPLETE]])
+def test_an_abandoned_statement_still_checks_where_rows_may_come(before: list[str]) -> None:
+    machine = SessionMachine()
+    abandoned = machine.submit()
+    if before:
+        later = machine.submit()
+        feed(machine, before)  # the first statement finished; `later` is now the head
+        abandoned = later
+    machine.abandon(abandoned)
+    assert feed(machine, [DATAROW_URN, "skipped"]) == [None, CLOSE_PROTOCOL_ERROR]
+    assert isinstance(machine.error, ProtocolError)
 
 
 @pytest.mark.parametrize(

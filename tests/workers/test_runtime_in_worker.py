@@ -32,6 +32,7 @@ def test_a_refused_upgrade_is_a_connection_error_with_the_status(probe_worker: s
     status, body = call_json(probe_worker, "GET", "/refused-upgrade")
     assert status == 200
     assert body["error"].startswith("WebSocket upgrade refused with HTTP 404")
+    assert body["status"] == 404
 
 
 def test_a_statement_timeout_fires_inside_the_worker(probe_worker: str) -> None:

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ndjson_stream import readable_stream
+from ppg_edge.runtime.jsbridge import readable_stream
 from workers import Response, WorkerEntrypoint
 
 import ppg_edge

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError
+from ppg_edge.core.errors import DataError, GenericError, ProtocolError, ValidationError
 from ppg_edge.core.parameters import WireValue
 from ppg_edge.core.types.model import Parse, ValueParser, ValueSerializer, shorten
 from ppg_edge.core.types.parsers import default_parsers, parse_text
@@ -113,9 +113,9 @@ class TypeRegistry:
         )
 
 
-def _failure(oid: int, text: str, exc: Exception) -> GenericError:
+def _failure(oid: int, text: str, exc: Exception) -> DataError:
     """A parser's own exception, turned into one that names the type OID and value."""
-    return GenericError(f"cannot parse value {shorten(text)} of type OID {oid}: {exc!r}")
+    return DataError(f"cannot parse value {shorten(text)} of type OID {oid}: {exc!r}")
 
 
 def _compile(parsers: list[Parse | None], oids: tuple[int, ...]) -> RowParser:
@@ -167,7 +167,7 @@ def _row_failure(
                     parse(text)
                 except Exception as inner:
                     raise _failure(oid, text, inner) from inner
-        raise GenericError(f"cannot parse a row: {exc!r}") from exc
+        raise DataError(f"cannot parse a row: {exc!r}") from exc
 
     return fail
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from ppg_edge.core.errors import GenericError
+from ppg_edge.core.errors import DataError
 from ppg_edge.core.types import default_registry
 
 REGISTRY = default_registry()
@@ -196,12 +196,12 @@ def test_arrays(oid: int, text: str, expected: Any) -> None:
 def test_unrepresentable_and_malformed_values_raise_clear_errors(
     oid: int, text: str, words: str
 ) -> None:
-    with pytest.raises(GenericError, match=words) as caught:
+    with pytest.raises(DataError, match=words) as caught:
         REGISTRY.parse(oid, text)
     assert repr(text)[1:-1][:20] in str(caught.value) or text == ""
 
 
 def test_huge_bad_value_is_shortened_in_the_message() -> None:
-    with pytest.raises(GenericError) as caught:
+    with pytest.raises(DataError) as caught:
         REGISTRY.parse(23, "9" * 100_000 + "x")
     assert len(str(caught.value)) < 500

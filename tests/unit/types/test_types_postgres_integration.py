@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from psycopg.adapt import Loader
 
 import ppg_edge
+from ppg_edge.core.errors import DataError
 from ppg_edge.core.types import array_literal, default_registry
 from ppg_edge.core.types.oids import ARRAY_OF
 
@@ -218,7 +219,7 @@ def test_values_python_cannot_hold_raise_clear_errors(
     pg: psycopg.Connection[Any], sql: str, words: str
 ) -> None:
     oid, text = fetch(pg, sql)
-    with pytest.raises(Exception, match=words):
+    with pytest.raises(DataError, match=words):
         REGISTRY.parse(oid, text)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError
+from ppg_edge.core.errors import DataError, ProtocolError, ValidationError
 from ppg_edge.core.types import (
     TypeRegistry,
     ValueParser,
@@ -51,14 +51,15 @@ def test_row_of_wrong_width_is_a_protocol_error(values: Any) -> None:
 
 
 def test_row_failure_names_oid_and_value() -> None:
-    with pytest.raises(GenericError, match=r"'oops' of type OID 23") as caught:
+    with pytest.raises(DataError, match=r"'oops' of type OID 23") as caught:
         default_registry().parse_row([25, 23], ["fine", "oops"])
     assert isinstance(caught.value.__cause__, ValueError)
 
 
 def test_parser_raising_generic_error_is_not_rewrapped() -> None:
-    with pytest.raises(GenericError, match="infinite"):
+    with pytest.raises(DataError, match="infinite") as caught:
         default_registry().parse_row([1082], ["infinity"])
+    assert caught.value.__cause__ is None
 
 
 def test_defaults_are_fresh_lists() -> None:

@@ -68,6 +68,6 @@ class Default(WorkerEntrypoint):
             try:
                 await CloudflareRuntime().websocket(target, ["prisma-postgres-1.0"])
             except ConnectionError as exc:
-                return answer({"error": str(exc)})
+                return answer({"error": str(exc), "status": getattr(exc, "status", None)})
             return answer({"error": None})
         return Response("no such probe", status=404)
