@@ -1,8 +1,9 @@
 """The web demo, driven the way a newcomer uses it.
 
-`python -m ppg_edge.gateway --embedded --static web-demo` starts a private
-PostgreSQL and serves the demo; the test opens it in Chromium, fills in the
-connection form from the printed connection string, runs queries, provokes an
+`python -m ppg_edge.gateway --embedded` starts a private PostgreSQL and serves
+the demo (once `scripts/build_web_demo.py` has filled web-demo/vendor); the test
+opens it in Chromium, fills in the connection form from the printed connection
+string, opens the printed `Web demo:` URL, runs queries, provokes an
 error and compares pipelined with sequential queries, asserting what a person
 would see. Screenshots land in artifacts/ (web-demo.png, web-demo-error.png).
 """
@@ -25,13 +26,13 @@ from playwright.async_api import Browser, Page
 
 pytestmark = pytest.mark.timeout(600)  # builds the demo, starts PostgreSQL, boots Pyodide
 ROOT = Path(__file__).resolve().parents[2]
-WEB_DEMO = ROOT / "web-demo"
 SCREENSHOT = ROOT / "artifacts" / "web-demo.png"
 ERROR_SCREENSHOT = ROOT / "artifacts" / "web-demo-error.png"
 BANNER_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 120_000
 GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge.gateway", "--embedded")
 CONNECTION_LINE = re.compile(r"Connection string: postgres://([^:]+):([^@]+)@[^/]+/(\S+)")
+DEMO_LINE = re.compile(r"Web demo: (http://\S+)")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class DemoServer:
     user: str
     password: str
     database: str
+    demo_url: str
 
 
 def free_port() -> int:
@@ -49,8 +51,8 @@ def free_port() -> int:
         return port
 
 
-def read_banner(process: subprocess.Popen[str]) -> re.Match[str]:
-    """Wait for the gateway's "Connection string:" line on stdout."""
+def read_banner(process: subprocess.Popen[str]) -> tuple[re.Match[str], re.Match[str]]:
+    """Wait for the gateway's "Connection string:" and "Web demo:" lines on stdout."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
@@ -60,16 +62,17 @@ def read_banner(process: subprocess.Popen[str]) -> re.Match[str]:
         lines.put(None)
 
     threading.Thread(target=pump, daemon=True).start()
-    while True:
+    connection = demo = None
+    while connection is None or demo is None:
         try:
             line = lines.get(timeout=BANNER_TIMEOUT)
         except queue.Empty:
-            pytest.fail("the embedded gateway printed no connection string in time")
+            pytest.fail("the embedded gateway printed no connection string and demo URL in time")
         if line is None:
             pytest.fail(f"the embedded gateway exited early ({process.wait()})")
-        match = CONNECTION_LINE.search(line)
-        if match:
-            return match
+        connection = connection or CONNECTION_LINE.search(line)
+        demo = demo or DEMO_LINE.search(line)
+    return connection, demo
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +89,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     log = tmp_path_factory.mktemp("demo") / "gateway.log"
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [*GATEWAY_COMMAND, "--static", str(WEB_DEMO), "--listen", f"127.0.0.1:{port}"],
+            [*GATEWAY_COMMAND, "--listen", f"127.0.0.1:{port}"],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=stderr,
@@ -94,8 +97,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     try:
-        match = read_banner(process)
-        yield DemoServer(f"http://127.0.0.1:{port}", *match.groups())
+        connection, demo = read_banner(process)
+        yield DemoServer(f"http://127.0.0.1:{port}", *connection.groups(), demo.group(1))
     finally:
         process.terminate()
         try:
@@ -197,6 +200,20 @@ async def test_the_url_fragment_prefills_the_form(
         assert await page.input_value("#password") == demo_server.password
         assert await page.input_value("#database") == "other"
         assert await page.input_value("#endpoint") == demo_server.url
+    finally:
+        await page.close()
+
+
+async def test_the_printed_demo_url_opens_a_ready_form(
+    browser: Browser, demo_server: DemoServer
+) -> None:
+    page = await browser.new_page()
+    try:
+        assert demo_server.demo_url.startswith(demo_server.url + "/#")
+        await page.goto(demo_server.demo_url)
+        assert await page.input_value("#user") == demo_server.user
+        assert await page.input_value("#password") == demo_server.password
+        assert await page.input_value("#database") == demo_server.database
     finally:
         await page.close()
 
