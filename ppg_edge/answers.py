@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
+from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError, QueryTimeoutError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
@@ -40,6 +41,17 @@ class Deadline:
             raise QueryTimeoutError(
                 f"{self.action} did not finish within its {self.timeout:g} s timeout"
             ) from None
+
+
+def effective_timeout(timeout: float | None, inherited: float | None) -> float | None:
+    """A statement's or session's own timeout (validated), else the one it inherits."""
+    own = check_timeout(timeout)
+    return inherited if own is None else own
+
+
+def statement_deadline(timeout: float | None, inherited: float | None) -> Deadline:
+    """The deadline of one statement: its own timeout, else the client's or session's."""
+    return Deadline(effective_timeout(timeout, inherited))
 
 
 async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResult:

@@ -10,9 +10,15 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.answers import (
+    Deadline,
+    effective_timeout,
+    exec_count,
+    start_query,
+    statement_deadline,
+)
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.core.config import ClientConfig, check_timeout
+from ppg_edge.core.config import ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
 from ppg_edge.core.frames import Complete, Failure, Frame, FrameOrder, decode_frame
 from ppg_edge.core.multipart import MultipartBody
@@ -27,7 +33,7 @@ from ppg_edge.core.types import (
     default_serializers,
 )
 from ppg_edge.results import QueryResult
-from ppg_edge.runtime.base import HttpResponse, Runtime
+from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.session import Session
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -96,8 +102,7 @@ class Client(AsyncClosing):
 
     def deadline(self, timeout: float | None) -> Deadline:
         """A statement's deadline: its own timeout, else the client-wide one."""
-        own = check_timeout(timeout)
-        return Deadline(own if own is not None else self.config.timeout)
+        return statement_deadline(timeout, self.config.timeout)
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Run a query; return once its columns are known, with its rows still streaming."""
@@ -119,12 +124,11 @@ class Client(AsyncClosing):
     ) -> Session:
         """Open a WebSocket session; its parsers and serializers go over the client's."""
         registry = self.registry.layered(parsers or (), serializers or ())
-        own = check_timeout(timeout)
         return await Session.open(
             self.runtime,
             self.config.connection,
             registry,
-            own if own is not None else self.config.timeout,
+            effective_timeout(timeout, self.config.timeout),
         )
 
     async def _statement(
@@ -138,8 +142,9 @@ class Client(AsyncClosing):
             ("Content-Type", body.content_type),
             ("Accept", NDJSON),
         ]
+        chunks = ReplayableBody(body.chunks) if body.replayable else body.chunks()
         request = self.runtime.request(
-            "POST", connection.statement_url(), headers, body.chunks(), body.size
+            "POST", connection.statement_url(), headers, chunks, body.size
         )
         try:
             response = await deadline.wait(request)

@@ -15,9 +15,9 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ppg_edge.answers import Deadline, exec_count, start_query
+from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.core.config import ConnectionInfo, check_timeout
+from ppg_edge.core.config import ConnectionInfo
 from ppg_edge.core.errors import GenericError, WebSocketError
 from ppg_edge.core.frames import Complete, Failure, Frame
 from ppg_edge.core.protocol import (
@@ -96,8 +96,8 @@ class Session(AsyncClosing):
         return self._machine.pending
 
     def deadline(self, timeout: float | None) -> Deadline:
-        own = check_timeout(timeout)
-        return Deadline(own if own is not None else self.timeout)
+        """A statement's deadline: its own timeout, else the session-wide one."""
+        return statement_deadline(timeout, self.timeout)
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Send a query now; return once its columns are known, rows still streaming."""

@@ -2,7 +2,10 @@
 
 This is the driver wheel that Pyodide pages, the web demo and the browser tests
 install: it leaves out `ppg_edge.gateway`, the server (aiohttp + psycopg), which
-no browser or Worker can import (`--with-gateway` keeps it). The source is
+no browser or Worker can import (`--with-gateway` keeps it). The edge wheel
+carries the local version label `+edge` (e.g. `ppg_edge-0.1.0+edge-py3-none-any.whl`)
+so it is never mistaken for the full wheel, and a short readme instead of the
+project README, which would otherwise be most of its METADATA. The source is
 copied to a temporary directory first, so no build/ or .egg-info leftovers in
 the work tree can leak stale modules into the wheel.
 
@@ -16,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,6 +29,19 @@ SOURCES = ("pyproject.toml", "README.md", "LICENSE", "ppg_edge")
 PACKAGE_PREFIX = "ppg_edge-"
 GATEWAY = Path("ppg_edge") / "gateway"
 """The server subpackage, left out of the driver wheel."""
+
+EDGE_LABEL = "edge"
+"""PEP 440 local version label of the driver-only wheel."""
+
+EDGE_README = """\
+# ppg_edge (edge build)
+
+Pure-Python driver for the Prisma Postgres serverless protocol (SQL over HTTP and
+WebSocket) for Pyodide, browsers and Cloudflare Python Workers. This build leaves
+out `ppg_edge.gateway`, the server; see README.md in the ppg_edge source repository
+for documentation.
+"""
+"""Stands in for README.md in the edge wheel's METADATA, which embeds the readme."""
 
 
 def copy_sources(destination: Path, with_gateway: bool) -> None:
@@ -39,6 +56,21 @@ def copy_sources(destination: Path, with_gateway: bool) -> None:
             shutil.copy2(source, destination / name)
     if not with_gateway:
         shutil.rmtree(destination / GATEWAY, ignore_errors=True)
+        make_edge_metadata(destination)
+
+
+def make_edge_metadata(source: Path) -> None:
+    """Give the copied project the short readme and the `+edge` local version label."""
+    pyproject = source / "pyproject.toml"
+    text = pyproject.read_text(encoding="utf-8")
+    project = tomllib.loads(text)["project"]
+    version = project["version"]
+    version_line = f'version = "{version}"'
+    if text.count(version_line) != 1:
+        raise SystemExit(f"pyproject.toml: expected exactly one line {version_line!r}")
+    edge_line = f'version = "{version}+{EDGE_LABEL}"'
+    pyproject.write_text(text.replace(version_line, edge_line), encoding="utf-8")
+    (source / project["readme"]).write_text(EDGE_README, encoding="utf-8")
 
 
 def build_wheel(outdir: Path, isolation: bool = True, with_gateway: bool = False) -> Path:

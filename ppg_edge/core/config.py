@@ -144,9 +144,10 @@ def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
 class ClientConfig:
     """Everything a client needs: the connection string plus types, endpoint and timeout.
 
-    `parsers` and `serializers` are tried before nothing else: `default_client_config`
-    appends the default ones after the user's. The connection string is hidden from
-    repr because it carries the password.
+    `parsers` and `serializers` are used exactly as given. `default_client_config`
+    adds the defaults: serializers are tried in order with the user's first, and
+    parsers are keyed by OID with the user's overriding a default for the same OID.
+    The connection string is hidden from repr because it carries the password.
     """
 
     connection_string: str = field(repr=False)

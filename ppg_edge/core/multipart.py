@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import AsyncIterator
 
-from ppg_edge.core.parameters import TEXT, Bytes
+from ppg_edge.core.parameters import TEXT, BoundedByteStreamParameter, Bytes
 from ppg_edge.core.protocol import (
     BINARY_PARAM_CONTENT_TYPE,
     BINARY_PARAM_URN,
@@ -53,6 +53,14 @@ class MultipartBody:
 
     def _closing(self) -> bytes:
         return f"--{self.boundary}--\r\n".encode("ascii")
+
+    @property
+    def replayable(self) -> bool:
+        """Whether `chunks()` can run twice: true unless a parameter is a one-shot stream."""
+        return not any(
+            isinstance(parameter.data, BoundedByteStreamParameter)
+            for parameter in self.statement.extended
+        )
 
     @property
     def size(self) -> int:

@@ -12,15 +12,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-import ppg_edge
-
 from .app import build_app
 from .config import GatewayConfig, parse_config
 from .embedded import EmbeddedPostgres, EmbeddedUnavailable
 
 EMBEDDED_USER = "ppg"
 EMBEDDED_DATABASE = "ppg"
-WEB_DEMO = Path(ppg_edge.__file__).resolve().parents[1] / "web-demo"
+WEB_DEMO = Path(__file__).resolve().parents[2] / "web-demo"
 """The repository's web demo, served by ``--embedded`` once its vendor/ is built."""
 WEB_DEMO_MANIFEST = Path("vendor") / "manifest.json"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -13,15 +14,24 @@ from aiohttp import web
 
 from ppg_edge.core.protocol import CLOSE_GOING_AWAY, SESSION_PATH, STATEMENT_PATH
 
+from .buffers import BodyBuffers
 from .config import GatewayConfig
-from .errors import AuthenticationFailed, BodyTooLarge, ProtocolViolation, UpstreamUnavailable
+from .errors import (
+    AuthenticationFailed,
+    BodyTooLarge,
+    GatewayBusy,
+    ProtocolViolation,
+    UpstreamUnavailable,
+)
 from .http_statement import statement_handler
-from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, Gateway
+from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, LOGGED, Gateway
 from .upstream import Pools, Upstream
 from .ws_session import session_handler
 
 SWEEP_SECONDS = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CLIENT_CLOSED_STATUS = 499
+"""Logged (never sent) for a request cancelled because its client went away."""
 STATIC_TYPES = {
     ".wasm": "application/wasm",
     ".mjs": "text/javascript",
@@ -46,6 +56,8 @@ def _error_response(exc: Exception) -> web.Response:
         return _plain(413, str(exc))
     if isinstance(exc, ProtocolViolation):
         return _plain(400, f"bad request: {exc}")
+    if isinstance(exc, GatewayBusy):
+        return _plain(503, str(exc))
     if isinstance(exc, UpstreamUnavailable):
         return _plain(exc.status, str(exc))
     if isinstance(exc, web.HTTPException):
@@ -63,23 +75,28 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
     started = time.monotonic()
     try:
         response = await handler(request)
+    except asyncio.CancelledError:
+        if not request.get(LOGGED):
+            request["ppg_edge.note"] = request.get("ppg_edge.note") or "client went away"
+            _log_request(request, CLIENT_CLOSED_STATUS, started)
+        raise
     except Exception as exc:
         response = _error_response(exc)
         if request.method == "POST" and not request.content.at_eof():
             response.force_close()
     if request.path != SESSION_PATH or response.status != 101:
-        _log_request(request, response, started)
+        _log_request(request, response.status, started)
     return response
 
 
-def _log_request(request: web.Request, response: web.StreamResponse, started: float) -> None:
+def _log_request(request: web.Request, status: int, started: float) -> None:
     elapsed = (time.monotonic() - started) * 1000
     note = request.get("ppg_edge.note", "")
     LOG.info(
         "%s %s %s user=%s db=%s %s %.0fms %s",
         request.method,
         request.path,
-        response.status,
+        status,
         request.get(LOG_USER, "-"),
         request.get(LOG_DATABASE) or "-",
         request.remote,
@@ -162,13 +179,12 @@ def build_app(config: GatewayConfig) -> web.Application:
     upstream = Upstream(
         config.upstream_host,
         config.upstream_port,
-        int(config.statement_timeout * 1000),
+        math.ceil(config.statement_timeout * 1000),
         config.upstream_sslmode,
     )
     app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
-    app[GATEWAY] = Gateway(
-        config, upstream, Pools(upstream, config.max_connections, wait_seconds=config.queue_timeout)
-    )
+    pools = Pools(upstream, config.max_connections, wait_seconds=config.queue_timeout)
+    app[GATEWAY] = Gateway(config, upstream, pools, BodyBuffers(config.max_buffered_bytes))
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)

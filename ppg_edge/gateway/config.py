@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -10,6 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+MAX_TIMEOUT_SECONDS = 2_147_483.647
+"""PostgreSQL's largest ``statement_timeout`` (INT_MAX milliseconds)."""
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
 
@@ -26,6 +29,7 @@ class GatewayConfig:
     static_dir: Path | None = None
     allow_origins: list[str] = field(default_factory=list)
     max_body_size: int = DEFAULT_MAX_BODY
+    max_buffered_bytes: int = 4 * DEFAULT_MAX_BODY
     max_sessions: int = 100
     max_connections: int = 100
     queue_timeout: float = 30.0
@@ -86,6 +90,40 @@ def _size(value: str) -> int:
     return size
 
 
+def _count(value: str) -> int:
+    """A positive whole number (a limit of zero or less would refuse everything)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad number {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
+    return number
+
+
+def _seconds(value: str, *, zero: bool) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad number of seconds {value!r}") from None
+    if not math.isfinite(seconds) or seconds < 0 or (seconds == 0 and not zero):
+        least = "0 or more" if zero else "more than 0"
+        raise argparse.ArgumentTypeError(f"must be {least} seconds, got {value!r}")
+    if seconds > MAX_TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_TIMEOUT_SECONDS:g} seconds")
+    return seconds
+
+
+def _timeout(value: str) -> float:
+    """Seconds, 0 meaning none."""
+    return _seconds(value, zero=True)
+
+
+def _wait(value: str) -> float:
+    """Seconds, strictly positive."""
+    return _seconds(value, zero=False)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``python -m ppg_edge.gateway`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -127,31 +165,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest request body and WebSocket message (default 64m)",
     )
     parser.add_argument(
-        "--max-sessions", type=int, default=100, help="concurrent WebSocket sessions (default 100)"
+        "--max-buffered-bytes",
+        type=_size,
+        metavar="BYTES",
+        help="request body bytes held at once by all HTTP statements; more get 503 "
+        "(default 4 x --max-body-size)",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=_count,
+        default=100,
+        help="concurrent WebSocket sessions (default 100)",
     )
     parser.add_argument(
         "--max-connections",
-        type=int,
+        type=_count,
         default=100,
         help="concurrent HTTP statements, each on one upstream connection",
     )
     parser.add_argument(
         "--queue-timeout",
-        type=float,
+        type=_wait,
         default=30.0,
         metavar="SECONDS",
         help="how long an HTTP statement waits for a free connection before 503 (default 30)",
     )
     parser.add_argument(
         "--statement-timeout",
-        type=float,
+        type=_timeout,
         default=0.0,
         metavar="SECONDS",
         help="PostgreSQL statement_timeout for every session (0: none)",
     )
     parser.add_argument(
         "--idle-timeout",
-        type=float,
+        type=_timeout,
         default=300.0,
         metavar="SECONDS",
         help="close a WebSocket session idle this long (0: never; default 300)",
@@ -167,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     """Parse the command line into a GatewayConfig."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    buffered = args.max_buffered_bytes or 4 * args.max_body_size
+    if buffered < args.max_body_size:
+        parser.error("--max-buffered-bytes must be at least --max-body-size")
     config = GatewayConfig(
         embedded=args.embedded,
         listen_host=args.listen[0],
@@ -175,6 +227,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
         static_dir=args.static,
         allow_origins=args.allow_origin,
         max_body_size=args.max_body_size,
+        max_buffered_bytes=buffered,
         max_sessions=args.max_sessions,
         max_connections=args.max_connections,
         queue_timeout=args.queue_timeout,

@@ -15,12 +15,16 @@ class BodyTooLarge(GatewayError):
     """The request body exceeds the configured limit: HTTP 413."""
 
 
+class GatewayBusy(GatewayError):
+    """The gateway itself is at a resource limit: HTTP 503, try again later."""
+
+
 class AuthenticationFailed(GatewayError):
-    """PostgreSQL rejected the credentials (or the database): HTTP 401, close 1008."""
+    """PostgreSQL rejected the login (password, role or database): HTTP 401, close 1008."""
 
 
 class UpstreamUnavailable(GatewayError):
-    """PostgreSQL could not be reached or is overloaded: HTTP 502/503, close 1011."""
+    """PostgreSQL could not be reached (502, close 1011) or is busy (503, close 1013)."""
 
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)

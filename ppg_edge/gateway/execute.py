@@ -56,13 +56,28 @@ BYTEA_OID = 17
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+_PROBE: list[str | None] = ['a\u00e9"\n', None, "1"]
+_PROBE_JSON = '["a\u00e9\\"\\n",null,"1"]'
+
+
 def _compact_encoder() -> Callable[[Any], str]:
-    """Compact JSON; CPython's C encoder called directly skips ~1 us of Python per call."""
+    """Compact JSON; CPython's C encoder called directly skips ~1 us of Python per call.
+
+    ``c_make_encoder`` is private: if it is missing, its signature changed or its
+    output differs from the public encoder's, the public encoder is used instead.
+    """
     make = getattr(json.encoder, "c_make_encoder", None)
     basestring = getattr(json.encoder, "c_encode_basestring", None)
     if make is None or basestring is None:
         return _DUMPS
-    encode = make(None, None, basestring, None, ":", ",", False, False, False)
+    try:
+        encode = make(None, None, basestring, None, ":", ",", False, False, False)
+        works = "".join(encode(_PROBE, 0)) == _PROBE_JSON
+    except Exception:
+        # Any failure of a private API means: do not use it.
+        return _DUMPS
+    if not works:
+        return _DUMPS
 
     def encode_compact(value: Any) -> str:
         return "".join(encode(value, 0))

@@ -9,25 +9,48 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from ppg_edge.core.protocol import DESCRIPTOR_URN, MULTIPART_FORM_DATA, NDJSON
 
+from .buffers import BodyBuffers
 from .errors import BodyTooLarge, ProtocolViolation
 from .execute import gateway_error, run_statement
 from .state import GATEWAY, LOG, basic_credentials
 from .statement import Statement, parse_descriptor
+from .upstream import Credentials
 
 READ_CHUNK = 64 * 1024
 
 
 class _Budget:
-    """Counts body bytes as they are read, so chunked bodies meet the limit too."""
+    """Counts body bytes as they are read, so chunked bodies meet the limit too.
 
-    def __init__(self, limit: int) -> None:
+    Bytes read are also reserved in the process-wide BodyBuffers (all at once
+    when Content-Length announces them) until ``release`` after the statement.
+    """
+
+    def __init__(self, limit: int, buffers: BodyBuffers, announced: int | None) -> None:
         self.left = limit
         self.limit = limit
+        self.buffers = buffers
+        self.held = 0
+        self.spent = 0
+        if announced:
+            self._hold(announced)
+
+    def _hold(self, size: int) -> None:
+        self.buffers.take(size)
+        self.held += size
 
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
             raise BodyTooLarge(f"request body exceeds the limit of {self.limit} bytes")
+        self.spent += size
+        if self.spent > self.held:
+            self._hold(self.spent - self.held)
+
+    def release(self) -> None:
+        """Give every reserved byte back (once the statement no longer needs them)."""
+        self.buffers.give(self.held)
+        self.held = 0
 
 
 async def _read_part(part: BodyPartReader, budget: _Budget, most: int, what: str) -> bytes:
@@ -76,15 +99,13 @@ def media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-async def read_statement(request: web.Request, limit: int) -> Statement:
+async def read_statement(request: web.Request, limit: int, budget: _Budget) -> Statement:
     """Read the descriptor and each extended parameter as they arrive, checking sizes."""
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
     if media_type(request.headers.get("Content-Type", "")) != MULTIPART_FORM_DATA:
         raise ProtocolViolation("Content-Type must be multipart/form-data")
     try:
         reader = MultipartReader(request.headers, request.content)
-        return await _parse_body(reader, _Budget(limit))
+        return await _parse_body(reader, budget)
     except HttpProcessingError as exc:
         raise ProtocolViolation(f"malformed multipart body: {exc.message}") from None
     except (ValueError, AssertionError, RuntimeError, KeyError, ClientPayloadError) as exc:
@@ -95,7 +116,22 @@ async def statement_handler(request: web.Request) -> web.StreamResponse:
     """Run one statement on a pooled connection and stream its frames as NDJSON."""
     gateway = request.app[GATEWAY]
     credentials = basic_credentials(request, gateway.database(request))
-    statement = await read_statement(request, gateway.config.max_body_size)
+    limit = gateway.config.max_body_size
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    budget = _Budget(limit, gateway.buffers, request.content_length)
+    try:
+        statement = await read_statement(request, limit, budget)
+        return await _respond(request, credentials, statement)
+    finally:
+        budget.release()
+
+
+async def _respond(
+    request: web.Request, credentials: Credentials, statement: Statement
+) -> web.StreamResponse:
+    """Run the statement on a pooled connection and stream its answer."""
+    gateway = request.app[GATEWAY]
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
     try:
         async with gateway.pools.connection(credentials) as conn:

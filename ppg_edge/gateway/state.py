@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ppg_edge.core.protocol import DATABASE_QUERY_PARAM
 
+from .buffers import BodyBuffers
 from .config import GatewayConfig
 from .errors import AuthenticationFailed
 from .upstream import Credentials, Pools, Upstream
@@ -20,11 +21,12 @@ LOG = logging.getLogger("ppg_edge.gateway")
 
 @dataclass
 class Gateway:
-    """Configuration, the upstream, the HTTP pools and the live WebSocket sessions."""
+    """Configuration, the upstream, the HTTP pools, body buffers and live WebSocket sessions."""
 
     config: GatewayConfig
     upstream: Upstream
     pools: Pools
+    buffers: BodyBuffers
     sessions: set[web.WebSocketResponse] = field(default_factory=set)
 
     def database(self, request: web.Request) -> str | None:
@@ -35,6 +37,8 @@ class Gateway:
 GATEWAY = web.AppKey("gateway", Gateway)
 LOG_USER = "ppg_edge.user"
 LOG_DATABASE = "ppg_edge.database"
+LOGGED = "ppg_edge.logged"
+"""Set on a request whose handler wrote its own log line (WebSocket sessions)."""
 
 
 def basic_credentials(request: web.Request, database: str | None) -> Credentials:

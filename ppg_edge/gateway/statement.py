@@ -57,6 +57,10 @@ class Statement:
     invalid_text: str | None = None
     """Set when a text value cannot reach PostgreSQL (bad UTF-8, NUL byte)."""
 
+    def byte_size(self) -> int:
+        """Roughly the memory this statement holds: its SQL and its parameter values."""
+        return len(self.sql) + sum(len(value) for value in self.values if value is not None)
+
     def fill(self, spec: Extended, data: bytes) -> None:
         """Store the value of an extended parameter after checking its size."""
         if len(data) != spec.byte_size:

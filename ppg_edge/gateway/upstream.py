@@ -27,7 +27,25 @@ from ppg_edge.core.protocol import SESSION_SETTINGS
 from .errors import AuthenticationFailed, UpstreamUnavailable
 
 Connection = psycopg.AsyncConnection[Any]
-_BUSY_MARKERS = ("too many clients", "starting up", "shutting down", "in recovery")
+# libpq gives no SQLSTATE for a failed login (psycopg's ``sqlstate`` is None), so the
+# server's English message text is the fallback; SQLSTATE wins whenever present.
+_AUTH_SQLSTATES = ("28000", "28P01", "3D000", "42501")
+_BUSY_SQLSTATES = ("53300", "57P03")
+_AUTH_MARKERS = (
+    "authentication failed",
+    "no password supplied",
+    "pg_hba.conf",
+    "permission denied for database",
+)
+_BUSY_MARKERS = (
+    "too many connections",
+    "remaining connection slots",
+    "too many clients",
+    "starting up",
+    "shutting down",
+    "in recovery",
+    "not yet accepting connections",
+)
 
 
 @dataclass(frozen=True)
@@ -86,13 +104,31 @@ async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
             autocommit=True, prepare_threshold=None, **kwargs
         )
     except psycopg.OperationalError as exc:
-        text = str(exc)
-        message = _server_message(exc)
-        if any(marker in text for marker in _BUSY_MARKERS):
-            raise UpstreamUnavailable(f"PostgreSQL is busy: {message}", 503) from None
-        if "FATAL:" in text:
-            raise AuthenticationFailed(message) from None
-        raise UpstreamUnavailable(f"cannot reach PostgreSQL: {message}") from None
+        raise login_failure(exc) from None
+
+
+def _is_auth_failure(sqlstate: str | None, message: str) -> bool:
+    """Bad password, unknown role or database, hba refusal: the login itself is wrong."""
+    if sqlstate is not None:
+        return sqlstate in _AUTH_SQLSTATES
+    if any(marker in message for marker in _AUTH_MARKERS):
+        return True
+    named = message.startswith(("role ", "database "))
+    return named and message.endswith(("does not exist", "is not permitted to log in"))
+
+
+def login_failure(exc: psycopg.OperationalError) -> AuthenticationFailed | UpstreamUnavailable:
+    """Classify a failed login: 401 for the login itself, 503 when busy, 502 otherwise."""
+    message = _server_message(exc)
+    sqlstate = exc.sqlstate
+    if _is_auth_failure(sqlstate, message):
+        return AuthenticationFailed(message)
+    busy = sqlstate in _BUSY_SQLSTATES if sqlstate else any(m in message for m in _BUSY_MARKERS)
+    if busy:
+        return UpstreamUnavailable(f"PostgreSQL is busy, try again later: {message}", 503)
+    if "FATAL:" in str(exc):
+        return UpstreamUnavailable(f"PostgreSQL refused the connection: {message}")
+    return UpstreamUnavailable(f"cannot reach PostgreSQL: {message}")
 
 
 async def discard(conn: Connection) -> None:
@@ -136,7 +172,11 @@ PoolKey = tuple[str, str | None, bytes]
 
 
 class Pools:
-    """Idle connections per (user, database, password HMAC), reset between requests."""
+    """Idle connections per (user, database, password HMAC), reset between requests.
+
+    At most ``max_idle`` per key and ``max_idle_total`` in all (the oldest is
+    closed first), so idle logins cannot pile up beside the active ones.
+    """
 
     def __init__(
         self,
@@ -145,11 +185,13 @@ class Pools:
         max_idle: int = 8,
         idle_seconds: float = 60.0,
         wait_seconds: float = 30.0,
+        max_idle_total: int = 16,
     ) -> None:
         self.upstream = upstream
         self.max_connections = max_connections
         self.wait_seconds = wait_seconds
         self.max_idle = max_idle
+        self.max_idle_total = max_idle_total
         self.idle_seconds = idle_seconds
         self._secret = secrets.token_bytes(32)
         self._idle: dict[PoolKey, list[tuple[float, Connection]]] = {}
@@ -189,12 +231,25 @@ class Pools:
             await discard(conn)
         return None
 
+    def idle_count(self) -> int:
+        """How many idle connections all pools hold."""
+        return sum(len(idle) for idle in self._idle.values())
+
     async def _give_back(self, key: PoolKey, conn: Connection) -> None:
-        idle = self._idle.setdefault(key, [])
-        if len(idle) >= self.max_idle or not await reset(conn):
+        if len(self._idle.get(key, ())) >= self.max_idle or not await reset(conn):
             await discard(conn)
             return
-        idle.append((time.monotonic(), conn))
+        while 0 < self.idle_count() >= self.max_idle_total:
+            await self._evict_oldest()
+        self._idle.setdefault(key, []).append((time.monotonic(), conn))
+
+    async def _evict_oldest(self) -> None:
+        """Close the connection idle the longest, whatever its key (lists are oldest first)."""
+        key = min((k for k, idle in self._idle.items() if idle), key=lambda k: self._idle[k][0][0])
+        _, conn = self._idle[key].pop(0)
+        if not self._idle[key]:
+            del self._idle[key]
+        await discard(conn)
 
     async def sweep(self) -> None:
         """Close idle connections past their idle time (called periodically)."""

@@ -1,6 +1,7 @@
 """``GET /v0/session``: one WebSocket is one database session on one pinned connection.
 
-A reader task reads ahead (statements queue up, bounded) while an executor
+A reader task reads ahead (statements queue up, bounded in number and in
+bytes: at most ``max_body_size`` queued, or one statement) while an executor
 runs them in order and answers FIFO as URN/JSON text pairs. When the socket
 closes for any reason, the running statement is cancelled and the connection
 closed at once, which rolls back any open transaction.
@@ -9,7 +10,6 @@ closed at once, which rolls back any open transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from typing import Any
@@ -26,7 +26,7 @@ from ppg_edge.core.protocol import (
 
 from .errors import AuthenticationFailed, ProtocolViolation, UpstreamUnavailable
 from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
-from .state import GATEWAY, LOG, Gateway
+from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
 from .ws_assembler import StatementAssembler
@@ -66,6 +66,11 @@ class Session:
         self.database = database
         self.user = "-"
         self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
+        self.assembler = StatementAssembler()
+        self.queued_bytes = 0
+        self.most_queued_bytes = 0
+        self._room = asyncio.Event()
+        self._executor: asyncio.Task[None] | None = None
         self.busy = False
         self.last_activity = time.monotonic()
         self.statements = 0
@@ -83,14 +88,18 @@ class Session:
         conn = await self._login()
         if conn is None:
             return
-        executor = asyncio.create_task(self._execute(conn))
+        executor = self._executor = asyncio.create_task(self._execute(conn))
+        executor.add_done_callback(lambda _: self._room.set())
         try:
             await self._read()
         finally:
             executor.cancel()
-            with contextlib.suppress(BaseException):
-                await executor
-            await asyncio.shield(discard(conn))
+            try:
+                # wait() never raises the executor's own cancellation, but a second
+                # cancellation of this task still propagates.
+                await asyncio.wait([executor])
+            finally:
+                await asyncio.shield(discard(conn))
 
     async def _login(self) -> Connection | None:
         config = self.gateway.config
@@ -110,11 +119,13 @@ class Session:
         except AuthenticationFailed as exc:
             await self.close(CLOSE_POLICY_VIOLATION, f"authentication failed: {exc}")
         except UpstreamUnavailable as exc:
-            await self.close(CLOSE_SERVER_ERROR, str(exc))
+            busy = exc.status == 503
+            await self.close(WSCloseCode.TRY_AGAIN_LATER if busy else CLOSE_SERVER_ERROR, str(exc))
         return None
 
     def _pending(self) -> bool:
-        return self.busy or not self.queue.empty()
+        """Work in hand: the idle timeout never ends a session with any (half-sent ones too)."""
+        return self.busy or not self.queue.empty() or not self.assembler.idle
 
     async def _receive(self) -> WSMessage | None:
         """The next message, or None after closing an idle session (idle since the last answer)."""
@@ -134,7 +145,7 @@ class Session:
             return message
 
     async def _read(self) -> None:
-        assembler = StatementAssembler()
+        assembler = self.assembler
         try:
             while (message := await self._receive()) is not None:
                 if message.type == WSMsgType.TEXT:
@@ -144,10 +155,30 @@ class Session:
                 else:
                     self.note = self.note or self._ended(message)
                     return
-                if statement is not None:
-                    await self.queue.put(statement)
+                if statement is not None and not await self._enqueue(statement):
+                    return
         except ProtocolViolation as exc:
             await self.close(CLOSE_PROTOCOL_ERROR, f"protocol error: {exc}")
+
+    async def _enqueue(self, statement: Statement) -> bool:
+        """Queue a statement once the read-ahead has room for its bytes; False if the
+        executor has ended (nothing will ever make room)."""
+        size = statement.byte_size()
+        limit = self.gateway.config.max_body_size
+        while self.queued_bytes and self.queued_bytes + size > limit:
+            if self._executor is not None and self._executor.done():
+                return False
+            self._room.clear()
+            await self._room.wait()
+        self.queued_bytes += size
+        self.most_queued_bytes = max(self.most_queued_bytes, self.queued_bytes)
+        await self.queue.put(statement)
+        return True
+
+    def _dequeued(self, statement: Statement) -> Statement:
+        self.queued_bytes -= statement.byte_size()
+        self._room.set()
+        return statement
 
     def _ended(self, message: WSMessage) -> str:
         if message.type == WSMsgType.ERROR:
@@ -156,11 +187,11 @@ class Session:
 
     async def _next_batch(self, carry: list[Statement]) -> list[Statement]:
         """The next statement, plus those queued right behind it that can share a pipeline."""
-        batch = [carry.pop(0) if carry else await self.queue.get()]
+        batch = [carry.pop(0) if carry else self._dequeued(await self.queue.get())]
         if not pipelinable(batch[0]):
             return batch
         while len(batch) < MAX_PIPELINE and not self.queue.empty():
-            statement = self.queue.get_nowait()
+            statement = self._dequeued(self.queue.get_nowait())
             if not pipelinable(statement):
                 carry.append(statement)
                 break
@@ -211,6 +242,7 @@ async def session_handler(request: web.Request) -> web.StreamResponse:
         reason = f"too many sessions (limit {config.max_sessions}); try again later"
         await session.close(WSCloseCode.TRY_AGAIN_LATER, reason)
         _log_session(session, request, started)
+        request[LOGGED] = True
     else:
         gateway.sessions.add(ws)
         try:
@@ -221,6 +253,7 @@ async def session_handler(request: web.Request) -> web.StreamResponse:
         finally:
             gateway.sessions.discard(ws)
             _log_session(session, request, started)
+            request[LOGGED] = True
             if not ws.closed:
                 await asyncio.shield(ws.close())
     return ws
@@ -231,6 +264,7 @@ def _log_session(session: Session, request: web.Request, started: float) -> None
         "user": session.user,
         "db": session.database or "-",
         "statements": session.statements,
+        "readahead": session.most_queued_bytes,
         "close": session.code or session.ws.close_code,
     }
     fields = " ".join(f"{key}={value}" for key, value in info.items())

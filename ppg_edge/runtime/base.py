@@ -7,7 +7,7 @@ Everything protocol-shaped lives in `ppg_edge.core`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +19,21 @@ Headers = Sequence[tuple[str, str]]
 
 Body = AsyncIterable[Chunk] | None
 """A request body as chunks, or None for a request without one."""
+
+
+class ReplayableBody:
+    """A request body that can be sent again: every iteration starts afresh from `chunks()`.
+
+    A runtime may re-send such a body once when a kept-alive connection turns out
+    dead before any response byte; other runtimes just iterate it once, like any body.
+    """
+
+    def __init__(self, chunks: Callable[[], AsyncIterable[Chunk]]) -> None:
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[Chunk]:
+        return aiter(self._chunks())
+
 
 Message = str | bytes
 """One whole WebSocket message: str for text frames, bytes for binary ones."""
@@ -92,7 +107,8 @@ class Runtime(Protocol):
         """Send a request and return once the status and headers are in.
 
         `body_size` is the exact body length when known; otherwise the body is
-        sent chunked where the runtime can stream requests.
+        sent chunked where the runtime can stream requests. Only a ReplayableBody
+        (or no body) may be sent twice.
         """
         ...
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 
-from ppg_edge.runtime.base import Body, Headers, HttpResponse, WebSocket, WebSocketRejected
+from ppg_edge.runtime.base import (
+    Body,
+    Headers,
+    HttpResponse,
+    ReplayableBody,
+    WebSocket,
+    WebSocketRejected,
+)
 from ppg_edge.runtime.cpython_http import (
     ConnectionPool,
     ConnectTimeoutError,
@@ -19,13 +26,12 @@ from ppg_edge.runtime.cpython_http import (
     parse_url,
     request_head,
 )
-from ppg_edge.runtime.cpython_websocket import Limits, WebSocketHandshakeError, open_websocket
+from ppg_edge.runtime.cpython_websocket import Limits, open_websocket
 
 __all__ = [
     "CPythonRuntime",
     "ConnectTimeoutError",
     "Limits",
-    "WebSocketHandshakeError",
     "WebSocketRejected",
 ]
 
@@ -59,9 +65,9 @@ class CPythonRuntime:
     ) -> HttpResponse:
         """Send a request; return once the response head is in (body still streaming).
 
-        A pooled connection that turns out dead before any response byte is
-        retried once on a fresh connection, but only when there is no body to
-        replay.
+        A pooled connection that turns out dead before any response byte (the
+        server closed it just as we sent) is retried once on a fresh connection,
+        but only when there is no body or it is a ReplayableBody.
         """
         origin, target = parse_url(url, _HTTP_SCHEMES)
         head = request_head(method, origin, target, headers, body, body_size)
@@ -93,4 +99,5 @@ class CPythonRuntime:
 
 
 def _replayable_failure(conn: HttpConnection, body: Body) -> bool:
-    return body is None and conn.reused and conn.bytes_received == 0
+    replayable = body is None or isinstance(body, ReplayableBody)
+    return replayable and conn.reused and conn.bytes_received == 0

@@ -45,10 +45,6 @@ _REJECT_BODY_LIMIT: Final = 64 * 1024
 _CLOSE_TIMEOUT: Final = 5.0
 
 
-WebSocketHandshakeError = WebSocketRejected
-"""The name this runtime exported before every runtime shared `WebSocketRejected`."""
-
-
 @dataclass(frozen=True)
 class Limits:
     """Receive-side bounds: one message's size and what may wait unread."""

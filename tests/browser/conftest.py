@@ -90,7 +90,7 @@ def build_wheel() -> Path:
         timeout=600,
         stdout=subprocess.DEVNULL,
     )
-    (wheel,) = WHEELS.glob("ppg_edge-*-py3-none-any.whl")
+    (wheel,) = WHEELS.glob("ppg_edge-*+edge-py3-none-any.whl")
     return wheel
 
 

@@ -139,7 +139,7 @@ async def test_demo_boots_python_and_fills_the_endpoint(
 ) -> None:
     assert await demo.input_value("#endpoint") == demo_server.url
     boot = await demo.inner_text("#boot")
-    assert re.fullmatch(r"Python 3\.14 · ppg_edge \S+ · ready in [\d.]+ s", boot)
+    assert re.fullmatch(r"Python 3\.14 · ppg_edge \d+\.\d+\.\d+\+edge · ready in [\d.]+ s", boot)
     assert await demo.is_enabled("#run")
 
 

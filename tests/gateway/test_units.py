@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
 from ppg_edge.core.protocol import BINARY_PARAM_URN, DATAROW_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
 from ppg_edge.gateway.config import parse_config
 from ppg_edge.gateway.errors import ProtocolViolation
-from ppg_edge.gateway.execute import row_block
+from ppg_edge.gateway.execute import _DUMPS, _compact_encoder, row_block
 from ppg_edge.gateway.http_statement import media_type
 from ppg_edge.gateway.statement import parse_descriptor
 from ppg_edge.gateway.upstream import Credentials, Upstream
@@ -163,3 +164,64 @@ def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> Non
 )
 def test_media_type_of_a_content_type_header(header: str, expected: str) -> None:
     assert media_type(header) == expected
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--max-connections", "-1"],
+        ["--max-connections", "0"],
+        ["--max-sessions", "0"],
+        ["--queue-timeout", "0"],
+        ["--queue-timeout", "nan"],
+        ["--statement-timeout", "-1"],
+        ["--statement-timeout", "inf"],
+        ["--statement-timeout", "9999999"],
+        ["--idle-timeout", "-0.5"],
+        ["--max-buffered-bytes", "0"],
+        ["--max-body-size", "2m", "--max-buffered-bytes", "1m"],
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors(
+    option: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        parse_config(["--upstream", "postgres://x", *option])
+    assert caught.value.code == 2
+    assert option[-2] in capsys.readouterr().err
+
+
+def test_zero_timeouts_mean_none() -> None:
+    config = parse_config(
+        ["--upstream", "postgres://x", "--statement-timeout", "0", "--idle-timeout", "0"]
+    )
+    assert (config.statement_timeout, config.idle_timeout) == (0.0, 0.0)
+    assert config.max_buffered_bytes == 4 * config.max_body_size
+
+
+def _changed_signature(markers: Any, default: Any) -> Any:
+    """What a future CPython's private encoder factory might look like."""
+    return lambda value, indent: ["wrong"]
+
+
+def _wrong_output(*args: Any) -> Any:
+    """A private encoder factory that works but encodes differently."""
+    return lambda value, indent: ["[]"]
+
+
+@pytest.mark.parametrize("factory", [_changed_signature, _wrong_output])
+def test_row_encoder_falls_back_when_the_private_c_encoder_changes(
+    monkeypatch: pytest.MonkeyPatch, factory: Any
+) -> None:
+    with monkeypatch.context() as patched:
+        # Only while choosing: the public encoder itself relies on the real one.
+        patched.setattr(json.encoder, "c_make_encoder", factory)
+        encode = _compact_encoder()
+    assert encode is _DUMPS
+    assert encode(["é", None, '"q"']) == '["é",null,"\\"q\\""]'
+
+
+def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
+    encode = _compact_encoder()
+    assert encode(["a", None]) == '["a",null]'
+    assert getattr(json.encoder, "c_make_encoder", None) is None or encode is not _DUMPS

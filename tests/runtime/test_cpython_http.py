@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiohttp import web
 
-from ppg_edge.runtime.base import HttpResponse
+from ppg_edge.runtime.base import HttpResponse, ReplayableBody
 from ppg_edge.runtime.cpython import ConnectTimeoutError, CPythonRuntime
 
 ServeApp = Callable[..., Awaitable[str]]
@@ -288,6 +288,71 @@ async def test_stale_connection_with_a_body_raises(
     with pytest.raises(ConnectionError):
         await runtime.request("POST", url, [], pattern_chunks(10), 10)
     assert answers == [0]
+
+
+async def test_stale_connection_with_a_replayable_body_is_resent_once(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
+    answers: list[int] = []
+    starts: list[int] = []
+
+    def fresh_body() -> AsyncIterator[bytes]:
+        starts.append(len(starts))
+        return pattern_chunks(10)
+
+    port = await serve_raw(stale_server(answers))
+    url = f"http://127.0.0.1:{port}/"
+    assert await read_all(await runtime.request("GET", url, [], None)) == b"ok"
+    body = ReplayableBody(fresh_body)
+    assert await read_all(await runtime.request("POST", url, [], body, 10)) == b"ok"
+    assert answers == [0, 10]
+    assert starts == [0, 1]  # the stale try and the one on a fresh connection
+
+
+def close_after_first_answer(answers: list[int]) -> Callable[..., Awaitable[None]]:
+    """Answers one request with keep-alive, then closes the connection at once."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        answers.append(len(await reader.readexactly(_content_length(head))))
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    return handler
+
+
+async def test_server_closing_after_each_answer_never_fails_a_replayable_post(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
+    answers: list[int] = []
+    port = await serve_raw(close_after_first_answer(answers))
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(5):
+        body = ReplayableBody(lambda: pattern_chunks(10))
+        assert await read_all(await runtime.request("POST", url, [], body, 10)) == b"ok"
+    assert answers == [10] * 5
+
+
+async def test_a_replayable_body_failing_on_a_fresh_connection_is_not_resent(
+    runtime: CPythonRuntime, serve_raw: ServeRaw
+) -> None:
+    starts: list[int] = []
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.transport.abort()
+
+    def fresh_body() -> AsyncIterator[bytes]:
+        starts.append(len(starts))
+        return pattern_chunks(10)
+
+    port = await serve_raw(hang_up)
+    with pytest.raises(ConnectionError):
+        await runtime.request(
+            "POST", f"http://127.0.0.1:{port}/", [], ReplayableBody(fresh_body), 10
+        )
+    assert starts == [0]
 
 
 async def test_early_error_response_is_returned_during_upload(

@@ -27,6 +27,7 @@ from ppg_edge.core.protocol import (
     TEXT_PARAM_URN,
 )
 from ppg_edge.core.statement import encode_statement
+from ppg_edge.runtime.base import ReplayableBody
 
 
 async def _body(body: MultipartBody) -> tuple[bytes, list[int]]:
@@ -91,9 +92,7 @@ async def test_round_trip_through_a_real_multipart_parser(values: list[Any]) -> 
     assert (name, ctype) == (DESCRIPTOR_URN, "application/json")
     descriptor = json.loads(payload)
     extended = [
-        v
-        for v, p in zip(values, descriptor.get("parameters", []), strict=True)
-        if "byteSize" in p
+        v for v, p in zip(values, descriptor.get("parameters", []), strict=True) if "byteSize" in p
     ]
     assert len(parts) == 1 + len(extended)
     for value, (name, _, payload) in zip(extended, parts[1:], strict=True):
@@ -143,3 +142,21 @@ async def test_stream_with_wrong_size_fails_while_encoding() -> None:
 def test_boundaries_are_random() -> None:
     statement = encode_statement("query", "SELECT 1", [])
     assert MultipartBody(statement).boundary != MultipartBody(statement).boundary
+
+
+async def test_body_without_streams_replays_identically() -> None:
+    large = byte_array_parameter(b"x" * (INLINE_PARAMETER_LIMIT + 1), BINARY)
+    body = MultipartBody(encode_statement("query", "SELECT $1, $2", [large, "7"]))
+    assert len(body.statement.extended) == 1
+    assert body.replayable
+    replayed = ReplayableBody(body.chunks)
+    first = b"".join([bytes(chunk) async for chunk in replayed])
+    second = b"".join([bytes(chunk) async for chunk in replayed])
+    assert first == second
+    assert len(first) == body.size
+
+
+def test_body_with_a_stream_is_not_replayable() -> None:
+    stream = bounded_byte_stream_parameter(_stream(b"abc", 1), BINARY, 3)
+    body = MultipartBody(encode_statement("query", "SELECT $1", [stream]))
+    assert not body.replayable

@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ppg_edge.runtime.jsbridge import readable_stream
 from workers import Response, WorkerEntrypoint
 
 import ppg_edge
+from ppg_edge.runtime.jsbridge import readable_stream
 
 JSON_TYPE = "application/json"
 NDJSON_TYPE = "application/x-ndjson"
