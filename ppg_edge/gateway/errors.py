@@ -12,7 +12,7 @@ class ProtocolViolation(GatewayError):
 
 
 class BodyTooLarge(GatewayError):
-    """The request body exceeds the configured limit: HTTP 413."""
+    """A statement exceeds the configured size limit: HTTP 413, WebSocket close 1009."""
 
 
 class GatewayBusy(GatewayError):

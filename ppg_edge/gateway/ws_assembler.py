@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ppg_edge.core.protocol import BINARY_FORMAT, DESCRIPTOR_URN, RESULT_URNS
 
-from .errors import ProtocolViolation
+from .errors import BodyTooLarge, ProtocolViolation
 from .statement import Extended, Statement, parse_descriptor
 
 
@@ -13,9 +13,14 @@ def _show(text: str) -> str:
 
 
 class StatementAssembler:
-    """Feed it messages in arrival order; it returns each statement once complete."""
+    """Feed it messages in arrival order; it returns each statement once complete.
 
-    def __init__(self) -> None:
+    With `max_statement_bytes`, a descriptor whose extended parameters declare more
+    bytes in total is refused before any of them arrives, as an HTTP body would be.
+    """
+
+    def __init__(self, max_statement_bytes: int | None = None) -> None:
+        self._max_bytes = max_statement_bytes
         self._statement: Statement | None = None
         self._descriptor_next = False
         self._param: Extended | None = None
@@ -31,7 +36,7 @@ class StatementAssembler:
         """A text message: a URN, a descriptor or a text parameter value."""
         if self._descriptor_next:
             self._descriptor_next = False
-            self._statement = parse_descriptor(text)
+            self._statement = self._checked(parse_descriptor(text))
             return self._advance()
         if self._value_next:
             return self._value(text.encode("utf-8"), binary=False)
@@ -52,6 +57,15 @@ class StatementAssembler:
         if not self._value_next:
             raise ProtocolViolation("binary message where a text message was expected")
         return self._value(data, binary=True)
+
+    def _checked(self, statement: Statement) -> Statement:
+        declared = sum(param.byte_size for param in statement.extended)
+        if self._max_bytes is not None and declared > self._max_bytes:
+            limit = self._max_bytes
+            raise BodyTooLarge(
+                f"statement declares {declared} parameter bytes, over the limit of {limit}"
+            )
+        return statement
 
     def _expect_descriptor_urn(self, text: str) -> None:
         if text != DESCRIPTOR_URN:

@@ -18,13 +18,14 @@ from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from ppg_edge.core.protocol import (
     CLOSE_GOING_AWAY,
+    CLOSE_MESSAGE_TOO_BIG,
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVER_ERROR,
     WS_SUBPROTOCOL,
 )
 
-from .errors import AuthenticationFailed, ProtocolViolation, UpstreamUnavailable
+from .errors import AuthenticationFailed, BodyTooLarge, ProtocolViolation, UpstreamUnavailable
 from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
@@ -66,7 +67,7 @@ class Session:
         self.database = database
         self.user = "-"
         self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
-        self.assembler = StatementAssembler()
+        self.assembler = StatementAssembler(gateway.config.max_body_size)
         self.queued_bytes = 0
         self.most_queued_bytes = 0
         self._room = asyncio.Event()
@@ -159,6 +160,8 @@ class Session:
                     return
         except ProtocolViolation as exc:
             await self.close(CLOSE_PROTOCOL_ERROR, f"protocol error: {exc}")
+        except BodyTooLarge as exc:
+            await self.close(CLOSE_MESSAGE_TOO_BIG, f"too big: {exc}")
 
     async def _enqueue(self, statement: Statement) -> bool:
         """Queue a statement once the read-ahead has room for its bytes; False if the

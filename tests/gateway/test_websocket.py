@@ -333,6 +333,20 @@ async def test_message_over_limit_closes_1009(client: aiohttp.ClientSession, lim
     await assert_session_works(client, limited)
 
 
+async def test_statement_declaring_more_than_the_limit_closes_1009(
+    client: aiohttp.ClientSession, limited: Any
+) -> None:
+    ws = await open_session(client, limited)
+    half = LIMIT // 2 + 1
+    params = [{"type": "binary", "byteSize": half}, {"type": "binary", "byteSize": half}]
+    await ws.send_str(DESCRIPTOR_URN)
+    await ws.send_str(json.dumps({"query": "SELECT $1, $2", "parameters": params}))
+    code, reason = await expect_close(ws)
+    assert code == CLOSE_MESSAGE_TOO_BIG
+    assert f"statement declares {2 * half} parameter bytes" in reason
+    await assert_session_works(client, limited)
+
+
 async def test_message_at_limit_is_accepted(client: aiohttp.ClientSession, limited: Any) -> None:
     ws = await open_session(client, limited)
     blob = b"\x07" * (LIMIT - 1024)
