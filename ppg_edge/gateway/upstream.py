@@ -1,9 +1,10 @@
 """Connections to the upstream PostgreSQL: logins, session settings, HTTP pools.
 
 Credentials come from each request and go straight to PostgreSQL; the gateway
-keeps no password. Pools are keyed by (user, database, HMAC of the password
-under a per-process random key), so a different password never reuses a
-connection that another password opened: it makes a fresh login attempt.
+keeps no password and lends none of its own (libpq_isolation). Pools are keyed
+by (user, database, HMAC of the password under a per-process random key), so a
+different password never reuses a connection that another password opened: it
+makes a fresh login attempt.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -24,8 +27,11 @@ from psycopg import pq
 
 from ppg_edge.core.protocol import SESSION_SETTINGS
 
+from .credentials import check_credentials
 from .errors import AuthenticationFailed, UpstreamUnavailable
+from .libpq_isolation import NEUTRAL_PARAMETERS, forget_libpq_environment
 
+LOG = logging.getLogger(__name__)
 Connection = psycopg.AsyncConnection[Any]
 # libpq gives no SQLSTATE for a failed login (psycopg's ``sqlstate`` is None), so the
 # server's English message text is the fallback; SQLSTATE wins whenever present.
@@ -36,6 +42,7 @@ _AUTH_MARKERS = (
     "no password supplied",
     "pg_hba.conf",
     "permission denied for database",
+    "requires a valid client certificate",
 )
 _BUSY_MARKERS = (
     "too many connections",
@@ -46,15 +53,28 @@ _BUSY_MARKERS = (
     "in recovery",
     "not yet accepting connections",
 )
+_LIBPQ_PREAMBLE = re.compile(
+    r'connection to server (?:at "[^"]*"(?: \([^)]*\))?, port \d+|on socket "[^"]*") failed: '
+)
+"""How libpq names the address it failed to log in to; clients never see the upstream's address."""
+REFUSED = "PostgreSQL refused the connection (details in the gateway log)"
+UNREACHABLE = "cannot reach PostgreSQL (details in the gateway log)"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who a request or session logs in as; the password never shows in a repr."""
+    """Who a request or session logs in as; the password never shows in a repr.
+
+    Checked when made: one that libpq could not carry as sent, or that leaves
+    libpq something to fill in, never exists.
+    """
 
     user: str
     password: str = field(repr=False)
     database: str | None = None
+
+    def __post_init__(self) -> None:
+        check_credentials(self.user, self.password, self.database)
 
 
 @dataclass(frozen=True)
@@ -75,36 +95,42 @@ class Upstream:
         return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
-def _server_message(exc: psycopg.OperationalError) -> str:
+def _server_message(exc: psycopg.Error) -> str:
     """The server's own words from a failed login, without libpq's address preamble."""
     text = str(exc).strip()
     if "FATAL:" in text:
         text = text.rsplit("FATAL:", 1)[1]
-    return " ".join(text.split())
+    return " ".join(_LIBPQ_PREAMBLE.sub("", text).split())
 
 
-async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
-    """Log in; bad credentials raise AuthenticationFailed, trouble UpstreamUnavailable."""
-    kwargs: dict[str, Any] = {
+def login_parameters(upstream: Upstream, credentials: Credentials) -> dict[str, Any]:
+    """Everything libpq needs for a login, given explicitly so it looks nothing up itself."""
+    return {
+        **NEUTRAL_PARAMETERS,
         "host": upstream.host,
         "port": upstream.port,
         "user": credentials.user,
         "password": credentials.password,
+        # PostgreSQL's own default, stated so that PGDATABASE or a service cannot choose.
+        "dbname": credentials.database or credentials.user,
         "client_encoding": SESSION_SETTINGS["client_encoding"],
         "options": upstream.options(),
         "application_name": "ppg_edge gateway",
         "connect_timeout": upstream.connect_timeout,
         "sslmode": upstream.sslmode,
     }
-    if credentials.database:
-        kwargs["dbname"] = credentials.database
+
+
+async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
+    """Log in; bad credentials raise AuthenticationFailed, trouble UpstreamUnavailable."""
+    forget_libpq_environment()
     try:
         # No automatic prepared statements: DISCARD ALL would drop them under psycopg.
         return await psycopg.AsyncConnection.connect(
-            autocommit=True, prepare_threshold=None, **kwargs
+            autocommit=True, prepare_threshold=None, **login_parameters(upstream, credentials)
         )
-    except psycopg.OperationalError as exc:
-        raise login_failure(exc) from None
+    except psycopg.Error as exc:
+        raise login_failure(exc, credentials) from None
 
 
 def _is_auth_failure(sqlstate: str | None, message: str) -> bool:
@@ -117,18 +143,31 @@ def _is_auth_failure(sqlstate: str | None, message: str) -> bool:
     return named and message.endswith(("does not exist", "is not permitted to log in"))
 
 
-def login_failure(exc: psycopg.OperationalError) -> AuthenticationFailed | UpstreamUnavailable:
-    """Classify a failed login: 401 for the login itself, 503 when busy, 502 otherwise."""
+def login_failure(
+    exc: psycopg.Error, credentials: Credentials
+) -> AuthenticationFailed | UpstreamUnavailable:
+    """Classify a failed login: 401 for the login itself, 503 when busy, 502 otherwise.
+
+    A 401 or 503 carries PostgreSQL's reason; a 502 only a generic one (its
+    detail names the upstream's address), logged in full for the operator.
+    """
     message = _server_message(exc)
     sqlstate = exc.sqlstate
-    if _is_auth_failure(sqlstate, message):
+    if isinstance(exc, psycopg.OperationalError) and _is_auth_failure(sqlstate, message):
         return AuthenticationFailed(message)
     busy = sqlstate in _BUSY_SQLSTATES if sqlstate else any(m in message for m in _BUSY_MARKERS)
     if busy:
         return UpstreamUnavailable(f"PostgreSQL is busy, try again later: {message}", 503)
-    if "FATAL:" in str(exc):
-        return UpstreamUnavailable(f"PostgreSQL refused the connection: {message}")
-    return UpstreamUnavailable(f"cannot reach PostgreSQL: {message}")
+    LOG.warning(
+        "login of user %r to database %r failed: %s: %s",
+        credentials.user,
+        credentials.database or credentials.user,
+        type(exc).__name__,
+        " ".join(str(exc).split()),
+    )
+    # require_auth's refusal (the server wanted GSSAPI, say) is libpq's, without a FATAL.
+    refused = "FATAL:" in str(exc) or "authentication method requirement" in message
+    return UpstreamUnavailable(REFUSED if refused else UNREACHABLE)
 
 
 async def discard(conn: Connection) -> None:
