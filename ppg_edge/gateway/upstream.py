@@ -4,7 +4,9 @@ Credentials come from each request and go straight to PostgreSQL; the gateway
 keeps no password and lends none of its own (libpq_isolation). Pools are keyed
 by (user, database, HMAC of the password under a per-process random key), so a
 different password never reuses a connection that another password opened: it
-makes a fresh login attempt.
+makes a fresh login attempt. A pooled login is trusted for ``login_lifetime``
+seconds from the login, however often it is reused, so a changed password or
+``NOLOGIN`` takes effect within that bound.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 import re
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -27,6 +30,7 @@ from psycopg import pq
 
 from ppg_edge.core.protocol import SESSION_SETTINGS
 
+from .config import DEFAULT_LOGIN_LIFETIME
 from .credentials import check_credentials
 from .errors import AuthenticationFailed, UpstreamUnavailable
 from .libpq_isolation import NEUTRAL_PARAMETERS, forget_libpq_environment
@@ -214,7 +218,10 @@ class Pools:
     """Idle connections per (user, database, password HMAC), reset between requests.
 
     At most ``max_idle`` per key and ``max_idle_total`` in all (the oldest is
-    closed first), so idle logins cannot pile up beside the active ones.
+    closed first), so idle logins cannot pile up beside the active ones. A
+    connection serves requests for at most ``login_lifetime`` seconds after its
+    login (reuse never extends it), then the next request logs in afresh: the
+    only way PostgreSQL gets to refuse a changed password or a ``NOLOGIN`` role.
     """
 
     def __init__(
@@ -225,6 +232,7 @@ class Pools:
         idle_seconds: float = 60.0,
         wait_seconds: float = 30.0,
         max_idle_total: int = 16,
+        login_lifetime: float = DEFAULT_LOGIN_LIFETIME,
     ) -> None:
         self.upstream = upstream
         self.max_connections = max_connections
@@ -232,8 +240,10 @@ class Pools:
         self.max_idle = max_idle
         self.max_idle_total = max_idle_total
         self.idle_seconds = idle_seconds
+        self.login_lifetime = login_lifetime
         self._secret = secrets.token_bytes(32)
         self._idle: dict[PoolKey, list[tuple[float, Connection]]] = {}
+        self._logged_in: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._slots = asyncio.Semaphore(max_connections)
 
     def _key(self, credentials: Credentials) -> PoolKey:
@@ -250,7 +260,7 @@ class Pools:
             raise UpstreamUnavailable(message, 503) from None
         try:
             key = self._key(credentials)
-            conn = await self._take_idle(key) or await connect(self.upstream, credentials)
+            conn = await self._take_idle(key) or await self._login(credentials)
             try:
                 yield conn
                 await self._give_back(key, conn)
@@ -260,12 +270,26 @@ class Pools:
         finally:
             self._slots.release()
 
+    async def _login(self, credentials: Credentials) -> Connection:
+        conn = await connect(self.upstream, credentials)
+        self._logged_in[conn] = time.monotonic()
+        return conn
+
+    def _trusted(self, conn: Connection, now: float) -> bool:
+        """True while the login behind this connection is recent enough to serve a request."""
+        logged_in = self._logged_in.get(conn)
+        return logged_in is not None and now - logged_in < self.login_lifetime
+
+    def _keepable(self, since: float, conn: Connection, now: float) -> bool:
+        """An idle connection still worth keeping: open, idle not too long, login trusted."""
+        return not conn.closed and now - since <= self.idle_seconds and self._trusted(conn, now)
+
     async def _take_idle(self, key: PoolKey) -> Connection | None:
         idle = self._idle.get(key, [])
-        deadline = time.monotonic() - self.idle_seconds
+        now = time.monotonic()
         while idle:
             since, conn = idle.pop()
-            if since >= deadline and still_alive(conn):
+            if self._keepable(since, conn, now) and still_alive(conn):
                 return conn
             await discard(conn)
         return None
@@ -275,7 +299,8 @@ class Pools:
         return sum(len(idle) for idle in self._idle.values())
 
     async def _give_back(self, key: PoolKey, conn: Connection) -> None:
-        if len(self._idle.get(key, ())) >= self.max_idle or not await reset(conn):
+        full = len(self._idle.get(key, ())) >= self.max_idle
+        if full or not self._trusted(conn, time.monotonic()) or not await reset(conn):
             await discard(conn)
             return
         while 0 < self.idle_count() >= self.max_idle_total:
@@ -291,11 +316,11 @@ class Pools:
         await discard(conn)
 
     async def sweep(self) -> None:
-        """Close idle connections past their idle time (called periodically)."""
-        deadline = time.monotonic() - self.idle_seconds
+        """Close idle connections past their idle time or login lifetime (called periodically)."""
+        now = time.monotonic()
         for key, idle in list(self._idle.items()):
-            keep = [(since, conn) for since, conn in idle if since >= deadline and not conn.closed]
-            expired = [conn for since, conn in idle if since < deadline or conn.closed]
+            keep = [(since, conn) for since, conn in idle if self._keepable(since, conn, now)]
+            expired = [conn for since, conn in idle if not self._keepable(since, conn, now)]
             self._idle[key] = keep
             if not keep:
                 del self._idle[key]
