@@ -183,7 +183,12 @@ def build_app(config: GatewayConfig) -> web.Application:
         config.upstream_sslmode,
     )
     app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
-    pools = Pools(upstream, config.max_connections, wait_seconds=config.queue_timeout)
+    pools = Pools(
+        upstream,
+        config.max_connections,
+        wait_seconds=config.queue_timeout,
+        login_lifetime=config.login_lifetime,
+    )
     app[GATEWAY] = Gateway(config, upstream, pools, BodyBuffers(config.max_buffered_bytes))
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)

@@ -14,6 +14,8 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024
 MAX_TIMEOUT_SECONDS = 2_147_483.647
 """PostgreSQL's largest ``statement_timeout`` (INT_MAX milliseconds)."""
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+DEFAULT_LOGIN_LIFETIME = 30.0
+"""Seconds a pooled login serves HTTP statements before the next one logs in afresh."""
 
 
 @dataclass
@@ -38,6 +40,7 @@ class GatewayConfig:
     auth_timeout: float = 30.0
     default_database: str | None = None
     log_level: str = "INFO"
+    login_lifetime: float = DEFAULT_LOGIN_LIFETIME
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -210,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="database when a request has no db parameter (default: user name)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default INFO)")
+    parser.add_argument(
+        "--login-lifetime",
+        type=_wait,
+        default=DEFAULT_LOGIN_LIFETIME,
+        metavar="SECONDS",
+        help="how long a pooled HTTP login is reused before logging in again, so a changed "
+        f"password or NOLOGIN takes effect (default {DEFAULT_LOGIN_LIFETIME:g})",
+    )
     return parser
 
 
@@ -236,6 +247,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
         default_database=args.default_database,
         log_level=args.log_level.upper(),
     )
+    config.login_lifetime = args.login_lifetime
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config

@@ -11,6 +11,15 @@ class ProtocolViolation(GatewayError):
     """The client broke PROTOCOL.md: HTTP 400, WebSocket close 1002."""
 
 
+class InvalidCredentials(ProtocolViolation):
+    """Credentials a PostgreSQL login cannot carry: HTTP 400, WebSocket close 1008.
+
+    A NUL ends a libpq connection-string value early (the rest of the login
+    would be dropped) and a lone surrogate cannot be encoded, so both are
+    refused before anything reaches libpq.
+    """
+
+
 class BodyTooLarge(GatewayError):
     """A statement exceeds the configured size limit: HTTP 413, WebSocket close 1009."""
 

@@ -42,7 +42,10 @@ LOGGED = "ppg_edge.logged"
 
 
 def basic_credentials(request: web.Request, database: str | None) -> Credentials:
-    """Credentials from ``Authorization: Basic``; missing or malformed ones are a 401."""
+    """Credentials from ``Authorization: Basic``; missing or malformed ones are a 401.
+
+    Only checked credentials reach the log line (a NUL or a 5000-byte name never does).
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic" or not token.strip():
@@ -54,6 +57,7 @@ def basic_credentials(request: web.Request, database: str | None) -> Credentials
     user, colon, password = decoded.partition(":")
     if not colon or not user:
         raise AuthenticationFailed("malformed Basic credentials (need USER:PASSWORD)")
+    credentials = Credentials(user, password, database)
     request[LOG_USER] = user
     request[LOG_DATABASE] = database
-    return Credentials(user, password, database)
+    return credentials

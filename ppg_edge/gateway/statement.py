@@ -90,6 +90,9 @@ def parse_descriptor(raw: bytes | str) -> Statement:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolViolation(f"descriptor is not valid JSON: {exc}") from None
+    except RecursionError:
+        # json's decoder recurses once per nesting level and stops at the recursion limit.
+        raise ProtocolViolation("descriptor is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ProtocolViolation("descriptor must be a JSON object")
     kind, sql = _kind_and_sql(doc)

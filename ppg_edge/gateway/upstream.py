@@ -1,9 +1,12 @@
 """Connections to the upstream PostgreSQL: logins, session settings, HTTP pools.
 
 Credentials come from each request and go straight to PostgreSQL; the gateway
-keeps no password. Pools are keyed by (user, database, HMAC of the password
-under a per-process random key), so a different password never reuses a
-connection that another password opened: it makes a fresh login attempt.
+keeps no password and lends none of its own (libpq_isolation). Pools are keyed
+by (user, database, HMAC of the password under a per-process random key), so a
+different password never reuses a connection that another password opened: it
+makes a fresh login attempt. A pooled login is trusted for ``login_lifetime``
+seconds from the login, however often it is reused, so a changed password or
+``NOLOGIN`` takes effect within that bound.
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -24,8 +30,12 @@ from psycopg import pq
 
 from ppg_edge.core.protocol import SESSION_SETTINGS
 
+from .config import DEFAULT_LOGIN_LIFETIME
+from .credentials import check_credentials
 from .errors import AuthenticationFailed, UpstreamUnavailable
+from .libpq_isolation import NEUTRAL_PARAMETERS, forget_libpq_environment
 
+LOG = logging.getLogger(__name__)
 Connection = psycopg.AsyncConnection[Any]
 # libpq gives no SQLSTATE for a failed login (psycopg's ``sqlstate`` is None), so the
 # server's English message text is the fallback; SQLSTATE wins whenever present.
@@ -36,6 +46,7 @@ _AUTH_MARKERS = (
     "no password supplied",
     "pg_hba.conf",
     "permission denied for database",
+    "requires a valid client certificate",
 )
 _BUSY_MARKERS = (
     "too many connections",
@@ -46,15 +57,28 @@ _BUSY_MARKERS = (
     "in recovery",
     "not yet accepting connections",
 )
+_LIBPQ_PREAMBLE = re.compile(
+    r'connection to server (?:at "[^"]*"(?: \([^)]*\))?, port \d+|on socket "[^"]*") failed: '
+)
+"""How libpq names the address it failed to log in to; clients never see the upstream's address."""
+REFUSED = "PostgreSQL refused the connection (details in the gateway log)"
+UNREACHABLE = "cannot reach PostgreSQL (details in the gateway log)"
 
 
 @dataclass(frozen=True)
 class Credentials:
-    """Who a request or session logs in as; the password never shows in a repr."""
+    """Who a request or session logs in as; the password never shows in a repr.
+
+    Checked when made: one that libpq could not carry as sent, or that leaves
+    libpq something to fill in, never exists.
+    """
 
     user: str
     password: str = field(repr=False)
     database: str | None = None
+
+    def __post_init__(self) -> None:
+        check_credentials(self.user, self.password, self.database)
 
 
 @dataclass(frozen=True)
@@ -75,36 +99,42 @@ class Upstream:
         return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
 
-def _server_message(exc: psycopg.OperationalError) -> str:
+def _server_message(exc: psycopg.Error) -> str:
     """The server's own words from a failed login, without libpq's address preamble."""
     text = str(exc).strip()
     if "FATAL:" in text:
         text = text.rsplit("FATAL:", 1)[1]
-    return " ".join(text.split())
+    return " ".join(_LIBPQ_PREAMBLE.sub("", text).split())
 
 
-async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
-    """Log in; bad credentials raise AuthenticationFailed, trouble UpstreamUnavailable."""
-    kwargs: dict[str, Any] = {
+def login_parameters(upstream: Upstream, credentials: Credentials) -> dict[str, Any]:
+    """Everything libpq needs for a login, given explicitly so it looks nothing up itself."""
+    return {
+        **NEUTRAL_PARAMETERS,
         "host": upstream.host,
         "port": upstream.port,
         "user": credentials.user,
         "password": credentials.password,
+        # PostgreSQL's own default, stated so that PGDATABASE or a service cannot choose.
+        "dbname": credentials.database or credentials.user,
         "client_encoding": SESSION_SETTINGS["client_encoding"],
         "options": upstream.options(),
         "application_name": "ppg_edge gateway",
         "connect_timeout": upstream.connect_timeout,
         "sslmode": upstream.sslmode,
     }
-    if credentials.database:
-        kwargs["dbname"] = credentials.database
+
+
+async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
+    """Log in; bad credentials raise AuthenticationFailed, trouble UpstreamUnavailable."""
+    forget_libpq_environment()
     try:
         # No automatic prepared statements: DISCARD ALL would drop them under psycopg.
         return await psycopg.AsyncConnection.connect(
-            autocommit=True, prepare_threshold=None, **kwargs
+            autocommit=True, prepare_threshold=None, **login_parameters(upstream, credentials)
         )
-    except psycopg.OperationalError as exc:
-        raise login_failure(exc) from None
+    except psycopg.Error as exc:
+        raise login_failure(exc, credentials) from None
 
 
 def _is_auth_failure(sqlstate: str | None, message: str) -> bool:
@@ -117,18 +147,31 @@ def _is_auth_failure(sqlstate: str | None, message: str) -> bool:
     return named and message.endswith(("does not exist", "is not permitted to log in"))
 
 
-def login_failure(exc: psycopg.OperationalError) -> AuthenticationFailed | UpstreamUnavailable:
-    """Classify a failed login: 401 for the login itself, 503 when busy, 502 otherwise."""
+def login_failure(
+    exc: psycopg.Error, credentials: Credentials
+) -> AuthenticationFailed | UpstreamUnavailable:
+    """Classify a failed login: 401 for the login itself, 503 when busy, 502 otherwise.
+
+    A 401 or 503 carries PostgreSQL's reason; a 502 only a generic one (its
+    detail names the upstream's address), logged in full for the operator.
+    """
     message = _server_message(exc)
     sqlstate = exc.sqlstate
-    if _is_auth_failure(sqlstate, message):
+    if isinstance(exc, psycopg.OperationalError) and _is_auth_failure(sqlstate, message):
         return AuthenticationFailed(message)
     busy = sqlstate in _BUSY_SQLSTATES if sqlstate else any(m in message for m in _BUSY_MARKERS)
     if busy:
         return UpstreamUnavailable(f"PostgreSQL is busy, try again later: {message}", 503)
-    if "FATAL:" in str(exc):
-        return UpstreamUnavailable(f"PostgreSQL refused the connection: {message}")
-    return UpstreamUnavailable(f"cannot reach PostgreSQL: {message}")
+    LOG.warning(
+        "login of user %r to database %r failed: %s: %s",
+        credentials.user,
+        credentials.database or credentials.user,
+        type(exc).__name__,
+        " ".join(str(exc).split()),
+    )
+    # require_auth's refusal (the server wanted GSSAPI, say) is libpq's, without a FATAL.
+    refused = "FATAL:" in str(exc) or "authentication method requirement" in message
+    return UpstreamUnavailable(REFUSED if refused else UNREACHABLE)
 
 
 async def discard(conn: Connection) -> None:
@@ -175,7 +218,10 @@ class Pools:
     """Idle connections per (user, database, password HMAC), reset between requests.
 
     At most ``max_idle`` per key and ``max_idle_total`` in all (the oldest is
-    closed first), so idle logins cannot pile up beside the active ones.
+    closed first), so idle logins cannot pile up beside the active ones. A
+    connection serves requests for at most ``login_lifetime`` seconds after its
+    login (reuse never extends it), then the next request logs in afresh: the
+    only way PostgreSQL gets to refuse a changed password or a ``NOLOGIN`` role.
     """
 
     def __init__(
@@ -186,6 +232,7 @@ class Pools:
         idle_seconds: float = 60.0,
         wait_seconds: float = 30.0,
         max_idle_total: int = 16,
+        login_lifetime: float = DEFAULT_LOGIN_LIFETIME,
     ) -> None:
         self.upstream = upstream
         self.max_connections = max_connections
@@ -193,8 +240,10 @@ class Pools:
         self.max_idle = max_idle
         self.max_idle_total = max_idle_total
         self.idle_seconds = idle_seconds
+        self.login_lifetime = login_lifetime
         self._secret = secrets.token_bytes(32)
         self._idle: dict[PoolKey, list[tuple[float, Connection]]] = {}
+        self._logged_in: weakref.WeakKeyDictionary[Connection, float] = weakref.WeakKeyDictionary()
         self._slots = asyncio.Semaphore(max_connections)
 
     def _key(self, credentials: Credentials) -> PoolKey:
@@ -211,7 +260,7 @@ class Pools:
             raise UpstreamUnavailable(message, 503) from None
         try:
             key = self._key(credentials)
-            conn = await self._take_idle(key) or await connect(self.upstream, credentials)
+            conn = await self._take_idle(key) or await self._login(credentials)
             try:
                 yield conn
                 await self._give_back(key, conn)
@@ -221,12 +270,26 @@ class Pools:
         finally:
             self._slots.release()
 
+    async def _login(self, credentials: Credentials) -> Connection:
+        conn = await connect(self.upstream, credentials)
+        self._logged_in[conn] = time.monotonic()
+        return conn
+
+    def _trusted(self, conn: Connection, now: float) -> bool:
+        """True while the login behind this connection is recent enough to serve a request."""
+        logged_in = self._logged_in.get(conn)
+        return logged_in is not None and now - logged_in < self.login_lifetime
+
+    def _keepable(self, since: float, conn: Connection, now: float) -> bool:
+        """An idle connection still worth keeping: open, idle not too long, login trusted."""
+        return not conn.closed and now - since <= self.idle_seconds and self._trusted(conn, now)
+
     async def _take_idle(self, key: PoolKey) -> Connection | None:
         idle = self._idle.get(key, [])
-        deadline = time.monotonic() - self.idle_seconds
+        now = time.monotonic()
         while idle:
             since, conn = idle.pop()
-            if since >= deadline and still_alive(conn):
+            if self._keepable(since, conn, now) and still_alive(conn):
                 return conn
             await discard(conn)
         return None
@@ -236,7 +299,8 @@ class Pools:
         return sum(len(idle) for idle in self._idle.values())
 
     async def _give_back(self, key: PoolKey, conn: Connection) -> None:
-        if len(self._idle.get(key, ())) >= self.max_idle or not await reset(conn):
+        full = len(self._idle.get(key, ())) >= self.max_idle
+        if full or not self._trusted(conn, time.monotonic()) or not await reset(conn):
             await discard(conn)
             return
         while 0 < self.idle_count() >= self.max_idle_total:
@@ -252,11 +316,11 @@ class Pools:
         await discard(conn)
 
     async def sweep(self) -> None:
-        """Close idle connections past their idle time (called periodically)."""
-        deadline = time.monotonic() - self.idle_seconds
+        """Close idle connections past their idle time or login lifetime (called periodically)."""
+        now = time.monotonic()
         for key, idle in list(self._idle.items()):
-            keep = [(since, conn) for since, conn in idle if since >= deadline and not conn.closed]
-            expired = [conn for since, conn in idle if since < deadline or conn.closed]
+            keep = [(since, conn) for since, conn in idle if self._keepable(since, conn, now)]
+            expired = [conn for since, conn in idle if not self._keepable(since, conn, now)]
             self._idle[key] = keep
             if not keep:
                 del self._idle[key]

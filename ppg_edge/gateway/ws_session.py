@@ -25,7 +25,14 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
 )
 
-from .errors import AuthenticationFailed, BodyTooLarge, ProtocolViolation, UpstreamUnavailable
+from .credentials import check_credentials
+from .errors import (
+    AuthenticationFailed,
+    BodyTooLarge,
+    InvalidCredentials,
+    ProtocolViolation,
+    UpstreamUnavailable,
+)
 from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
@@ -51,10 +58,14 @@ def _auth_message(message: WSMessage) -> tuple[str, str]:
         doc = json.loads(message.data)
     except ValueError:
         raise ProtocolViolation("the auth message is not valid JSON") from None
+    except RecursionError:
+        raise ProtocolViolation("the auth message is nested too deeply") from None
     if not isinstance(doc, dict) or not all(
         isinstance(doc.get(key), str) for key in ("username", "password")
     ):
         raise ProtocolViolation('the auth message must be {"username": ..., "password": ...}')
+    # Checked here already so that the session's log line only ever names a valid user.
+    check_credentials(doc["username"], doc["password"], None)
     return doc["username"], doc["password"]
 
 
@@ -115,6 +126,8 @@ class Session:
             user, password = _auth_message(message)
             self.user = user
             return await connect(self.gateway.upstream, Credentials(user, password, self.database))
+        except InvalidCredentials as exc:
+            await self.close(CLOSE_POLICY_VIOLATION, f"invalid credentials: {exc}")
         except ProtocolViolation as exc:
             await self.close(CLOSE_PROTOCOL_ERROR, str(exc))
         except AuthenticationFailed as exc:

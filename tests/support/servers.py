@@ -100,8 +100,10 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple[int, Any]:
-    env = dict(os.environ)
+def _start(
+    postgres: Postgres, log_path: Path, options: dict[str, Any], extra_env: dict[str, str]
+) -> tuple[int, Any]:
+    env = {**os.environ, **extra_env}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     upstream = options.pop("upstream", None) or f"postgres://{postgres.host}:{postgres.port}"
     for _ in range(3):
@@ -137,6 +139,7 @@ def running_gateway(
     database: str = TEST_DATABASE,
     *,
     create_role: bool = True,
+    env: dict[str, str] | None = None,
     **options: Any,
 ) -> Iterator[Gateway]:
     """Start ``python -m ppg_edge.gateway`` on a free port in front of ``postgres``.
@@ -144,14 +147,15 @@ def running_gateway(
     With ``create_role`` (the default) the role and database are (re)created
     first; pass ``create_role=False`` and the same credentials to share them.
     The log file is deleted on exit unless ``PPG_EDGE_KEEP_LOGS`` is set;
-    ``upstream="postgres://HOST:PORT"`` points the gateway elsewhere (a proxy).
+    ``upstream="postgres://HOST:PORT"`` points the gateway elsewhere (a proxy);
+    ``env`` adds variables to the gateway's environment.
     """
     password = password or secrets.token_urlsafe(12)
     if create_role:
         postgres.create_role_and_database(user, password, database)
     log_dir = Path(tempfile.mkdtemp(prefix="ppg-edge-gateway-"))
     log_path = log_dir / "gateway.log"
-    port, process = _start(postgres, log_path, options)
+    port, process = _start(postgres, log_path, options, env or {})
     try:
         yield Gateway(
             url=f"http://127.0.0.1:{port}",
