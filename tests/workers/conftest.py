@@ -1,13 +1,19 @@
 """Fixtures for the Cloudflare worker example in the local Workers emulation.
 
-- ``worker_database``: its own role and database (schema.sql loaded) behind the
-  session's real gateway, so the example's tables never meet other suites'.
+- ``worker_gateway``: a gateway of this suite's own (its log holds only the
+  Workers' sessions) with a short session idle timeout, so a Durable Object's
+  kept session can be seen ending and being replaced.
+- ``worker_database``: its own role and database (schema.sql loaded) behind it.
 - ``python_modules``: what a deployed Worker carries: ppg_edge copied by the
   example's vendor.py plus the real ``workers-runtime-sdk`` from PyPI (pinned in
-  requirements-sdk.txt); ``worker_bundle`` / ``probe_bundle`` add a src/.
-- ``worker`` / ``worker_with_wrong_password`` / ``probe_worker``: ``node
-  emulator/host.mjs`` serving the example (correct / wrong DATABASE_URL) or the
-  probe Worker; their base URL.
+  requirements-sdk.txt, pure Python, the same files for every Pyodide).
+- ``pyodide``: the Pyodide builds in package.json (npm aliases), each test runs
+  once per build; a test marked ``@pytest.mark.python_at_least(3, 14)`` only on
+  builds whose Python is that new.
+- ``emulator``: ONE ``node emulator/host.mjs`` process per Pyodide build for
+  the whole session, serving three Workers (each its own Pyodide instance):
+  the example, the example with a wrong password, and the probe.
+- ``worker`` / ``worker_with_wrong_password`` / ``probe_worker``: their base URLs.
 """
 
 from __future__ import annotations
@@ -19,10 +25,12 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -32,8 +40,25 @@ from tests.support.servers import REPO_ROOT, Gateway, Postgres
 HERE = Path(__file__).resolve().parent
 EXAMPLE = REPO_ROOT / "examples" / "cloudflare-worker"
 HOST_SCRIPT = HERE / "emulator" / "host.mjs"
-START_TIMEOUT = 120.0
+START_TIMEOUT = 180.0
+STOP_TIMEOUT = 10.0
 WORKER_ROLE = "ppg_worker"
+SESSION_IDLE_TIMEOUT = 4.0
+"""The suite gateway's --idle-timeout: well above any pause inside a request, short
+enough that a test can wait for an idle Durable Object session to be closed."""
+
+
+@dataclass(frozen=True)
+class PyodideBuild:
+    """One npm Pyodide of package.json: its alias, version and Python."""
+
+    package: str
+    version: str
+    python: tuple[int, int]
+
+    @property
+    def id(self) -> str:
+        return f"pyodide-{self.version}"
 
 
 @dataclass(frozen=True)
@@ -47,25 +72,94 @@ class WorkerDatabase:
     direct_dsn: str = field(repr=False)
 
 
-def _node_modules() -> None:
-    """Install the pinned Pyodide and ws once (``npm ci``) if they are missing."""
-    if not (HERE / "node_modules" / "pyodide" / "package.json").is_file():
+@dataclass(frozen=True)
+class Emulator:
+    """A running emulator process: its Pyodide and the port of each Worker."""
+
+    build: PyodideBuild
+    ports: dict[str, int]
+    python: str
+
+    def url(self, worker: str) -> str:
+        return f"http://127.0.0.1:{self.ports[worker]}"
+
+
+def pyodide_builds() -> list[PyodideBuild]:
+    """Every ``pyodide*`` dependency of package.json (npm aliases, pinned by the lock file).
+
+    Their Python comes from each package's own lock file, so the packages are
+    installed (``npm ci``) here, at collection, if any is missing.
+    """
+    manifest = json.loads((HERE / "package.json").read_text())
+    specs = {
+        name: spec for name, spec in manifest["dependencies"].items() if name.startswith("pyodide")
+    }
+    if not all((HERE / "node_modules" / name / "pyodide-lock.json").is_file() for name in specs):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
+    return [
+        PyodideBuild(name, spec.rpartition("@")[2], _python_of(name))
+        for name, spec in specs.items()
+    ]
+
+
+def _python_of(package: str) -> tuple[int, int]:
+    lock = json.loads((HERE / "node_modules" / package / "pyodide-lock.json").read_text())
+    major, minor, *_ = lock["info"]["python"].split(".")
+    return int(major), int(minor)
+
+
+BUILDS = pyodide_builds()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in ("python_at_least", "python_below"):
+        config.addinivalue_line(
+            "markers", f"{name}(major, minor): run only on Pyodide builds with such a Python"
+        )
+
+
+def _runs_on(definition: pytest.Function, build: PyodideBuild) -> bool:
+    at_least = definition.get_closest_marker("python_at_least")
+    below = definition.get_closest_marker("python_below")
+    return (at_least is None or build.python >= tuple(at_least.args)) and (
+        below is None or build.python < tuple(below.args)
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise every test that reaches an emulated Worker over the Pyodide builds."""
+    if "pyodide" not in metafunc.fixturenames:
+        return
+    builds = [build for build in BUILDS if _runs_on(metafunc.definition, build)]
+    metafunc.parametrize(
+        "pyodide", builds, indirect=True, scope="session", ids=[b.id for b in builds]
+    )
 
 
 @pytest.fixture(scope="session")
-def worker_database(postgres: Postgres, gateway: Gateway) -> WorkerDatabase:
+def pyodide(request: pytest.FixtureRequest) -> PyodideBuild:
+    build: PyodideBuild = request.param
+    return build
+
+
+@pytest.fixture(scope="session")
+def worker_gateway(gateway_factory: Callable[..., Gateway]) -> Gateway:
+    return gateway_factory(idle_timeout=SESSION_IDLE_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def worker_database(postgres: Postgres, worker_gateway: Gateway) -> WorkerDatabase:
     password = secrets.token_urlsafe(12)
     postgres.create_role_and_database(WORKER_ROLE, password, WORKER_ROLE)
     direct = postgres.dsn(WORKER_ROLE, password, WORKER_ROLE)
     with psycopg.connect(direct, autocommit=True) as conn:
         conn.execute((EXAMPLE / "schema.sql").read_text())
-    base = f"127.0.0.1:{gateway.port}/{WORKER_ROLE}"
+    base = f"127.0.0.1:{worker_gateway.port}/{WORKER_ROLE}"
     return WorkerDatabase(
         connection_string=f"postgres://{WORKER_ROLE}:{password}@{base}",
         wrong_password_string=f"postgres://{WORKER_ROLE}:not-{password}@{base}",
         password=password,
-        endpoint=gateway.url,
+        endpoint=worker_gateway.url,
         direct_dsn=direct,
     )
 
@@ -103,6 +197,13 @@ def make_bundle(root: Path, src: Path, modules: Path) -> Path:
     return root
 
 
+def durable_object_bindings(wrangler_toml: Path) -> dict[str, str]:
+    """{binding name: class name} of a wrangler.toml's Durable Objects."""
+    config = tomllib.loads(wrangler_toml.read_text())
+    bindings = config.get("durable_objects", {}).get("bindings", [])
+    return {binding["name"]: binding["class_name"] for binding in bindings}
+
+
 @pytest.fixture(scope="session")
 def worker_bundle(tmp_path_factory: pytest.TempPathFactory, python_modules: Path) -> Path:
     """The example Worker, vendored as its README describes."""
@@ -115,70 +216,92 @@ def probe_bundle(tmp_path_factory: pytest.TempPathFactory, python_modules: Path)
     return make_bundle(tmp_path_factory.mktemp("probe"), HERE / "probe", python_modules)
 
 
+@pytest.fixture(scope="session")
+def emulator(
+    pyodide: PyodideBuild,
+    worker_bundle: Path,
+    probe_bundle: Path,
+    worker_database: WorkerDatabase,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Emulator]:
+    """One emulator process on this Pyodide, serving the three Workers of the suite."""
+    env = {
+        "DATABASE_URL": worker_database.connection_string,
+        "PPG_ENDPOINT": worker_database.endpoint,
+    }
+    objects = durable_object_bindings(EXAMPLE / "wrangler.toml")
+    workers = [
+        _worker("example", worker_bundle, env, objects),
+        _worker(
+            "wrong-password",
+            worker_bundle,
+            env | {"DATABASE_URL": worker_database.wrong_password_string},
+            objects,
+        ),
+        _worker("probe", probe_bundle, env, {}),
+    ]
+    log_path = tmp_path_factory.mktemp(pyodide.id) / "emulator.log"
+    config = {"pyodide": pyodide.package, "workers": workers}
+    with _running(config, log_path) as announced:
+        yield Emulator(pyodide, announced["ports"], announced["python"])
+
+
+def _worker(
+    name: str, bundle: Path, env: dict[str, str], objects: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "bundle": str(bundle),
+        "main": "entry",
+        "env": env,
+        "durableObjects": objects,
+    }
+
+
 @contextmanager
-def running_worker(bundle: Path, env: dict[str, str]) -> Iterator[str]:
-    """Start the emulator on a free port with this env; yield its base URL; stop it."""
-    _node_modules()
-    config = {"bundle": str(bundle), "main": "entry", "env": env}
-    log = open(bundle.parent / f"worker-{secrets.token_hex(4)}.log", "wb")  # noqa: SIM115
-    process = subprocess.Popen(
-        ["node", str(HOST_SCRIPT)],
-        stdout=subprocess.PIPE,
-        stderr=log,
-        stdin=subprocess.DEVNULL,
-        env={**os.environ, "WORKER_EMULATOR_CONFIG": json.dumps(config)},
-    )
-    try:
-        yield f"http://127.0.0.1:{_announced_port(process, log.name)}"
-    finally:
-        process.terminate()
+def _running(config: dict[str, Any], log_path: Path) -> Iterator[dict[str, Any]]:
+    """Run ``node host.mjs`` with this config; yield its announcement; stop it."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            ["node", str(HOST_SCRIPT)],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "WORKER_EMULATOR_CONFIG": json.dumps(config)},
+        )
         try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+            yield _announcement(process, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
-def _announced_port(process: subprocess.Popen[bytes], log_name: str) -> int:
-    """The port from the emulator's first stdout line, or a clear failure with its log."""
+def _announcement(process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
+    """The emulator's first stdout line (ports, versions), or a clear failure with its log."""
     assert process.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT
-    line = b""
     while time.monotonic() < deadline and process.poll() is None:
         line = process.stdout.readline()
         if line.strip():
-            return int(json.loads(line)["port"])
-    raise RuntimeError(f"the Workers emulator did not start:\n{Path(log_name).read_text()}")
+            announced: dict[str, Any] = json.loads(line)
+            return announced
+    raise RuntimeError(f"the Workers emulator did not start:\n{log_path.read_text()}")
 
 
-@pytest.fixture(scope="session")
-def worker(worker_bundle: Path, worker_database: WorkerDatabase) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": worker_database.connection_string,
-        "PPG_ENDPOINT": worker_database.endpoint,
-    }
-    with running_worker(worker_bundle, env) as url:
-        yield url
+@pytest.fixture
+def worker(emulator: Emulator) -> str:
+    return emulator.url("example")
 
 
-@pytest.fixture(scope="session")
-def probe_worker(probe_bundle: Path, worker_database: WorkerDatabase) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": worker_database.connection_string,
-        "PPG_ENDPOINT": worker_database.endpoint,
-    }
-    with running_worker(probe_bundle, env) as url:
-        yield url
+@pytest.fixture
+def worker_with_wrong_password(emulator: Emulator) -> str:
+    return emulator.url("wrong-password")
 
 
-@pytest.fixture(scope="session")
-def worker_with_wrong_password(
-    worker_bundle: Path, worker_database: WorkerDatabase
-) -> Iterator[str]:
-    env = {
-        "DATABASE_URL": worker_database.wrong_password_string,
-        "PPG_ENDPOINT": worker_database.endpoint,
-    }
-    with running_worker(worker_bundle, env) as url:
-        yield url
+@pytest.fixture
+def probe_worker(emulator: Emulator) -> str:
+    return emulator.url("probe")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from tests.workers.conftest import PyodideBuild
 from tests.workers.worker_http import call_json
 
 
-def test_inside_a_worker_ppg_edge_picks_the_cloudflare_runtime(probe_worker: str) -> None:
+def test_inside_a_worker_ppg_edge_picks_the_cloudflare_runtime(
+    probe_worker: str, pyodide: PyodideBuild
+) -> None:
     status, body = call_json(probe_worker, "GET", "/runtime")
     assert status == 200
     assert body["runtime"] == "CloudflareRuntime"
-    assert body["python"] == [3, 13]
+    assert body["python"] == list(pyodide.python)
+    assert body["pyodide"] == pyodide.version
     assert body["platform"] == "emscripten"
     assert body["sdk"].endswith("python_modules/workers/__init__.py")
 

@@ -1,8 +1,9 @@
 """The example Worker's routes, run in the Workers emulation against the real gateway.
 
 Each test speaks plain HTTP to the emulator, which runs examples/cloudflare-worker
-in Pyodide 0.28 with the vendored ppg_edge and workers SDK; every database
-round trip goes Worker -> fetch / fetch-upgrade WebSocket -> gateway -> PostgreSQL.
+with the vendored ppg_edge and workers SDK, once per Pyodide build of package.json
+(Python 3.13 and 3.14); every database round trip goes Worker -> fetch /
+fetch-upgrade WebSocket -> gateway -> PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 import pytest
 
+from tests.workers.conftest import PyodideBuild
 from tests.workers.worker_http import call, call_json
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-worker" / "src"
@@ -70,6 +72,30 @@ def test_numbers_streams_a_large_result_as_ndjson(worker: str) -> None:
         assert row["hash"] == hashlib.md5(str(row["n"]).encode()).hexdigest()
 
 
+@pytest.mark.python_at_least(3, 14)
+def test_a_t_string_route_sends_its_values_as_parameters(worker: str) -> None:
+    """Python 3.14 Workers: db.sql(t"... {email}") finds the user; SQL in the value stays text."""
+    query = urlencode({"email": "grace@example.com"})
+    status, body = call_json(worker, "GET", f"/users/by-email?{query}")
+    assert (status, body) == (
+        200,
+        {"user": {"id": 2, "name": "Grace Hopper", "email": "grace@example.com"}},
+    )
+    injection = urlencode({"email": "nobody' OR '1'='1"})
+    status, body = call_json(worker, "GET", f"/users/by-email?{injection}")
+    assert (status, body) == (404, {"error": "no user with that email"})
+
+
+@pytest.mark.python_below(3, 14)
+def test_the_t_string_route_says_it_needs_python_314(worker: str, pyodide: PyodideBuild) -> None:
+    status, body = call_json(worker, "GET", "/users/by-email?email=grace%40example.com")
+    version = "{}.{}".format(*pyodide.python)
+    assert (status, body) == (
+        501,
+        {"error": f"/users/by-email uses a t-string and needs Python 3.14 (this is {version})"},
+    )
+
+
 def test_transfer_moves_money_in_one_transaction(worker: str, balances: Any) -> None:
     status, body = call_json(worker, "POST", "/transfer", {"from": 1, "to": 2, "amount": 30})
     assert (status, body) == (200, {"balances": {"1": 70, "2": 80}})
@@ -113,6 +139,34 @@ def test_concurrent_requests_get_separate_sessions(worker: str) -> None:
     assert beta["markers"] == "beta"
     assert alpha["pid"] != beta["pid"]
     assert alpha["txid"] != beta["txid"]
+
+
+def test_a_connection_killed_under_a_request_is_a_503(worker: str, worker_database: Any) -> None:
+    """PostgreSQL ends the backend mid-statement: the Worker answers 503, not a 4xx."""
+    with ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(call_json, worker, "GET", "/session?tag=doomed&hold=5")
+        pid = _backend_running(worker_database, "SELECT pg_sleep%")
+        with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        status, body = answer.result()
+    assert status == 503
+    assert body["code"].startswith(("08", "57P01"))
+    assert body["error"].startswith("the database connection was lost")
+
+
+def _backend_running(worker_database: Any, pattern: str) -> int:
+    """The pid of the Worker's backend running a statement LIKE pattern (waits for it)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                (pattern,),
+            ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no backend ran {pattern!r} within 20 s")
 
 
 def test_wrong_password_over_http_is_a_clear_502(
@@ -168,13 +222,17 @@ def _running_numbers_queries(worker_database: Any) -> int:
     return int(row[0])
 
 
-def test_the_example_keeps_no_io_objects_at_module_level() -> None:
-    """Workers forbid reusing I/O across requests: no client is built outside a function."""
-    source = (EXAMPLE_SRC / "entry.py").read_text()
-    module = ast.parse(source)
+@pytest.mark.parametrize("module", ["entry.py", "pinned.py"])
+def test_the_example_keeps_no_io_objects_at_module_level(module: str) -> None:
+    """Workers forbid reusing I/O across requests: no client is built outside a function.
+
+    The Durable Object (pinned.py) keeps its session on the instance, never in a global.
+    """
+    source = (EXAMPLE_SRC / module).read_text()
+    tree = ast.parse(source)
     functions = ast.FunctionDef | ast.AsyncFunctionDef
-    eager = [node for node in module.body if not isinstance(node, functions | ast.ClassDef)]
-    for cls in (node for node in module.body if isinstance(node, ast.ClassDef)):
+    eager = [node for node in tree.body if not isinstance(node, functions | ast.ClassDef)]
+    for cls in (node for node in tree.body if isinstance(node, ast.ClassDef)):
         eager += [node for node in cls.body if not isinstance(node, functions)]
     calls = {
         node.func.attr
@@ -184,4 +242,4 @@ def test_the_example_keeps_no_io_objects_at_module_level() -> None:
     }
     assert not calls & {"connect", "client", "new_session"}
     assert "global " not in source
-    assert "ppg_edge.connect(" in source
+    assert "ppg_edge.connect(" in source or "ppg_edge.client(" in source

@@ -2,73 +2,47 @@
 
 Routes (schema in ../schema.sql):
   GET  /users?limit=N          users as JSON (a parameterised query over HTTP)
+  GET  /users/by-email?email=E one user, by a t-string query (Python 3.14 Workers only)
   GET  /numbers?count=N        N generated rows streamed as NDJSON, in constant memory
   POST /transfer               {"from": ID, "to": ID, "amount": N} moved in one transaction
   GET  /session?tag=T&hold=S   what this request's own database session sees
-Failures come back as JSON {"error": ...} with a fitting status code.
+  GET  /pinned?object=O&tag=T  a visit recorded on the session that Durable Object O
+                               keeps open across requests (pinned.py)
+Failures come back as JSON {"error": ...} with a fitting status code (replies.py).
 
 Configuration comes from `self.env`: the secret DATABASE_URL (a connection
-string) and the optional variable PPG_ENDPOINT (e.g. a local gateway's URL).
+string), the optional variable PPG_ENDPOINT (e.g. a local gateway's URL) and
+the Durable Object binding PINNED (wrangler.toml).
 
 Each request opens its own `ppg_edge.connect(...)` and closes it before its
 response is complete (a stream closes it when it ends): Workers forbid sharing
-I/O objects between requests, so nothing is cached at module level.
+I/O objects between requests, so nothing is cached at module level. A session
+that outlives requests belongs in a Durable Object (pinned.py).
 """
 
 from __future__ import annotations
 
 import json
-import traceback
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from pinned import PinnedSession
+from replies import Problem, error_response, json_response
 from workers import Response, WorkerEntrypoint
 
 import ppg_edge
 from ppg_edge.runtime.jsbridge import readable_stream
 
-JSON_TYPE = "application/json"
+__all__ = ["Default", "PinnedSession"]  # the Durable Object class is exported from the main module
+
 NDJSON_TYPE = "application/x-ndjson"
 STREAM_CHUNK_BYTES = 64 * 1024
 MAX_USERS = 100
 MAX_NUMBERS = 1_000_000
 MAX_HOLD_SECONDS = 5.0
-
-
-class Problem(Exception):
-    """A request the Worker refuses, with the HTTP status to answer."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload), status=status, headers={"content-type": JSON_TYPE})
-
-
-def error_response(exc: BaseException) -> Response:
-    """Map a failure to JSON; passwords never appear (ppg_edge keeps them out of messages)."""
-    if isinstance(exc, Problem):
-        return json_response({"error": str(exc)}, exc.status)
-    if isinstance(exc, ppg_edge.DatabaseError):
-        status = 409 if exc.code.startswith("23") or exc.code == "40001" else 400
-        return json_response({"error": str(exc), "code": exc.code}, status)
-    if isinstance(exc, ppg_edge.QueryTimeoutError):
-        return json_response({"error": str(exc)}, 504)
-    if isinstance(exc, ppg_edge.HttpResponseError):
-        body = {"error": f"the database refused the request: {exc}", "upstream_status": exc.status}
-        return json_response(body, 502)
-    if isinstance(exc, ppg_edge.WebSocketError):
-        body = {"error": f"the database session failed: {exc}", "close_code": exc.close_code}
-        return json_response(body, 502)
-    if isinstance(exc, ppg_edge.ValidationError):
-        return json_response({"error": f"the Worker is misconfigured: {exc}"}, 500)
-    if isinstance(exc, ppg_edge.GenericError):
-        return json_response({"error": str(exc)}, 502)
-    traceback.print_exception(exc)
-    return json_response({"error": "internal error"}, 500)
+MAX_OBJECT_NAME_CHARS = 64
 
 
 def int_param(params: dict[str, list[str]], name: str, default: int, maximum: int) -> int:
@@ -184,9 +158,22 @@ async def stream_numbers(db: ppg_edge.Database, params: dict[str, list[str]], ct
     return Response(stream, headers={"content-type": NDJSON_TYPE})
 
 
+async def needs_python_314(
+    _db: ppg_edge.Database, _params: dict[str, list[str]], _body: str
+) -> Response:
+    version = ".".join(map(str, sys.version_info[:2]))
+    raise Problem(501, f"/users/by-email uses a t-string and needs Python 3.14 (this is {version})")
+
+
+if sys.version_info >= (3, 14):
+    from by_email import user_by_email  # t-strings are a syntax error before 3.14
+else:
+    user_by_email = needs_python_314
+
 Handler = Callable[[ppg_edge.Database, dict[str, list[str]], str], Awaitable[Response]]
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/users": ("GET", list_users),
+    "/users/by-email": ("GET", user_by_email),
     "/transfer": ("POST", transfer),
     "/session": ("GET", session_info),
 }
@@ -210,6 +197,8 @@ class Default(WorkerEntrypoint):
         try:
             if url.path == "/numbers" and method == "GET":
                 return await self.stream(params)
+            if url.path == "/pinned" and method == "GET":
+                return await self.pinned(request, params)
             if url.path not in ROUTES:
                 raise Problem(404, f"no route {url.path}")
             expected, handler = ROUTES[url.path]
@@ -220,6 +209,14 @@ class Default(WorkerEntrypoint):
                 return await handler(db, params, body)
         except Exception as exc:
             return error_response(exc)
+
+    async def pinned(self, request: Any, params: dict[str, list[str]]) -> Response:
+        """Hand the request to the Durable Object named by ?object= (default "main")."""
+        namespace = getattr(self.env, "PINNED", None)
+        if namespace is None:
+            raise Problem(500, "the PINNED Durable Object binding is not configured")
+        name = params.get("object", ["main"])[-1][:MAX_OBJECT_NAME_CHARS]
+        return await namespace.getByName(name).fetch(request)
 
     async def stream(self, params: dict[str, list[str]]) -> Response:
         db = open_database(self.env)

@@ -1,131 +1,33 @@
-// A local stand-in for workerd running one Python Worker.
+// A local stand-in for workerd running Python Workers on one Pyodide version.
 //
 // Usage: node host.mjs   with WORKER_EMULATOR_CONFIG set to JSON
-//   {"bundle": DIR, "main": "entry", "env": {NAME: VALUE, ...}}
-// where DIR holds the Worker as deployed: src/ (the main module and its
+//   {"pyodide": NPM_PACKAGE, "workers": [WORKER, ...]}
+// where NPM_PACKAGE is the Pyodide to run (an npm alias in ../package.json such
+// as "pyodide314") and each WORKER is
+//   {"name": N, "bundle": DIR, "main": "entry", "env": {NAME: VALUE, ...},
+//    "durableObjects": {BINDING: CLASS_NAME, ...}}
+// with DIR holding the Worker as deployed: src/ (the main module and its
 // siblings) and python_modules/ (vendored packages, the `workers` SDK included).
 //
-// It loads Pyodide 0.28 (Python 3.13, as in Workers), installs the JS globals a
-// Worker sees (./workerd.mjs), provides the two native modules workerd gives the
-// SDK (_pyodide_entrypoint_helper, _cloudflare_compat_flags), copies the bundle
-// into Pyodide's in-memory file system, imports the main module once per
-// process (one isolate), then serves HTTP on 127.0.0.1 at a free port. Every
-// incoming request gets a NEW `Default(ctx, env)` instance and its own
-// ExecutionContext with waitUntil(). The first stdout line is {"port": N}.
+// One process boots one Pyodide version once per Worker (each Worker its own
+// isolate, ./isolate.mjs), installs the JS globals a Worker sees
+// (./workerd.mjs), and serves each Worker over HTTP on 127.0.0.1 at a free
+// port. Every incoming request gets a NEW `Default(ctx, env)` instance and its
+// own ExecutionContext with waitUntil(); Durable Object instances live on
+// across requests. The first stdout line is
+//   {"ports": {N: PORT, ...}, "pyodide": VERSION, "python": VERSION}.
 
-import fs from "node:fs";
 import http from "node:http";
-import path from "node:path";
 import { once } from "node:events";
 import { Readable } from "node:stream";
-import { fileURLToPath } from "node:url";
-import { AsyncLocalStorage } from "node:async_hooks";
-import { loadPyodide } from "pyodide";
+import { ExecutionContext } from "./context.mjs";
+import { startIsolate } from "./isolate.mjs";
 import { installWorkersGlobals } from "./workerd.mjs";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const WAIT_UNTIL_LIMIT_MS = 30_000; // Workers lets waitUntil work run this long after the response
-const ROOT = "/worker";
-
 const config = JSON.parse(process.env.WORKER_EMULATOR_CONFIG ?? "{}");
-if (!config.bundle || !config.main) {
-  console.error("WORKER_EMULATOR_CONFIG needs bundle and main");
+if (!config.pyodide || !Array.isArray(config.workers) || config.workers.length === 0) {
+  console.error("WORKER_EMULATOR_CONFIG needs pyodide and a non-empty workers list");
   process.exit(2);
-}
-
-class ExecutionContext {
-  #pending = [];
-
-  waitUntil(promise) {
-    this.#pending.push(
-      Promise.resolve(promise).catch((error) => console.error("waitUntil task failed:", error)),
-    );
-  }
-
-  passThroughOnException() {}
-
-  async settle() {
-    let timer;
-    const limit = new Promise((resolve) => {
-      timer = setTimeout(resolve, WAIT_UNTIL_LIMIT_MS);
-    });
-    await Promise.race([Promise.allSettled(this.#pending), limit]);
-    clearTimeout(timer);
-  }
-}
-
-const currentContext = new AsyncLocalStorage();
-
-// What workerd's entrypoint helper does to ctx: let waitUntil take a Python
-// awaitable. The borrowed proxy is copied so it outlives the Python call.
-function patchWaitUntil(ctx) {
-  if (ctx.__patched) return;
-  const original = ctx.waitUntil.bind(ctx);
-  ctx.waitUntil = (value) => {
-    const owned = typeof value?.copy === "function" ? value.copy() : value;
-    original(
-      (async () => {
-        try {
-          return await owned;
-        } finally {
-          owned?.destroy?.();
-        }
-      })(),
-    );
-  };
-  ctx.__patched = true;
-}
-
-function copyTree(pyodide, hostDir, fsDir) {
-  pyodide.FS.mkdirTree(fsDir);
-  for (const entry of fs.readdirSync(hostDir, { withFileTypes: true })) {
-    if (entry.name === "__pycache__") continue;
-    const hostPath = path.join(hostDir, entry.name);
-    const fsPath = `${fsDir}/${entry.name}`;
-    if (entry.isDirectory()) {
-      copyTree(pyodide, hostPath, fsPath);
-    } else if (entry.isFile()) {
-      pyodide.FS.writeFile(fsPath, fs.readFileSync(hostPath));
-    }
-  }
-}
-
-async function startPython() {
-  installWorkersGlobals();
-  const pyodide = await loadPyodide({
-    stdout: (line) => process.stderr.write(`[python] ${line}\n`),
-    stderr: (line) => process.stderr.write(`[python] ${line}\n`),
-  });
-  const env = config.env ?? {};
-  pyodide.registerJsModule("_pyodide_entrypoint_helper", {
-    cloudflareWorkersModule: {
-      env,
-      waitUntil: (promise) => currentContext.getStore()?.waitUntil(promise),
-    },
-    cloudflareSocketsModule: {},
-    doAnImport: async (name) => {
-      throw new Error(`importing ${name} from Python is not emulated`);
-    },
-    patch_env_helper: () => {
-      throw new Error("patch_env is not emulated");
-    },
-    patchWaitUntil,
-  });
-  pyodide.registerJsModule("_cloudflare_compat_flags", {
-    python_workflows_implicit_dependencies: false,
-    python_request_headers_preserve_commas: false,
-  });
-  copyTree(pyodide, path.join(config.bundle, "src"), `${ROOT}/src`);
-  copyTree(pyodide, path.join(config.bundle, "python_modules"), `${ROOT}/python_modules`);
-  pyodide.FS.mkdirTree(`${ROOT}/emulator`);
-  pyodide.FS.writeFile(`${ROOT}/emulator/_emulator_dispatch.py`, fs.readFileSync(path.join(HERE, "dispatch.py")));
-  pyodide.runPython(`
-import sys
-sys.path[:0] = ["${ROOT}/src", "${ROOT}/python_modules", "${ROOT}/emulator"]
-`);
-  const dispatch = pyodide.pyimport("_emulator_dispatch");
-  const entrypoint = dispatch.entrypoint(config.main);
-  return { handle: dispatch.handle, entrypoint, env };
 }
 
 function incomingRequest(req) {
@@ -170,30 +72,36 @@ async function writeResponse(response, res) {
   }
 }
 
-const worker = await startPython();
-
-const server = http.createServer(async (req, res) => {
-  const ctx = new ExecutionContext();
-  let response;
-  try {
-    const request = incomingRequest(req);
-    response = await currentContext.run(ctx, () =>
-      worker.handle(worker.entrypoint, ctx, worker.env, request),
-    );
-    if (!(response instanceof Response) && typeof response?.status !== "number") {
-      throw new TypeError("fetch handler did not return a Response");
+function serve(isolate) {
+  const server = http.createServer(async (req, res) => {
+    const ctx = new ExecutionContext();
+    let response;
+    try {
+      response = await isolate.handle(ctx, incomingRequest(req));
+      if (!(response instanceof Response) && typeof response?.status !== "number") {
+        throw new TypeError("fetch handler did not return a Response");
+      }
+    } catch (error) {
+      console.error("Worker threw exception:", error);
+      response = new Response("Worker threw exception", { status: 500 });
     }
-  } catch (error) {
-    console.error("Worker threw exception:", error);
-    response = new Response("Worker threw exception", { status: 500 });
-  }
-  await writeResponse(response, res);
-  await ctx.settle();
-});
+    await writeResponse(response, res);
+    await ctx.settle();
+  });
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve(server.address().port));
+  });
+}
 
-server.listen(0, "127.0.0.1", () => {
-  process.stdout.write(`${JSON.stringify({ port: server.address().port })}\n`);
-});
+installWorkersGlobals();
+const { loadPyodide, version } = await import(config.pyodide);
+const isolates = await Promise.all(config.workers.map((worker) => startIsolate(loadPyodide, worker)));
+const ports = {};
+for (const [index, worker] of config.workers.entries()) {
+  ports[worker.name] = await serve(isolates[index]);
+}
+const python = isolates[0].pythonVersion;
+process.stdout.write(`${JSON.stringify({ ports, pyodide: version, python })}\n`);
 
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => process.exit(0));

@@ -14,6 +14,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyodide
 import workers
 from workers import Response, WorkerEntrypoint
 
@@ -37,6 +38,7 @@ class Default(WorkerEntrypoint):
                 {
                     "runtime": type(default_runtime()).__name__,
                     "python": list(sys.version_info[:2]),
+                    "pyodide": pyodide.__version__,
                     "platform": sys.platform,
                     "sdk": workers.__file__,
                 }
