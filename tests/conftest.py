@@ -1,6 +1,11 @@
 """Session fixtures every suite uses: a private PostgreSQL and the real gateway.
 
-- ``postgres``: ``.host``, ``.port``, ``.superuser_dsn`` (psycopg conninfo),
+The project's own pytest plugin (``ppg_edge.gateway.pytest_plugin``, also an
+installed entry point) is loaded here, so its fixtures work from a fresh
+checkout too; ``pytester`` is for the plugin's own tests (tests/plugin/).
+
+- ``postgres``: the plugin's ``ppg_postgres`` (one PostgreSQL per session):
+  ``.host``, ``.port``, ``.superuser_dsn`` (psycopg conninfo),
   ``.dsn(user, password, dbname)``.
 - ``gateway``: a ``python -m ppg_edge.gateway`` subprocess with ``.url``,
   ``.ws_url``, ``.port``, ``.user``, ``.password``, ``.database``,
@@ -19,14 +24,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import Gateway, Postgres, running_gateway, running_postgres
+from tests.support.servers import Gateway, Postgres, running_gateway
+
+pytest_plugins = ["ppg_edge.gateway.pytest_plugin", "pytester"]
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    """A private PostgreSQL for the whole test session."""
-    with running_postgres() as server:
-        yield server
+def postgres(ppg_postgres: Postgres) -> Postgres:
+    """A private PostgreSQL for the whole test session, shared with the plugin's fixtures."""
+    return ppg_postgres
 
 
 @pytest.fixture(scope="session")

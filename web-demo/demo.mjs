@@ -1,6 +1,7 @@
 // The web demo's page side: boots Pyodide and the ppg_edge wheel from ./vendor/,
-// then renders what demo.py reports. The connection form can be prefilled from the
-// URL fragment (#endpoint=…&user=…&password=…&database=…), which never leaves the browser.
+// then renders what demo.py reports, for the SQL tab and the Python tab (whose
+// examples are ./examples/*.py). The connection form can be prefilled from the URL
+// fragment (#endpoint=…&user=…&password=…&database=…), which never leaves the browser.
 import { loadPyodide } from "./vendor/pyodide/pyodide.mjs";
 
 const $ = (id) => document.getElementById(id);
@@ -36,14 +37,17 @@ const clock = {
   },
 };
 
-function setBusy(busy) {
-  $("run").disabled = busy;
-  $("compare").disabled = busy;
-  $("stop").disabled = !busy;
+/** One thing runs at a time; `stopper` is the Stop button that ends it, if any. */
+function setBusy(busy, stopper = null) {
+  for (const id of ["run", "compare", "py-run"]) $(id).disabled = busy;
+  for (const id of ["stop", "py-stop"]) $(id).disabled = !busy || id !== stopper;
 }
 
-function showError(info) {
-  const box = $("error");
+function rowsNote(count) {
+  return `${number.format(count)} ${count === 1 ? "row" : "rows"}`;
+}
+
+function showError(info, box = $("error")) {
   box.replaceChildren();
   const title = document.createElement("h3");
   title.textContent = info.type;
@@ -67,7 +71,70 @@ function showError(info) {
     }
     box.append(list);
   }
+  if (info.frames?.length) box.append(frameList(info));
   box.hidden = false;
+}
+
+/** Where in the editor's code an exception happened: one line per frame. */
+function frameList(info) {
+  const list = document.createElement("ol");
+  list.className = "frames";
+  for (const frame of info.frames) {
+    const item = document.createElement("li");
+    const where = document.createElement("span");
+    where.textContent = `line ${frame.line}${frame.where && frame.where !== "<module>" ? ` in ${frame.where}` : ""}`;
+    const code = document.createElement("code");
+    code.textContent = frame.code;
+    item.append(where, code);
+    list.append(item);
+  }
+  if (info.hidden_frames) {
+    const item = document.createElement("li");
+    item.className = "hidden-frames";
+    item.textContent = `${info.hidden_frames} more ${info.hidden_frames === 1 ? "frame" : "frames"} inside ppg_edge and Pyodide`;
+    list.append(item);
+  }
+  return list;
+}
+
+/** A clock for the Python tab. */
+const pyClock = {
+  started: 0,
+  timer: 0,
+  start() {
+    this.started = performance.now();
+    this.timer = setInterval(() => this.show(), 50);
+  },
+  show() {
+    $("py-elapsed").textContent = ((performance.now() - this.started) / 1000).toFixed(2);
+  },
+  stop() {
+    clearInterval(this.timer);
+    this.show();
+  },
+};
+
+/** Printed text joins the previous span of the same stream (print writes text, then "\n"). */
+function appendOutput(text, kind) {
+  const output = $("py-output");
+  const last = output.lastElementChild;
+  if (last?.className === kind) {
+    last.append(text);
+  } else {
+    const span = document.createElement("span");
+    span.className = kind;
+    span.textContent = text;
+    output.append(span);
+  }
+  output.hidden = false;
+  output.scrollTop = output.scrollHeight;
+}
+
+function pythonSettled(state, note) {
+  pyClock.stop();
+  $("py-status").dataset.state = state;
+  $("py-note").textContent = note;
+  setBusy(false);
 }
 
 /** The page's state changes; demo.py calls all but `started`, with JSON strings and numbers. */
@@ -80,7 +147,7 @@ const view = {
     $("note").textContent = "";
     $("status").dataset.state = "running";
     $("status").dataset.runs = String(Number($("status").dataset.runs ?? 0) + 1);
-    setBusy(true);
+    setBusy(true, "stop");
     clock.start();
   },
   columns(json) {
@@ -128,11 +195,33 @@ const view = {
     $("status").dataset.state = "done";
     setBusy(false);
   },
-  failed(json) {
+  /** An error; `count` rows arrived before it (they stay in the table). */
+  failed(json, count) {
     clock.stop();
     $("status").dataset.state = "failed";
+    if (typeof count === "number") {
+      $("row-count").textContent = number.format(count);
+      const shown = $("results").tBodies[0].rows.length;
+      const notes = count ? [`· ${rowsNote(count)} arrived before the error`] : [];
+      if (shown < count) notes.push(`showing the first ${number.format(shown)}`);
+      $("note").textContent = notes.join(", ");
+    }
     showError(JSON.parse(json));
     setBusy(false);
+  },
+  /** Text the Python tab's code printed (`kind`: stdout, stderr or note). */
+  output(text, kind) {
+    appendOutput(text, kind);
+  },
+  python_done(json) {
+    const outcome = JSON.parse(json);
+    if (outcome.value != null) appendOutput(`${outcome.value}\n`, "value");
+    pythonSettled("done", outcome.stopped ? "· stopped" : "");
+  },
+  python_failed(json) {
+    const info = JSON.parse(json);
+    showError(info, $("py-error"));
+    pythonSettled("failed", "");
   },
   compared(json) {
     const figures = JSON.parse(json);
@@ -169,11 +258,67 @@ async function boot() {
   return demo;
 }
 
-/** Await a Python coroutine; a failure that escaped demo.py still lands in the error box. */
-function settle(coroutine) {
+/** Await a Python coroutine; a failure that escaped demo.py still lands in an error box. */
+function settle(coroutine, failed = view.failed) {
   Promise.resolve(coroutine).catch((error) => {
-    view.failed(JSON.stringify({ type: error.type ?? "Error", message: String(error.message ?? error) }));
+    failed(JSON.stringify({ type: error.type ?? "Error", message: String(error.message ?? error) }));
   });
+}
+
+function selectTab(name) {
+  for (const tab of document.querySelectorAll("[role=tab]")) {
+    const selected = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(selected));
+    tab.tabIndex = selected ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !selected;
+  }
+}
+
+async function loadExample(name) {
+  const answer = await fetch(`./examples/${name}.py`);
+  if (!answer.ok) throw new Error(`example ${name}: HTTP ${answer.status}`);
+  const source = await answer.text();
+  $("python").value = source;
+  $("python").rows = Math.min(Math.max(source.split("\n").length + 1, 8), 30); // all of it in view
+  $("python").dataset.example = name;
+}
+
+/** Tab indents, Shift-Tab dedents, Ctrl-Enter runs: enough of an editor for examples. */
+function editorKeys(event, run) {
+  const area = event.target;
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    run();
+  } else if (event.key === "Tab" && !event.shiftKey) {
+    event.preventDefault();
+    area.setRangeText("    ", area.selectionStart, area.selectionEnd, "end");
+  } else if (event.key === "Tab") {
+    event.preventDefault();
+    const start = area.value.lastIndexOf("\n", area.selectionStart - 1) + 1;
+    const indent = area.value.slice(start, start + 4).match(/^ */)[0].length;
+    if (indent) area.setRangeText("", start, start + indent, "end");
+  }
+}
+
+function wirePython(demo) {
+  const run = () => {
+    if ($("py-run").disabled) return;
+    $("py-output").replaceChildren();
+    $("py-output").hidden = true;
+    $("py-error").hidden = true;
+    $("py-note").textContent = "";
+    $("py-status").dataset.state = "running";
+    $("py-status").dataset.runs = String(Number($("py-status").dataset.runs ?? 0) + 1);
+    setBusy(true, "py-stop");
+    pyClock.start();
+    settle(demo.run_python(formJSON(), $("python").value), view.python_failed);
+  };
+  $("py-run").addEventListener("click", run);
+  $("py-stop").addEventListener("click", () => demo.stop());
+  $("python").addEventListener("keydown", (event) => editorKeys(event, run));
+  for (const example of document.querySelectorAll("[data-example]")) {
+    example.addEventListener("click", () => loadExample(example.dataset.example));
+  }
 }
 
 function wire(demo) {
@@ -189,7 +334,6 @@ function wire(demo) {
   $("stop").addEventListener("click", () => demo.stop());
   $("compare").addEventListener("click", () => {
     setBusy(true);
-    $("stop").disabled = true;
     settle(demo.compare(formJSON(), Number($("count").value) || 10));
   });
   for (const example of document.querySelectorAll("[data-sql]")) {
@@ -198,11 +342,17 @@ function wire(demo) {
       run();
     });
   }
+  wirePython(demo);
   setBusy(false);
-  $("stop").disabled = true;
 }
 
 prefill();
+for (const tab of document.querySelectorAll("[role=tab]")) {
+  tab.addEventListener("click", () => selectTab(tab.id.replace("tab-", "")));
+}
+loadExample("first_query").catch((error) => {
+  $("python").value = `# could not load the examples: ${error.message}`;
+});
 boot().then(wire, (error) => {
   $("boot").textContent = `Python failed to load: ${error.message ?? error}`;
   $("boot").dataset.state = "failed";

@@ -1,8 +1,11 @@
 """Fixtures that run ppg_edge inside Pyodide: in Chromium (page and module Web
 Worker, via Playwright) and on Node (npm `ws` as WebSocket).
 
-The page, Pyodide's files (from npm, in node_modules) and the freshly built
-wheel are served by a small static server on one port; the gateway listens on
+Built on the project's pytest plugin (ppg_edge.gateway.pytest_plugin): its
+Chromium (`ppg_browser`, flags and path from pyproject.toml), its freshly built
+wheel (`ppg_wheel`), its Pyodide folder (`ppg_pyodide_dir`, npm-installed here
+on demand), its PostgreSQL and its static server class. The suite's page,
+Pyodide's files and the wheel are served on one port; the gateway listens on
 another and allows only the page's origin, so every request is a real CORS one.
 Timings and the wheel size land in `artifacts/browser-metrics.json` and in the
 terminal summary.
@@ -16,37 +19,26 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote
 
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
+
+from ppg_edge.gateway.testing.site import SiteHandler, StaticSite
 
 BROWSER_TESTS = Path(__file__).resolve().parent
 ROOT = BROWSER_TESTS.parent.parent
 SITE = BROWSER_TESTS / "site"
 NODE_MODULES = BROWSER_TESTS / "node_modules"
 PYODIDE_DIR = NODE_MODULES / "pyodide"
-WHEELS = ROOT / "wheels"
 ARTIFACTS = ROOT / "artifacts"
 NODE_RUNNER = SITE / "node_runner.mjs"
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SUITE_TIMEOUT_MS = 240_000
 """How long one environment's whole suite may take (Pyodide boot included)."""
 
@@ -58,15 +50,6 @@ CUT_DELAY = 0.3
 
 METRICS: dict[str, Any] = {}
 """Measured numbers, printed at the end of the run."""
-
-
-def chromium_path() -> str:
-    """Chromium from the OS (apt `chromium`), or $PPG_CHROMIUM; never a downloaded build."""
-    for candidate in (os.environ.get("PPG_CHROMIUM"), "chromium", "chromium-browser"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    pytest.fail("Chromium not found: `apt-get install chromium` or set PPG_CHROMIUM")
 
 
 def ensure_node_modules() -> None:
@@ -82,55 +65,11 @@ def ensure_node_modules() -> None:
     )
 
 
-def build_wheel() -> Path:
-    """Build the wheel from the current source into wheels/ (what the demo serves too)."""
-    subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "build_wheel.py"), "--outdir", str(WHEELS)],
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
-    )
-    (wheel,) = WHEELS.glob("ppg_edge-*+edge-py3-none-any.whl")
-    return wheel
-
-
-class _SiteHandler(SimpleHTTPRequestHandler):
-    """Serves files from a few mounted directories, without caching or logging."""
-
-    mounts: ClassVar[dict[str, Path]] = {}
-    protocol_version = "HTTP/1.1"  # chunked answers need it
-    extensions_map = {  # noqa: RUF012 - the base class declares it as a plain dict
-        ".html": "text/html; charset=utf-8",
-        ".js": "text/javascript",
-        ".mjs": "text/javascript",
-        ".json": "application/json",
-        ".wasm": "application/wasm",
-        ".py": "text/plain; charset=utf-8",
-        ".css": "text/css",
-        ".zip": "application/zip",
-        ".whl": "application/octet-stream",
-        "": "application/octet-stream",
-    }
-
-    def translate_path(self, path: str) -> str:
-        route = path.split("?", 1)[0].split("#", 1)[0]
-        for prefix, directory in sorted(self.mounts.items(), key=lambda kv: -len(kv[0])):
-            if route.startswith(prefix):
-                relative = Path(route[len(prefix) :])
-                target = (directory / relative.relative_to(relative.anchor)).resolve()
-                if target.is_relative_to(directory.resolve()):
-                    return str(target)
-        return str(SITE / "__not_found__")
-
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the tests assert on behaviour, not on access logs."""
+class _SuiteHandler(SiteHandler):
+    """The plugin's static handler plus a statement endpoint that breaks off mid-answer."""
 
     def do_POST(self) -> None:
-        """A statement endpoint that breaks off mid-answer, as a failing server would.
+        """Answer as a failing server would.
 
         `?db=cut` drops the connection inside a chunked body (a transport error);
         `?db=eof` ends a close-delimited body cleanly but before `complete`.
@@ -153,31 +92,21 @@ class _SiteHandler(SimpleHTTPRequestHandler):
         self.close_connection = True
 
 
-class StaticSite:
-    """A threaded static server on 127.0.0.1 with an ephemeral port.
-
-    Beside it, `silent_url` names a port that completes TCP handshakes (the
-    kernel's backlog) but never answers: a server that hangs.
-    """
+class SuiteSite(StaticSite):
+    """The suite's static site; beside it, `silent_url` names a port that completes TCP
+    handshakes (the kernel's backlog) but never answers: a server that hangs."""
 
     def __init__(self, mounts: dict[str, Path]) -> None:
-        handler = type("Handler", (_SiteHandler,), {"mounts": mounts})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self.origin = f"http://127.0.0.1:{self._server.server_address[1]}"
+        super().__init__(mounts, _SuiteHandler)
         self._silent = socket.create_server(("127.0.0.1", 0), backlog=16)
         self.silent_url = f"ws://127.0.0.1:{self._silent.getsockname()[1]}/v0/session"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
 
     def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().close()
         self._silent.close()
-        self._thread.join()
 
 
-def suite_config(gateway: Any, site: StaticSite) -> dict[str, Any]:
+def suite_config(gateway: Any, site: SuiteSite) -> dict[str, Any]:
     """What the in-Pyodide suite needs: the gateway, a unique run id for tables, and the
     static site, whose POST /v0/statement breaks off mid-answer, and a port that never
     answers."""
@@ -194,16 +123,27 @@ def suite_config(gateway: Any, site: StaticSite) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def wheel() -> Path:
-    path = build_wheel()
-    METRICS["wheel"] = {"file": path.name, "bytes": path.stat().st_size}
-    return path
+def node_modules() -> None:
+    """tests/browser/node_modules as package-lock.json pins it (npm ci when stale)."""
+    ensure_node_modules()
 
 
 @pytest.fixture(scope="session")
-def static_site(wheel: Path) -> Iterator[StaticSite]:
-    ensure_node_modules()
-    site = StaticSite({"/pyodide/": PYODIDE_DIR, "/wheels/": WHEELS, "/": SITE})
+def ppg_pyodide_dir(node_modules: None, ppg_pyodide_dir: Path) -> Path:
+    """The plugin's Pyodide folder, after making sure npm installed it."""
+    return ppg_pyodide_dir
+
+
+@pytest.fixture(scope="session")
+def wheel(ppg_wheel: Path) -> Path:
+    """The edge wheel the plugin built from the current source for this session."""
+    METRICS["wheel"] = {"file": ppg_wheel.name, "bytes": ppg_wheel.stat().st_size}
+    return ppg_wheel
+
+
+@pytest.fixture(scope="session")
+def static_site(ppg_pyodide_dir: Path, wheel: Path) -> Iterator[SuiteSite]:
+    site = SuiteSite({"/pyodide/": ppg_pyodide_dir, "/wheels/": wheel.parent, "/": SITE})
     try:
         yield site
     finally:
@@ -211,21 +151,15 @@ def static_site(wheel: Path) -> Iterator[StaticSite]:
 
 
 @pytest.fixture(scope="session")
-def cors_gateway(gateway_factory: Callable[..., Any], static_site: StaticSite) -> Any:
+def cors_gateway(gateway_factory: Callable[..., Any], static_site: SuiteSite) -> Any:
     """A gateway that allows exactly the test page's origin."""
     return gateway_factory(allow_origin=[static_site.origin])
 
 
 @pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS
-        )
-        try:
-            yield launched
-        finally:
-            await launched.close()
+def browser(ppg_browser: Browser) -> Browser:
+    """The plugin's Chromium (launched by path, with the flags pyproject.toml sets)."""
+    return ppg_browser
 
 
 class PyodidePage:
@@ -237,7 +171,7 @@ class PyodidePage:
 
     @classmethod
     async def open(
-        cls, browser: Browser, site: StaticSite, wheel: Path, config: dict[str, Any]
+        cls, browser: Browser, site: SuiteSite, wheel: Path, config: dict[str, Any]
     ) -> PyodidePage:
         page = await browser.new_page()
         page.set_default_timeout(SUITE_TIMEOUT_MS)
@@ -293,7 +227,7 @@ async def run_on_node(wheel: Path, config: dict[str, Any]) -> dict[str, Any]:
 class SuiteReports:
     """Runs the in-Pyodide suite once per environment, on first demand."""
 
-    def __init__(self, browser: Browser, site: StaticSite, wheel: Path, gateway: Any) -> None:
+    def __init__(self, browser: Browser, site: SuiteSite, wheel: Path, gateway: Any) -> None:
         self._browser, self.site, self._wheel, self._gateway = browser, site, wheel, gateway
         self._reports: dict[str, dict[str, Any]] = {}
         self._lock = asyncio.Lock()
@@ -330,7 +264,7 @@ class SuiteReports:
 
 @pytest.fixture(scope="session")
 async def suite_reports(
-    browser: Browser, static_site: StaticSite, wheel: Path, cors_gateway: Any
+    browser: Browser, static_site: SuiteSite, wheel: Path, cors_gateway: Any
 ) -> AsyncIterator[SuiteReports]:
     reports = SuiteReports(browser, static_site, wheel, cors_gateway)
     yield reports

@@ -4,8 +4,10 @@
 the demo (once `scripts/build_web_demo.py` has filled web-demo/vendor); the test
 opens it in Chromium, fills in the connection form from the printed connection
 string, opens the printed `Web demo:` URL, runs queries, provokes an
-error and compares pipelined with sequential queries, asserting what a person
-would see. Screenshots land in artifacts/ (web-demo.png, web-demo-error.png).
+error, runs Python in the Python tab and compares pipelined with sequential
+queries, asserting what a person would see. Screenshots land in artifacts/
+(web-demo.png, web-demo-error.png, web-demo-error-after-rows.png,
+web-demo-python.png, web-demo-python-error.png).
 """
 
 from __future__ import annotations
@@ -26,8 +28,12 @@ from playwright.async_api import Browser, Page
 
 pytestmark = pytest.mark.timeout(600)  # builds the demo, starts PostgreSQL, boots Pyodide
 ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "artifacts" / "web-demo.png"
-ERROR_SCREENSHOT = ROOT / "artifacts" / "web-demo-error.png"
+ARTIFACTS = ROOT / "artifacts"
+SCREENSHOT = ARTIFACTS / "web-demo.png"
+ERROR_SCREENSHOT = ARTIFACTS / "web-demo-error.png"
+ROWS_THEN_ERROR_SCREENSHOT = ARTIFACTS / "web-demo-error-after-rows.png"
+PYTHON_SCREENSHOT = ARTIFACTS / "web-demo-python.png"
+PYTHON_ERROR_SCREENSHOT = ARTIFACTS / "web-demo-python-error.png"
 BANNER_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 120_000
 GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge.gateway", "--embedded")
@@ -111,6 +117,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
 @pytest.fixture(scope="module")
 async def demo(browser: Browser, demo_server: DemoServer) -> AsyncIterator[Page]:
     """The demo page, booted, with the connection form filled in by hand."""
+    ARTIFACTS.mkdir(exist_ok=True)
     page = await browser.new_page(viewport={"width": 1200, "height": 1300})
     page.set_default_timeout(UI_TIMEOUT_MS)
     await page.goto(demo_server.url + "/")
@@ -124,6 +131,7 @@ async def demo(browser: Browser, demo_server: DemoServer) -> AsyncIterator[Page]
 
 async def run_sql(page: Page, sql: str) -> str:
     """Type SQL, press Run, wait until it finished; return the final status state."""
+    await page.click("#tab-sql")
     runs = int(await page.get_attribute("#status", "data-runs") or 0) + 1
     await page.fill("#sql", sql)
     await page.click("#run")
@@ -234,13 +242,32 @@ async def test_a_database_error_is_shown_readably(demo: Page) -> None:
     await demo.screenshot(path=str(ERROR_SCREENSHOT), full_page=True)
 
 
-async def test_an_error_after_rows_keeps_nothing_back(demo: Page) -> None:
+async def test_rows_that_arrived_before_an_error_stay_on_screen(demo: Page) -> None:
+    await demo.click("#tab-sql")
+    runs = int(await demo.get_attribute("#status", "data-runs") or 0) + 1
+    await demo.click("text=an error after rows")  # 10 / (3 - n): rows for n = 1, 2, then 22012
+    await demo.wait_for_selector(f'#status[data-runs="{runs}"][data-state=failed]')
+    assert await demo.locator("#error h3 code").inner_text() == "22012"
+    assert "division by zero" in await demo.inner_text("#error p")
+    assert await demo.locator("#results thead th span").all_inner_texts() == ["q"]
+    assert await demo.locator("#results tbody td").all_inner_texts() == ["5", "10"]
+    assert await demo.inner_text("#row-count") == "2"
+    assert await demo.inner_text("#note") == "· 2 rows arrived before the error"
+    await demo.screenshot(path=str(ROWS_THEN_ERROR_SCREENSHOT), full_page=True)
+
+
+async def test_many_rows_before_an_error_are_counted_and_kept(demo: Page) -> None:
     state = await run_sql(
         demo, "SELECT n FROM generate_series(1, 50000) n WHERE 1 / (30000 - n) IS NOT NULL"
     )
     assert state == "failed"
     assert await demo.locator("#error h3 code").inner_text() == "22012"
     assert "division by zero" in await demo.inner_text("#error p")
+    assert await demo.inner_text("#row-count") == "29,999"
+    assert await demo.inner_text("#note") == (
+        "· 29,999 rows arrived before the error, showing the first 1,000"
+    )
+    assert await demo.locator("#results tbody tr").count() == 1000
 
 
 async def test_pipelining_shows_the_saving_in_figures(demo: Page) -> None:
@@ -270,3 +297,122 @@ async def test_pipelining_shows_the_saving_in_figures(demo: Page) -> None:
     SCREENSHOT.parent.mkdir(exist_ok=True)
     await demo.screenshot(path=str(SCREENSHOT), full_page=True)
     print(f"web demo screenshot: {SCREENSHOT}")
+
+
+async def run_python(page: Page, code: str | None = None) -> str:
+    """In the Python tab: type `code` (or keep the editor's), Run, wait; the final state."""
+    await page.click("#tab-python")
+    runs = int(await page.get_attribute("#py-status", "data-runs") or 0) + 1
+    if code is not None:
+        await page.fill("#python", code)
+    await page.click("#py-run")
+    await page.wait_for_selector(
+        f'#py-status[data-runs="{runs}"]:is([data-state=done], [data-state=failed])'
+    )
+    state: str = await page.get_attribute("#py-status", "data-state") or ""
+    return state
+
+
+async def load_example(page: Page, name: str) -> None:
+    await page.click("#tab-python")
+    await page.click(f"[data-example={name}]")
+    await page.wait_for_selector(f"#python[data-example={name}]")
+
+
+async def test_the_python_tab_opens_with_the_readmes_first_example(demo: Page) -> None:
+    await demo.click("#tab-python")
+    assert await demo.is_visible("#python")
+    assert await demo.is_hidden("#sql")
+    assert await demo.get_attribute("#tab-python", "aria-selected") == "true"
+    source = await demo.input_value("#python")
+    assert 'print(await db.sql(t"SELECT {41}::int + 1 AS answer").collect())' in source
+    assert await run_python(demo) == "done"
+    assert await demo.inner_text("#py-output") == "[{'answer': 42}]\n"
+    assert await demo.is_hidden("#py-error")
+    await demo.click("#tab-sql")
+    assert await demo.is_visible("#sql")
+    assert await demo.is_hidden("#python")
+
+
+async def test_the_driver_tour_example_runs_in_the_page(demo: Page) -> None:
+    await load_example(demo, "driver_tour")
+    assert await run_python(demo) == "done"
+    lines = (await demo.inner_text("#py-output")).splitlines()
+    assert lines[0] == "[{'twice': 42}]"
+    assert lines[1] == "streamed 100,000 rows, sum 5,000,050,000"
+    notes, inserted = lines[2].rsplit(" ", 1)
+    assert re.fullmatch(r"\[\{'count': \d+\}\]", notes), lines
+    assert inserted == "1"
+
+
+async def test_the_session_example_pipelines_on_one_connection(demo: Page) -> None:
+    await load_example(demo, "session")
+    assert await run_python(demo) == "done"
+    lines = (await demo.inner_text("#py-output")).splitlines()
+    rows = [re.fullmatch(r"\[\[(\d+), (\d+)\]\]", line) for line in lines]
+    assert all(rows), lines
+    assert [int(row[1]) for row in rows if row] == [0, 1, 2, 3, 4]
+    assert len({row[2] for row in rows if row}) == 1  # one backend answered all five
+
+
+async def test_printed_output_and_the_last_value_are_shown(demo: Page) -> None:
+    code = "import sys\nprint('hello from Pyodide')\nprint('careful', file=sys.stderr)\n6 * 7"
+    assert await run_python(demo, code) == "done"
+    output = demo.locator("#py-output")
+    assert await output.inner_text() == "hello from Pyodide\ncareful\n42\n"
+    assert await output.locator(".stderr").inner_text() == "careful\n"
+    assert await output.locator(".value").inner_text() == "42\n"
+
+
+async def test_an_exception_is_shown_by_the_lines_of_the_code(demo: Page) -> None:
+    await load_example(demo, "errors")
+    assert await run_python(demo) == "failed"
+    output = (await demo.inner_text("#py-output")).splitlines()
+    assert output[0].startswith("timed out: ")
+    assert output[1:] == ["{'q': 5}", "{'q': 10}"]  # the rows before the error were printed
+    box = demo.locator("#py-error")
+    assert await box.locator("h3").inner_text() == "DatabaseError22012"
+    assert await box.locator("p").inner_text() == "division by zero"
+    frames = await box.locator("ol.frames li").all_inner_texts()
+    source = (await demo.input_value("#python")).splitlines()
+    culprit = next(i for i, line in enumerate(source, 1) if line.startswith("    async for row"))
+    assert frames[0].split("\n")[0] == f"line {culprit}"
+    assert "async for row in db.query(" in frames[0]
+    assert re.fullmatch(r"\d+ more frames inside ppg_edge and Pyodide", frames[-1])
+    assert "_pyodide" not in await box.inner_text()
+    await demo.screenshot(path=str(PYTHON_ERROR_SCREENSHOT), full_page=True)
+
+
+async def test_a_syntax_error_points_at_its_line(demo: Page) -> None:
+    assert await run_python(demo, "x = 1\nprint(x +)\n") == "failed"
+    box = demo.locator("#py-error")
+    assert await box.locator("h3").inner_text() == "SyntaxError"
+    assert await box.locator("p").inner_text() == "invalid syntax"
+    frame = await box.locator("ol.frames li").first.inner_text()
+    assert frame.split("\n") == ["line 2", "print(x +)"]
+
+
+async def test_stop_cancels_python_waiting_on_the_database(demo: Page) -> None:
+    await demo.click("#tab-python")
+    await demo.fill(
+        "#python",
+        "import ppg_edge\n"
+        "async with ppg_edge.connect(DATABASE_URL, endpoint=ENDPOINT) as db:\n"
+        "    print('sleeping', flush=True)\n"
+        "    await db.query('SELECT pg_sleep(60)').collect()\n",
+    )
+    runs = int(await demo.get_attribute("#py-status", "data-runs") or 0) + 1
+    await demo.click("#py-run")
+    await demo.wait_for_selector("#py-output:has-text('sleeping')")
+    await demo.click("#py-stop")
+    await demo.wait_for_selector(f'#py-status[data-runs="{runs}"][data-state=done]', timeout=10_000)
+    assert await demo.inner_text("#py-note") == "· stopped"
+    assert await run_python(demo, "'after stop'") == "done"
+    assert await demo.inner_text("#py-output") == "'after stop'\n"
+
+
+async def test_the_python_tab_screenshot(demo: Page) -> None:
+    await load_example(demo, "driver_tour")
+    assert await run_python(demo) == "done"
+    await demo.screenshot(path=str(PYTHON_SCREENSHOT), full_page=True)
+    print(f"web demo Python tab screenshot: {PYTHON_SCREENSHOT}")
