@@ -8,6 +8,7 @@ lazily, so importing this package loads no transport code.
 from ppg_edge.client import Client, client, default_client_config
 from ppg_edge.core.config import ClientConfig
 from ppg_edge.core.errors import (
+    ConnectTimeoutError,
     DatabaseError,
     DataError,
     GenericError,
@@ -49,6 +50,7 @@ __all__ = [
     "ClientConfig",
     "CollectableIterator",
     "Column",
+    "ConnectTimeoutError",
     "DataError",
     "Database",
     "DatabaseError",

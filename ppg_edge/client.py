@@ -18,12 +18,12 @@ from ppg_edge.answers import (
     statement_deadline,
 )
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.core.config import ClientConfig
+from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
 from ppg_edge.core.frames import Complete, Failure, Frame, FrameOrder, decode_frame
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.ndjson import NdjsonDecoder
-from ppg_edge.core.protocol import EXEC_KIND, NDJSON, QUERY_KIND
+from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, NDJSON, QUERY_KIND
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import (
     TypeRegistry,
@@ -46,6 +46,8 @@ def default_client_config(
     serializers: Sequence[ValueSerializer] | None = None,
     endpoint: str | None = None,
     timeout: float | None = None,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
 ) -> ClientConfig:
     """A config with the default parsers and serializers; the given ones take precedence."""
     return ClientConfig(
@@ -54,6 +56,8 @@ def default_client_config(
         serializers=[*(serializers or ()), *default_serializers()],
         endpoint=endpoint,
         timeout=timeout,
+        connect_timeout=connect_timeout,
+        max_frame_bytes=max_frame_bytes,
     )
 
 
@@ -64,15 +68,30 @@ def client(
     parsers: Sequence[ValueParser] | None = None,
     serializers: Sequence[ValueSerializer] | None = None,
     timeout: float | None = None,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
 ) -> Client:
     """A low-level client from a ClientConfig, or from a connection string with the defaults."""
     if isinstance(config, str):
         config = default_client_config(
-            config, parsers=parsers, serializers=serializers, endpoint=endpoint, timeout=timeout
+            config,
+            parsers=parsers,
+            serializers=serializers,
+            endpoint=endpoint,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_frame_bytes=max_frame_bytes,
         )
-    elif endpoint is not None or parsers or serializers or timeout is not None:
-        raise ValidationError("pass endpoint, parsers, serializers or timeout in the ClientConfig")
+    elif (
+        endpoint is not None
+        or parsers
+        or serializers
+        or timeout is not None
+        or connect_timeout != DEFAULT_CONNECT_TIMEOUT
+        or max_frame_bytes != MAX_RESULT_FRAME_BYTES
+    ):
+        raise ValidationError("with a ClientConfig, pass every option in the ClientConfig")
     return Client(config, runtime=runtime)
 
 
@@ -97,7 +116,10 @@ class Client(AsyncClosing):
         if self._runtime is None:
             from ppg_edge.runtime import default_runtime
 
-            self._runtime = default_runtime()
+            config = self.config
+            self._runtime = default_runtime(
+                connect_timeout=config.connect_timeout, max_frame_bytes=config.max_frame_bytes
+            )
         return self._runtime
 
     def deadline(self, timeout: float | None) -> Deadline:
@@ -129,6 +151,7 @@ class Client(AsyncClosing):
             self.config.connection,
             registry,
             effective_timeout(timeout, self.config.timeout),
+            self.config.connect_timeout,
         )
 
     async def _statement(
@@ -154,7 +177,7 @@ class Client(AsyncClosing):
             raise GenericError(f"the request to {connection.endpoint} failed: {exc}") from exc
         if not 200 <= response.status < 300:
             raise await _http_error(response, deadline)
-        return _http_frames(response, deadline)
+        return _http_frames(response, deadline, kind, self.config.max_frame_bytes)
 
     def close_later(self, session: Session) -> None:
         """Close a finished session without waiting for the close handshake.
@@ -192,14 +215,17 @@ async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpRespons
     return HttpResponseError(response.status, text or f"HTTP error {response.status}")
 
 
-async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncIterator[list[Frame]]:
+async def _http_frames(
+    response: HttpResponse, deadline: Deadline, kind: str, max_line_bytes: int
+) -> AsyncIterator[list[Frame]]:
     """A response's frames in order; raises the error frame's DatabaseError at its place.
 
     The body is read to its end so the connection can be reused; a body that ends
-    before `complete` or `error` is a ProtocolError, never a short result.
+    before `complete` or `error` is a ProtocolError, never a short result. A line
+    over `max_line_bytes` is a ProtocolError too, and the connection is dropped.
     """
-    decoder = NdjsonDecoder()
-    order = FrameOrder()
+    decoder = NdjsonDecoder(max_line_bytes)
+    order = FrameOrder(kind)
     outcome: Frame | None = None
     clean = False
     body = response.body()

@@ -15,9 +15,9 @@ from typing import Any, Protocol, TypeVar, overload
 from ppg_edge.answers import Deadline
 from ppg_edge.client import Client, client
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.core.config import ClientConfig
+from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, ValidationError
-from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
+from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, QUERY_KIND
 from ppg_edge.core.session import PendingStatement
 from ppg_edge.core.template import format_to_sql, is_template, template_to_sql
 from ppg_edge.core.types import ValueParser, ValueSerializer
@@ -365,6 +365,8 @@ def connect(
     parsers: Sequence[ValueParser] | None = None,
     serializers: Sequence[ValueSerializer] | None = None,
     timeout: float | None = None,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
 ) -> Database:
     """The high-level client; a connection string gets the default parsers and serializers."""
@@ -375,6 +377,8 @@ def connect(
             parsers=parsers,
             serializers=serializers,
             timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_frame_bytes=max_frame_bytes,
             runtime=runtime,
         )
     )

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.core.config import ConnectionInfo
-from ppg_edge.core.errors import GenericError, WebSocketError
+from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
+from ppg_edge.core.errors import ConnectTimeoutError, GenericError, WebSocketError
 from ppg_edge.core.frames import Complete, Failure, Frame
 from ppg_edge.core.protocol import (
     CLOSE_NORMAL,
@@ -33,9 +34,18 @@ from ppg_edge.core.types import TypeRegistry
 from ppg_edge.results import QueryResult
 from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
-Messages = list[str | bytes]
+T = TypeVar("T")
+
 HIGH_WATER = 1 << 20
 """Bytes buffered for the statement being received before the reader pauses."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement serialized into its messages, not yet queued or sent."""
+
+    kind: str
+    messages: list[str | bytes]
 
 
 class Session(AsyncClosing):
@@ -60,29 +70,20 @@ class Session(AsyncClosing):
         connection: ConnectionInfo,
         registry: TypeRegistry,
         timeout: float | None,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     ) -> Session:
         """Connect, check the subprotocol and send the credentials.
 
-        No acknowledgement exists, so bad credentials surface as a WebSocketError
-        with close code 1008 at the first statement at the latest.
+        Connecting (TCP, TLS, upgrade, credentials) must finish within
+        `connect_timeout` (ConnectTimeoutError), on every runtime, and within the
+        statement `timeout` too (QueryTimeoutError). No acknowledgement exists, so
+        bad credentials surface as a WebSocketError with close code 1008 at the
+        first statement at the latest.
         """
-        opening = runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
-        try:
-            socket = await Deadline(timeout, "opening the session").wait(opening)
-        except WebSocketClosed as closed:
-            raise _closed_error("the session could not open", closed) from None
-        except WebSocketRejected as refused:
-            raise _rejected_error(connection, refused) from refused
-        except GenericError:
-            raise
-        except (OSError, ValueError) as exc:
-            raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
-        try:
-            await _authenticate(socket, connection)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await socket.close(CLOSE_PROTOCOL_ERROR, "session setup failed")
-            raise
+        connecting = _connect(runtime, connection)
+        socket = await Deadline(timeout, "opening the session").wait(
+            _within(connect_timeout, connecting, f"opening a session at {connection.endpoint}")
+        )
         return cls(socket, registry, timeout)
 
     @property
@@ -111,17 +112,19 @@ class Session(AsyncClosing):
         pending = self.submit(await self.prepare(EXEC_KIND, sql, params))
         return await self.exec_result(pending, deadline)
 
-    async def prepare(self, kind: str, sql: str, params: Sequence[Any]) -> Messages:
+    async def prepare(self, kind: str, sql: str, params: Sequence[Any]) -> Prepared:
         """Serialize a statement into its messages, before anything is queued or sent."""
         values = [self.registry.serialize(value) for value in params]
-        return await statement_messages(encode_statement(kind, sql, values))
+        return Prepared(kind, await statement_messages(encode_statement(kind, sql, values)))
 
-    def submit(self, messages: Messages) -> PendingStatement:
+    def submit(self, prepared: Prepared) -> PendingStatement:
         """Queue a prepared statement and send it behind every earlier one."""
         if self._closing:
             raise WebSocketError("the session is closed", CLOSE_NORMAL)
-        pending = self._machine.submit()
-        self._last_send = asyncio.ensure_future(self._send_after(self._last_send, messages))
+        pending = self._machine.submit(prepared.kind)
+        self._last_send = asyncio.ensure_future(
+            self._send_after(self._last_send, prepared.messages, pending)
+        )
         return pending
 
     def abandon(self, pending: PendingStatement) -> None:
@@ -177,7 +180,12 @@ class Session(AsyncClosing):
             if (pending.buffered or pending.finished) and not waiter.done():
                 waiter.set_result(None)
 
-    async def _send_after(self, previous: asyncio.Task[None] | None, messages: Messages) -> None:
+    async def _send_after(
+        self,
+        previous: asyncio.Task[None] | None,
+        messages: list[str | bytes],
+        pending: PendingStatement,
+    ) -> None:
         if previous is not None:
             await asyncio.wait([previous])
         if not self._machine.open:
@@ -185,6 +193,7 @@ class Session(AsyncClosing):
         try:
             for message in messages:
                 await self._socket.send(message)
+            self._machine.sent(pending)
         except WebSocketClosed as closed:
             self._machine.closed(closed.code, closed.reason)
             self._wake()
@@ -245,6 +254,40 @@ class Session(AsyncClosing):
 
     aclose = close
     """`close` under the name every other closable object of the driver uses."""
+
+
+async def _within(timeout: float | None, connecting: Awaitable[T], action: str) -> T:
+    """Await a connection step, raising ConnectTimeoutError if it outlasts `timeout`."""
+    if timeout is None:
+        return await connecting
+    try:
+        async with asyncio.timeout(timeout):
+            return await connecting
+    except TimeoutError as exc:
+        if isinstance(exc, GenericError):
+            raise  # the runtime's own connect timeout: already typed
+        raise ConnectTimeoutError(f"{action} did not finish within {timeout:g} s") from None
+
+
+async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
+    """Open the WebSocket and send the credentials; every failure a typed error."""
+    try:
+        socket = await runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
+    except WebSocketClosed as closed:
+        raise _closed_error("the session could not open", closed) from None
+    except WebSocketRejected as refused:
+        raise _rejected_error(connection, refused) from refused
+    except GenericError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    try:
+        await _authenticate(socket, connection)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await socket.close(CLOSE_PROTOCOL_ERROR, "session setup failed")
+        raise
+    return socket
 
 
 async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:

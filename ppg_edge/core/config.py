@@ -13,13 +13,14 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlencode, urlsplit
 
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import (
     CONNECTION_STRING_SCHEMES,
     DATABASE_QUERY_PARAM,
+    MAX_RESULT_FRAME_BYTES,
     SESSION_PATH,
     STATEMENT_PATH,
 )
@@ -28,6 +29,19 @@ if TYPE_CHECKING:
     from ppg_edge.core.types import ValueParser, ValueSerializer
 
 _ENDPOINT_SCHEMES = {"http": "ws", "https": "wss"}
+
+DEFAULT_CONNECT_TIMEOUT: Final = 10.0
+"""Seconds connecting may take unless configured: TCP, TLS and, for a session, the
+WebSocket upgrade and the credentials message.
+
+A healthy endpoint answers in a few round trips, well under a second even across
+continents; 10 s still covers three lost-SYN retransmissions (1 + 2 + 4 s), and
+an endpoint that accepts and then says nothing fails fast instead of stalling.
+"""
+
+CLOSE_HANDSHAKE_TIMEOUT: Final = 5.0
+"""Seconds closing a WebSocket may take (our close frame out, the server's back)
+before the connection is dropped: a server that stops reading cannot hold it."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +143,13 @@ def _endpoint(endpoint: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def check_size(size: int, name: str) -> int:
+    """A byte limit must be a positive int."""
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+        raise ValidationError(f"{name} must be a positive number of bytes")
+    return size
+
+
 def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
     """A timeout in seconds must be a positive finite number, or None for none."""
     if timeout is None:
@@ -142,12 +163,14 @@ def check_timeout(timeout: float | None, name: str = "timeout") -> float | None:
 
 @dataclass
 class ClientConfig:
-    """Everything a client needs: the connection string plus types, endpoint and timeout.
+    """Everything a client needs: the connection string plus types, endpoint and limits.
 
     `parsers` and `serializers` are used exactly as given. `default_client_config`
     adds the defaults: serializers are tried in order with the user's first, and
     parsers are keyed by OID with the user's overriding a default for the same OID.
-    The connection string is hidden from repr because it carries the password.
+    `timeout` bounds each statement (None: no limit); `connect_timeout` bounds
+    connecting (None: no limit); `max_frame_bytes` caps one NDJSON line of an
+    HTTP answer. The connection string is hidden from repr: it carries the password.
     """
 
     connection_string: str = field(repr=False)
@@ -155,11 +178,15 @@ class ClientConfig:
     serializers: Sequence[ValueSerializer] = ()
     endpoint: str | None = None
     timeout: float | None = None
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT
+    max_frame_bytes: int = MAX_RESULT_FRAME_BYTES
     connection: ConnectionInfo = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.connection = parse_connection_string(self.connection_string, self.endpoint)
         self.timeout = check_timeout(self.timeout)
+        self.connect_timeout = check_timeout(self.connect_timeout, "connect_timeout")
+        self.max_frame_bytes = check_size(self.max_frame_bytes, "max_frame_bytes")
         self.parsers = list(self.parsers)
         self.serializers = list(self.serializers)
 
@@ -168,5 +195,6 @@ class ClientConfig:
         return (
             f"ClientConfig(endpoint={c.endpoint!r}, username={c.username!r}, "
             f"database={c.database!r}, parsers={len(self.parsers)}, "
-            f"serializers={len(self.serializers)}, timeout={self.timeout!r})"
+            f"serializers={len(self.serializers)}, timeout={self.timeout!r}, "
+            f"connect_timeout={self.connect_timeout!r})"
         )

@@ -1,8 +1,8 @@
 """The exception hierarchy every layer of the driver raises.
 
 It mirrors the official client's classes (GenericError and its children) and
-adds ProtocolError for malformed or truncated answers and QueryTimeoutError.
-No message or repr ever carries a password.
+adds ProtocolError for malformed or truncated answers, QueryTimeoutError and
+ConnectTimeoutError. No message or repr ever carries a password.
 """
 
 from __future__ import annotations
@@ -58,6 +58,15 @@ class ProtocolError(GenericError):
 
 class QueryTimeoutError(GenericError, TimeoutError):
     """A statement did not finish within its timeout."""
+
+
+class ConnectTimeoutError(GenericError, ConnectionError, TimeoutError):
+    """Connecting took longer than the connect timeout.
+
+    Connecting is TCP, TLS and, for a session, the WebSocket upgrade and the
+    credentials message. Also a ConnectionError, which is what runtimes raise
+    for a connection that could not be made.
+    """
 
 
 class DatabaseError(GenericError):

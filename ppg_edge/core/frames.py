@@ -19,6 +19,7 @@ from ppg_edge.core.protocol import (
     DESCRIPTION_URN,
     ERROR_KEY,
     ERROR_URN,
+    EXEC_KIND,
     VALUES_KEY,
 )
 
@@ -130,11 +131,20 @@ def database_error(error: Any) -> DatabaseError:
 
 
 class FrameOrder:
-    """Checks one statement's frames: [description] rows* (complete | error)."""
+    """Checks one statement's frames: [description] rows* (complete | error).
 
-    def __init__(self) -> None:
+    Given the statement's kind, an exec answer's shape is checked too: a
+    one-column description, at most one row holding a count, and complete only
+    after that row. Checked as the frames arrive, a session sees an answer that
+    does not fit its statement (a server's stray frame shifted the FIFO) as the
+    protocol error it is, instead of handing it to the statement behind.
+    """
+
+    def __init__(self, kind: str | None = None) -> None:
         self.columns: tuple[Column, ...] | None = None
         self.finished = False
+        self._exec = kind == EXEC_KIND
+        self._rows = 0
 
     def check(self, frame: Frame) -> Frame:
         """Return the frame if it may come now; raise ProtocolError otherwise."""
@@ -143,6 +153,8 @@ class FrameOrder:
         if isinstance(frame, Description):
             if self.columns is not None:
                 raise ProtocolError("a second row description arrived")
+            if self._exec and len(frame.columns) != 1:
+                raise ProtocolError("an exec answer's description must have exactly one column")
             self.columns = frame.columns
         elif isinstance(frame, DataRow):
             columns = self.expect_row()
@@ -150,7 +162,11 @@ class FrameOrder:
                 raise ProtocolError(
                     f"a data row has {len(frame.values)} values for {len(columns)} columns"
                 )
+            if self._exec:
+                affected_count([frame])
         else:
+            if self._exec and isinstance(frame, Complete) and self._rows != 1:
+                raise ProtocolError("an exec answer must hold exactly one row")
             self.finished = True
         return frame
 
@@ -160,6 +176,9 @@ class FrameOrder:
             raise ProtocolError("a frame arrived after the statement had finished")
         if self.columns is None:
             raise ProtocolError("a data row arrived before the row description")
+        if self._exec and self._rows:
+            raise ProtocolError("an exec answer holds more than one row")
+        self._rows += 1
         return self.columns
 
 

@@ -3,63 +3,77 @@
 Lines are split on the newline byte before decoding, so chunks may be cut
 anywhere, even inside a multi-byte UTF-8 character (0x0A never occurs inside
 one). CRLF line ends and a last line without a newline are accepted.
+
+A line longer than `max_line_bytes` (its newline not counted) is a
+ProtocolError as soon as that is known, wherever the chunks are cut: the
+unfinished tail held between chunks never exceeds the cap, so a server that
+never ends a line costs at most the cap plus one chunk, not everything it sends.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ppg_edge.core.errors import ProtocolError
-
-_DECODER = json.JSONDecoder()
+from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
+from ppg_edge.core.wirejson import decode_all
 
 
 class NdjsonDecoder:
     """Feed bytes as they arrive; get back the complete JSON objects they finish."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_line_bytes: int = MAX_RESULT_FRAME_BYTES) -> None:
         self._buffer = bytearray()
+        self.max_line_bytes = max_line_bytes
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Decode every line completed by `data`; keep the unfinished tail."""
         chunk = bytes(data)
         newline = chunk.rfind(b"\n")  # search only the new bytes: long lines stay linear
+        if newline == -1:
+            self._check_tail(len(self._buffer) + len(chunk))
+            self._buffer += chunk
+            return []
+        self._check_tail(len(chunk) - newline - 1)
         end = len(self._buffer) + newline
         self._buffer += chunk
-        if newline == -1:
-            return []
         complete = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
-        return _decode_lines(complete)
+        return self._decode_lines(complete)
 
     def end(self) -> list[Any]:
         """The body is over: decode a last line that had no newline."""
         tail, self._buffer = bytes(self._buffer), bytearray()
-        return _decode_lines(tail)
+        return self._decode_lines(tail)
 
     @property
     def pending(self) -> int:
         """Bytes held of an unfinished line."""
         return len(self._buffer)
 
+    def _check_tail(self, size: int) -> None:
+        """Refuse to hold more of an unfinished line than one line may have."""
+        if size > self.max_line_bytes:
+            raise self._too_long()
 
-def _decode_lines(data: bytes) -> list[Any]:
-    """Every non-blank line of `data` (whole lines only) as a JSON object."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(f"the response is not valid UTF-8: {exc}") from None
-    decode = _DECODER.decode
-    objects = []
-    for line in text.split("\n"):
-        if not line or line.isspace():
-            continue
+    def _decode_lines(self, data: bytes) -> list[Any]:
+        """Every non-blank line of `data` (whole lines only) as a JSON object."""
+        if len(data) > self.max_line_bytes and any(
+            len(line) > self.max_line_bytes for line in data.split(b"\n")
+        ):
+            raise self._too_long()
         try:
-            value = decode(line)
-        except ValueError as exc:
-            raise ProtocolError(f"the response holds a line that is not JSON: {exc}") from None
-        if type(value) is not dict:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"the response is not valid UTF-8: {exc}") from None
+        lines = [line for line in text.split("\n") if line and not line.isspace()]
+        objects = decode_all(lines, "a response line")
+        if not all(type(value) is dict for value in objects):
             raise ProtocolError("the response holds a JSON line that is not an object")
-        objects.append(value)
-    return objects
+        return objects
+
+    def _too_long(self) -> ProtocolError:
+        return ProtocolError(
+            f"the response holds a line over {self.max_line_bytes} bytes "
+            "(the client's max_frame_bytes)"
+        )

@@ -58,6 +58,14 @@ ERROR_KEY: Final = "error"
 ROWS_AFFECTED_COLUMN: Final = "rowsAffected"
 INT4_OID: Final = 23
 EXEC_DESCRIPTION: Final = {COLUMNS_KEY: [{"name": ROWS_AFFECTED_COLUMN, "typeOid": INT4_OID}]}
+MAX_RESULT_FRAME_BYTES: Final = 256 * 1024 * 1024
+"""The largest result frame a client accepts by default: one NDJSON line, one WebSocket message.
+
+A row can hold what a request may carry (a gateway takes bodies up to 64 MiB) in
+its bulkiest text form (bytea in hex inside an array: 2x), with room to spare,
+so what a client can write it can read back; and a server that never ends a
+line costs the client at most this much memory, not all it sends.
+"""
 
 ERROR_FIELDS: Final = (
     "message",

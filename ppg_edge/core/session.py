@@ -1,11 +1,16 @@
 """The WebSocket session state machine (PROTOCOL.md section 4), without any I/O.
 
 The caller sends the auth message, then per statement calls `submit` and sends
-`statement_messages` right away (no other statement's messages in between); it
-feeds every received message to `receive`, reads each statement's frames with
+`statement_messages` right away (no other statement's messages in between),
+calling `sent` once the last of them is handed to the socket; it feeds every
+received message to `receive`, reads each statement's frames with
 `PendingStatement.pop_all`, and reports the socket's end with `closed`. Answers are
-matched to statements by position (FIFO). Each statement keeps its own buffer,
-so a frame, an error above all, waits there however late its consumer reads.
+matched to statements by position (FIFO), so a stray frame would shift every later
+answer by one: a frame while no statement is pending, or for a statement not yet
+wholly sent (no server can answer what it has not received), or one that does not
+fit its statement's kind, is a protocol error that ends the session. Each
+statement keeps its own buffer, so a frame, an error above all, waits there
+however late its consumer reads.
 The data rows of an abandoned statement are checked for their place but never
 parsed, so dropping a large result costs little. A message that breaks the
 rules makes `receive` return CLOSE_PROTOCOL_ERROR: the caller closes the socket
@@ -14,7 +19,6 @@ with that code; everything pending has then already failed with a ProtocolError.
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterator
 
@@ -30,17 +34,21 @@ from ppg_edge.core.protocol import (
     TEXT_PARAM_URN,
 )
 from ppg_edge.core.statement import EncodedStatement, ExtendedParameter
+from ppg_edge.core.wirejson import decode_json
 
 
 class PendingStatement:
     """One statement's answer as it arrives: a buffer of frames ending in an outcome."""
 
-    def __init__(self, number: int) -> None:
+    def __init__(self, number: int, kind: str | None = None) -> None:
         self.number = number
+        self.kind = kind
         self._items: deque[Frame | GenericError] = deque()
-        self._order = FrameOrder()
+        self._order = FrameOrder(kind)
         self.abandoned = False
         self.finished = False
+        self.sent = False
+        """True once every message of the statement was handed to the socket."""
         self.buffered_bytes = 0
         """Roughly how much of the answer is buffered (message lengths), for back-pressure."""
 
@@ -107,14 +115,21 @@ class SessionMachine:
     def open(self) -> bool:
         return self.error is None
 
-    def submit(self) -> PendingStatement:
-        """Queue a statement whose messages the caller sends next, before any other's."""
+    def submit(self, kind: str | None = None) -> PendingStatement:
+        """Queue a statement whose messages the caller sends next, before any other's.
+
+        `kind` (query or exec) lets the machine check the answer's shape as it arrives.
+        """
         if self.error is not None:
             raise self.error
         self._count += 1
-        pending = PendingStatement(self._count)
+        pending = PendingStatement(self._count, kind)
         self._pending.append(pending)
         return pending
+
+    def sent(self, pending: PendingStatement) -> None:
+        """The statement's last message was handed to the socket: it may be answered now."""
+        pending.sent = True
 
     def abandon(self, pending: PendingStatement) -> None:
         """The consumer stopped reading: drop its buffer, discard its later frames."""
@@ -139,19 +154,28 @@ class SessionMachine:
         if self._urn is None:
             if message not in RESULT_URNS:
                 raise ProtocolError(f"the server sent {message[:60]!r} where a URN was expected")
+            self._answering()
             self._urn = message
             return
         urn, self._urn = self._urn, None
-        if urn == DATAROW_URN and self._pending and self._pending[0].abandoned:
-            self._pending[0]._discard_row()
+        head = self._answering()
+        if urn == DATAROW_URN and head.abandoned:
+            head._discard_row()
             return
-        frame = decode_ws_frame(urn, _json(message))
+        head._push(decode_ws_frame(urn, decode_json(message, "a message")), len(message))
+        if head.finished:
+            self._pending.popleft()
+
+    def _answering(self) -> PendingStatement:
+        """The statement a result frame arriving now belongs to, if it can belong to any."""
         if not self._pending:
             raise ProtocolError("the server sent a result while no statement was pending")
         head = self._pending[0]
-        head._push(frame, len(message))
-        if head.finished:
-            self._pending.popleft()
+        if not head.sent:
+            raise ProtocolError(
+                "the server sent a result before the statement it would answer was sent"
+            )
+        return head
 
     def closed(self, code: int | None, reason: str = "") -> None:
         """The socket closed: every statement still waiting fails with a WebSocketError."""
@@ -194,10 +218,3 @@ async def parameter_message(parameter: ExtendedParameter) -> str | bytes:
         except UnicodeDecodeError as exc:
             raise ValidationError("a text parameter is not valid UTF-8") from exc
     return bytes(data)
-
-
-def _json(message: str) -> object:
-    try:
-        return json.loads(message)
-    except ValueError as exc:
-        raise ProtocolError(f"the server sent a message that is not JSON: {exc}") from None

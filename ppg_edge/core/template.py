@@ -53,6 +53,10 @@ def format_to_sql(
 
     `{}` takes the next positional argument, `{0}` a given one, `{name}` a keyword
     argument; a field used twice reuses its $n. Every argument must be used.
+    Fields are read by str.format's own parser, but their names are judged here,
+    strictly: ASCII digits or an identifier, nothing else (`str.isdigit` also
+    holds for "²", which `int` refuses), so every malformed template is a
+    ValidationError, never a ValueError, KeyError or IndexError.
     """
     if not isinstance(template, str):
         raise ValidationError("an SQL template must be a str or a t-string")
@@ -100,11 +104,11 @@ class _Builder:
                 raise ValidationError("cannot mix {} with numbered fields in an SQL template")
             key: int | str = self._auto
             self._auto += 1
-        elif field.isdigit():
+        elif field.isascii() and field.isdigit():
             if self._auto:
                 raise ValidationError("cannot mix {} with numbered fields in an SQL template")
             self._manual = True
-            key = int(field)
+            key = _index(field, len(self.args))
         elif field.isidentifier():
             key = field
         else:
@@ -123,3 +127,13 @@ class _Builder:
         if unused_args or unused_kwargs:
             names = [str(i) for i in unused_args] + unused_kwargs
             raise ValidationError(f"SQL template arguments not used: {', '.join(names)}")
+
+
+def _index(digits: str, count: int) -> int:
+    """A numbered field's index; one with more digits than any index here is refused
+    before `int` sees it (int refuses over 4300 digits with a ValueError)."""
+    significant = digits.lstrip("0") or "0"
+    if len(significant) > len(str(count)):
+        shown = significant if len(significant) <= 20 else significant[:20] + "…"
+        raise ValidationError(f"the SQL template needs positional argument {shown}")
+    return int(significant)

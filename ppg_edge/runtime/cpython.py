@@ -10,6 +10,8 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 
+from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT
+from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.runtime.base import (
     Body,
     Headers,
@@ -20,7 +22,6 @@ from ppg_edge.runtime.base import (
 )
 from ppg_edge.runtime.cpython_http import (
     ConnectionPool,
-    ConnectTimeoutError,
     HttpConnection,
     exchange,
     parse_url,
@@ -43,14 +44,16 @@ class CPythonRuntime:
     """HTTP/1.1 with a keep-alive pool, and WebSockets, over asyncio sockets.
 
     `ssl_context` replaces the default verified context (for a private CA, say);
-    `connect_timeout` bounds TCP+TLS setup and the WebSocket handshake.
+    `connect_timeout` bounds TCP+TLS setup, and for a WebSocket the upgrade as
+    well, all within that one bound (None: no limit). Every socket has TCP
+    keep-alive on (`cpython_http.enable_keepalive`).
     """
 
     def __init__(
         self,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        connect_timeout: float = 30.0,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         max_idle_per_origin: int = 8,
         idle_timeout: float = 30.0,
         websocket_limits: Limits | None = None,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import ssl
+from asyncio.trsock import TransportSocket
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast
@@ -17,6 +19,7 @@ from urllib.parse import urlsplit
 
 import h11
 
+from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.runtime.base import Chunk
 
 READ_SIZE: Final = 64 * 1024
@@ -30,8 +33,15 @@ _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _SECURE_SCHEMES: Final = frozenset({"https", "wss"})
 
 
-class ConnectTimeoutError(ConnectionError, TimeoutError):
-    """Opening the TCP (and TLS) connection took longer than the connect timeout."""
+KEEPALIVE_IDLE: Final = 30
+"""Seconds a connection may be silent before TCP keep-alive probes start."""
+
+KEEPALIVE_INTERVAL: Final = 10
+"""Seconds between keep-alive probes."""
+
+KEEPALIVE_COUNT: Final = 3
+"""Unanswered probes after which the OS drops the connection: a peer that vanished
+(host down, network cut, NAT entry lost) is noticed within about 60 s of silence."""
 
 
 @dataclass(frozen=True)
@@ -72,15 +82,37 @@ def default_ssl_context() -> ssl.SSLContext:
     return context
 
 
+def enable_keepalive(sock: socket.socket | TransportSocket) -> None:
+    """Turn on TCP keep-alive with our timings, each where this OS has the option.
+
+    Probes run only while the connection is idle (nothing unacknowledged), which
+    is exactly a statement waiting for its answer: a dead peer then fails the
+    read instead of leaving it waiting forever. macOS names the idle time
+    TCP_KEEPALIVE; an option the OS refuses keeps the system default.
+    """
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)
+    timings = (
+        (idle, KEEPALIVE_IDLE),
+        (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL),
+        (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_COUNT),
+    )
+    for option, value in timings:
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
 async def open_stream(
-    origin: Origin, tls: ssl.SSLContext | None, timeout: float
+    origin: Origin, tls: ssl.SSLContext | None, timeout: float | None
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Open a TCP connection, with TLS for secure origins, within `timeout` seconds."""
+    """Open a TCP connection, with TLS for secure origins and keep-alive on, within
+    `timeout` seconds (None: no limit)."""
     secure = origin.secure
     if secure and tls is None:
         tls = default_ssl_context()
     try:
-        return await asyncio.wait_for(
+        reader, writer = await asyncio.wait_for(
             asyncio.open_connection(
                 origin.host,
                 origin.port,
@@ -91,7 +123,7 @@ async def open_stream(
         )
     except TimeoutError:
         raise ConnectTimeoutError(
-            f"connecting to {origin.authority} timed out after {timeout:g} s"
+            f"connecting to {origin.authority} timed out after {timeout or 0:g} s"
         ) from None
     except ssl.SSLError:
         raise
@@ -99,6 +131,10 @@ async def open_stream(
         if isinstance(exc, ConnectionError):
             raise
         raise ConnectionError(f"cannot connect to {origin.authority}: {exc}") from exc
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        enable_keepalive(sock)
+    return reader, writer
 
 
 class HttpConnection:
@@ -171,7 +207,11 @@ class ConnectionPool:
     """Idle keep-alive connections per origin, at most `max_idle` each."""
 
     def __init__(
-        self, tls: ssl.SSLContext | None, connect_timeout: float, max_idle: int, idle_timeout: float
+        self,
+        tls: ssl.SSLContext | None,
+        connect_timeout: float | None,
+        max_idle: int,
+        idle_timeout: float,
     ) -> None:
         self._tls = tls
         self._connect_timeout = connect_timeout

@@ -3,6 +3,10 @@
 A background task reads the socket, answers pings and reassembles messages
 into a bounded queue; when the queue is full it stops reading, so a slow
 consumer pushes back on the server through TCP instead of growing memory.
+Pongs are bounded too: while the server leaves our earlier bytes unread, only
+the latest ping is remembered and answered later (RFC 6455 section 5.5.3), so
+a ping flood from a server that stopped reading costs nothing; and closing
+never waits longer than CLOSE_HANDSHAKE_TIMEOUT, whatever the server does.
 """
 
 from __future__ import annotations
@@ -30,9 +34,12 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT
+from ppg_edge.core.errors import ConnectTimeoutError
+from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.runtime.base import Message, WebSocketClosed, WebSocketRejected
 from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
-from ppg_edge.runtime.cpython_http import READ_SIZE, ConnectTimeoutError, Origin, open_stream
+from ppg_edge.runtime.cpython_http import READ_SIZE, Origin, open_stream
 
 ABNORMAL_CLOSURE: Final = 1006
 MESSAGE_TOO_BIG: Final = 1009
@@ -42,14 +49,13 @@ FRAGMENT_SIZE: Final = 1024 * 1024
 Piece = str | bytes | memoryview
 
 _REJECT_BODY_LIMIT: Final = 64 * 1024
-_CLOSE_TIMEOUT: Final = 5.0
 
 
 @dataclass(frozen=True)
 class Limits:
     """Receive-side bounds: one message's size and what may wait unread."""
 
-    max_message_size: int = 256 * 1024 * 1024
+    max_message_size: int = MAX_RESULT_FRAME_BYTES
     max_queued_messages: int = 1024
     max_queued_bytes: int = 4 * 1024 * 1024
 
@@ -60,10 +66,12 @@ async def open_websocket(
     subprotocols: Sequence[str],
     headers: Sequence[tuple[str, str]],
     tls: ssl.SSLContext | None,
-    timeout: float,
+    timeout: float | None,
     limits: Limits,
 ) -> CPythonWebSocket:
-    """Connect and run the opening handshake, all within `timeout` seconds."""
+    """Connect and run the opening handshake, all within `timeout` seconds (None: no limit)."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
     reader, writer = await open_stream(origin, tls, timeout)
     engine = WSConnection(ConnectionType.CLIENT)
     try:
@@ -77,11 +85,14 @@ async def open_websocket(
             writer.write(engine.send(request))
         except (LocalProtocolError, UnicodeEncodeError):
             raise ValueError("invalid WebSocket request header (values withheld)") from None
-        await writer.drain()
-        subprotocol = await asyncio.wait_for(_handshake(reader, engine), timeout)
+        async with asyncio.timeout_at(deadline):
+            await writer.drain()
+            subprotocol = await _handshake(reader, engine)
     except TimeoutError:
         writer.transport.abort()
-        raise ConnectTimeoutError(f"WebSocket handshake timed out after {timeout:g} s") from None
+        raise ConnectTimeoutError(
+            f"WebSocket handshake timed out (connect timeout {timeout or 0:g} s)"
+        ) from None
     except BaseException:
         writer.transport.abort()
         raise
@@ -160,6 +171,9 @@ class CPythonWebSocket:
         self._closed: tuple[int, str] | None = None
         self._parts: list[str | bytes | bytearray] = []
         self._parts_size = 0
+        self._late_pong: Ping | None = None
+        """The latest ping not answered yet because the server left our bytes unread."""
+        self._pong_waiter: asyncio.Task[None] | None = None
         self._frames = FrameReader(engine, limits.max_message_size)
         self._reading = asyncio.create_task(self._read_loop())
 
@@ -205,21 +219,33 @@ class CPythonWebSocket:
         return message
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Run the close handshake (bounded in time), then drop the connection."""
-        if self._closed is None and not self._closing:
-            self._closing = True
-            self._space.set()
-            with contextlib.suppress(LocalProtocolError, OSError):
-                if self._engine.state is ConnectionState.OPEN:
-                    self._writer.write(self._engine.send(CloseConnection(code, reason)))
-                    await self._writer.drain()
-            self._set_closed(code, reason)
+        """Run the close handshake, then drop the connection.
+
+        Sending our close frame and waiting for the server's share one bound,
+        CLOSE_HANDSHAKE_TIMEOUT: a server that stops reading cannot hold it.
+        """
         try:
-            await asyncio.wait({self._reading}, timeout=_CLOSE_TIMEOUT)
+            async with asyncio.timeout(CLOSE_HANDSHAKE_TIMEOUT):
+                if self._closed is None and not self._closing:
+                    self._closing = True
+                    self._space.set()
+                    try:
+                        await self._send_close(code, reason)
+                    finally:
+                        self._set_closed(code, reason)
+                await asyncio.wait({self._reading})
+        except TimeoutError:
+            pass
         finally:
             if not self._reading.done():
                 self._reading.cancel()
                 self._writer.transport.abort()
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(LocalProtocolError, OSError):
+            if self._engine.state is ConnectionState.OPEN:
+                self._writer.write(self._engine.send(CloseConnection(code, reason)))
+                await self._writer.drain()
 
     def _raise_if_closed(self) -> None:
         if self._closed is not None:
@@ -253,6 +279,8 @@ class CPythonWebSocket:
             pass
         finally:
             self._set_closed(code, reason)
+            if self._pong_waiter is not None:
+                self._pong_waiter.cancel()
             self._writer.close()
 
     async def _handle_items(self, items: list[Item]) -> tuple[int, str] | None:
@@ -280,11 +308,42 @@ class CPythonWebSocket:
                     message = _join(self._parts)
                     self._parts, self._parts_size = [], 0
                     await self._deliver(message)
-            elif isinstance(event, Ping) and self._engine.state is ConnectionState.OPEN:
-                self._writer.write(self._engine.send(event.response()))
+            elif isinstance(event, Ping):
+                self._late_pong = event
+                self._send_late_pong()
             elif isinstance(event, CloseConnection):
                 return self._on_close(event)
         return None
+
+    def _send_late_pong(self) -> None:
+        """Answer the latest ping now, unless too much of what we sent is still unsent.
+
+        A backlog means the server is not reading (or a large message is going
+        out): a pong per ping would grow the transport's buffer without bound,
+        so only the latest ping is kept, and answered once the backlog drains
+        (RFC 6455 section 5.5.3 allows answering just the most recent ping).
+        """
+        ping = self._late_pong
+        if ping is None or self._closed is not None:
+            return
+        if self._backlogged():
+            if self._pong_waiter is None or self._pong_waiter.done():
+                self._pong_waiter = asyncio.ensure_future(self._pong_when_drained())
+            return
+        self._late_pong = None
+        if self._engine.state is ConnectionState.OPEN:
+            self._writer.write(self._engine.send(ping.response()))
+
+    def _backlogged(self) -> bool:
+        """More unsent bytes than the transport's high-water mark: it has paused
+        writing, so `drain` waits until the backlog is down to its low-water mark."""
+        transport = self._writer.transport
+        return transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+
+    async def _pong_when_drained(self) -> None:
+        with contextlib.suppress(OSError):
+            await self._writer.drain()
+            self._send_late_pong()
 
     def _on_close(self, event: CloseConnection) -> tuple[int, str]:
         state = self._engine.state

@@ -15,6 +15,8 @@ from typing import Any
 
 import js  # type: ignore[import-not-found]
 
+from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT
+from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.runtime.base import (
     Body,
     Chunk,
@@ -49,9 +51,6 @@ SEND_BUFFER_LIMIT = 8 * 1024 * 1024
 
 SEND_BUFFER_POLL = 0.005
 """Seconds between checks of `bufferedAmount` while the send buffer is full."""
-
-CLOSE_HANDSHAKE_TIMEOUT = 5.0
-"""Seconds `close` waits for the peer's close frame before letting the socket go."""
 
 UNREACHABLE_HINT = (
     ": the server is unreachable or, in a browser, does not allow this page's origin (CORS)"
@@ -114,8 +113,8 @@ class JsWebSocket:
         if self._opened.done():
             return
         if not self._closed.done():
-            raise ConnectionError(
-                f"WebSocket handshake with {self._url} got no answer within {timeout:g} s"
+            raise ConnectTimeoutError(
+                f"WebSocket handshake with {self._url} got no answer within {timeout or 0:g} s"
             )
         closed = self._closed.result()
         raise ConnectionError(
@@ -184,10 +183,11 @@ class JsWebSocket:
 class PyodideRuntime:
     """The Runtime for Pyodide hosts with global `fetch`, `Blob` and `WebSocket`.
 
-    `connect_timeout` bounds the WebSocket handshake; the host owns TCP and TLS.
+    `connect_timeout` bounds the WebSocket handshake (None: no limit); the host
+    owns TCP, TLS and keep-alive, and fetch has no connect timeout of its own here.
     """
 
-    def __init__(self, connect_timeout: float = 30.0) -> None:
+    def __init__(self, connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT) -> None:
         self._connect_timeout = connect_timeout
 
     async def request(

@@ -199,7 +199,8 @@ def check_websocket_handshake_failure(value: Any) -> None:
     assert "handshake" in refused["error"]["message"]
     assert "/no/such/session" in refused["error"]["message"]
     assert "close code 1006" in refused["error"]["message"]
-    assert silent["error"]["type"] == "ConnectionError"
+    assert silent["error"]["type"] == "ConnectTimeoutError"  # a ConnectionError, typed
+    assert "ConnectionError" in silent["error"]["mro"]
     assert "no answer within 0.5 s" in silent["error"]["message"]
     assert 0.4 < silent["elapsed_s"] < 7
 

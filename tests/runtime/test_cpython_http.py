@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import socket
 import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -14,6 +15,7 @@ from aiohttp import web
 
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody
 from ppg_edge.runtime.cpython import ConnectTimeoutError, CPythonRuntime
+from ppg_edge.runtime.cpython_http import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL
 
 ServeApp = Callable[..., Awaitable[str]]
 ServeRaw = Callable[..., Awaitable[int]]
@@ -466,3 +468,48 @@ async def test_idle_connection_closed_by_the_server_is_not_reused(
     await asyncio.sleep(0.2)
     assert await read_all(await runtime.request("POST", url, [], pattern_chunks(5), 5)) == b"ok"
     assert len(connections) == 2
+
+
+def keepalive_options(sock: socket.socket) -> dict[str, int]:
+    """The socket's keep-alive switch and, where this OS has them, its timings."""
+    seen = {"SO_KEEPALIVE": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)}
+    for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
+        option = getattr(socket, name, None)
+        if option is not None:
+            seen[name] = sock.getsockopt(socket.IPPROTO_TCP, option)
+    return seen
+
+
+EXPECTED_KEEPALIVE = {
+    "SO_KEEPALIVE": 1,
+    "TCP_KEEPIDLE": KEEPALIVE_IDLE,
+    "TCP_KEEPINTVL": KEEPALIVE_INTERVAL,
+    "TCP_KEEPCNT": KEEPALIVE_COUNT,
+}
+
+
+async def test_http_and_websocket_sockets_have_tcp_keepalive(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
+    async def hello(request: web.Request) -> web.StreamResponse:
+        if request.path == "/ws":
+            ws = web.WebSocketResponse()
+            await ws.prepare(request)
+            await ws.receive()
+            return ws
+        return web.Response(text="hi")
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", hello)
+    base = await serve_app(app)
+    response = await runtime.request("GET", base + "/", [], None)
+    assert await read_all(response) == b"hi"
+    pooled = [conn for idle in runtime._pool._idle.values() for conn in idle]
+    assert len(pooled) == 1
+    ws = await runtime.websocket(base.replace("http", "ws", 1) + "/ws", [])
+    sockets = [pooled[0].writer.get_extra_info("socket"), ws._writer.get_extra_info("socket")]  # type: ignore[attr-defined]
+    for sock in sockets:
+        seen = keepalive_options(sock)
+        assert seen == {name: EXPECTED_KEEPALIVE[name] for name in seen}
+        assert seen["SO_KEEPALIVE"] == 1
+    await ws.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from wsproto.events import (
     TextMessage,
 )
 
+from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT
 from ppg_edge.core.protocol import (
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_NORMAL,
@@ -346,4 +348,84 @@ async def test_handshake_timeout(serve_raw: ServeRaw) -> None:
     rt = CPythonRuntime(connect_timeout=0.3)
     with pytest.raises(ConnectTimeoutError, match="handshake timed out"):
         await rt.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    await rt.aclose()
+
+
+def _ping_frames(count: int, payload: bytes) -> bytes:
+    """`count` unmasked server pings with the same payload, as raw bytes."""
+    return (bytes([0x89, len(payload)]) + payload) * count
+
+
+async def test_a_ping_flood_unread_by_the_server_gets_one_late_pong(
+    runtime: CPythonRuntime, serve_raw: ServeRaw, ws_peer: PeerFactory
+) -> None:
+    """A server that floods pings while reading nothing: the client's unsent pongs stay
+    bounded, and once the server reads again it gets a pong for the latest ping."""
+    pings = 100_000
+    pongs: list[bytes] = []
+    reading = asyncio.Event()
+
+    async def flooding(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(WS_SUBPROTOCOL)
+        # A small, fixed receive buffer: the kernel cannot soak up the pongs either.
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        for _ in range(pings // 1000):
+            writer.write(_ping_frames(1000, b"p" * 120))
+            await writer.drain()
+        peer.send(Ping(payload=b"the latest"))
+        peer.send(TextMessage(data="flood over"))
+        await writer.drain()
+        await reading.wait()
+        while True:
+            event = await peer.next_event()
+            if isinstance(event, Pong):
+                pongs.append(event.payload)
+                if event.payload == b"the latest":
+                    return
+
+    port = await serve_raw(flooding)
+    ws = await runtime.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    assert await asyncio.wait_for(ws.receive(), 60) == "flood over"
+    # Every ping was handled before that message; answering each one would leave
+    # 100,000 x 126 bytes (12 MiB) unsent, less the few MiB the kernels hold.
+    backlog = ws._writer.transport.get_write_buffer_size()  # type: ignore[attr-defined]
+    assert backlog < 1 * MiB, f"{backlog} bytes of pongs queued"
+    reading.set()
+    for _ in range(200):
+        if pongs and pongs[-1] == b"the latest":
+            break
+        await asyncio.sleep(0.05)
+    assert pongs and pongs[-1] == b"the latest"
+    assert len(pongs) < pings
+    await ws.close()
+
+
+async def test_close_is_bounded_when_the_server_never_reads(
+    serve_raw: ServeRaw, ws_peer: PeerFactory
+) -> None:
+    """Our close frame cannot leave (the server reads nothing and our send buffer is
+    full): close() still returns after the close-handshake timeout, connection dropped."""
+
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = ws_peer(reader, writer)
+        await peer.accept(WS_SUBPROTOCOL)
+        await asyncio.sleep(60)
+
+    port = await serve_raw(deaf)
+    rt = CPythonRuntime(connect_timeout=5.0)
+    ws = await rt.websocket(f"ws://127.0.0.1:{port}/", [WS_SUBPROTOCOL])
+    for _ in range(256):  # whole one-frame messages until the buffers are full
+        try:
+            await asyncio.wait_for(ws.send(b"q" * MiB), 0.5)
+        except TimeoutError:
+            break  # written, stuck in its drain: not cut, the socket stays open
+    else:
+        pytest.fail("the send buffers never filled")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(ws.close(), CLOSE_HANDSHAKE_TIMEOUT + 10)
+    assert loop.time() - started < CLOSE_HANDSHAKE_TIMEOUT + 3
+    with pytest.raises(WebSocketClosed):
+        await ws.receive()
     await rt.aclose()

@@ -93,6 +93,7 @@ async def test_concurrent_statements_are_sent_at_once_and_answered_fifo(pair: An
 async def test_error_frame_is_delivered_to_a_late_reader(pair: Any) -> None:
     socket, session = pair
     result_task = asyncio.ensure_future(session.query("SELECT"))
+    await asyncio.sleep(0.01)  # sent: only now may the server answer
     socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
     result = await result_task
     socket.push(DATAROW_URN, json.dumps({"values": ["1"]}))

@@ -37,7 +37,8 @@ def test_api_md_names_are_exported() -> None:
         "connect client default_client_config ClientConfig Query Exec Column Row "
         "CollectableIterator ValueParser ValueSerializer byte_array_parameter "
         "bounded_byte_stream_parameter BINARY TEXT GenericError ValidationError "
-        "HttpResponseError WebSocketError DatabaseError ProtocolError QueryTimeoutError DataError"
+        "HttpResponseError WebSocketError DatabaseError ProtocolError QueryTimeoutError DataError "
+        "ConnectTimeoutError"
     )
     for name in names.split():
         assert hasattr(ppg_edge, name), name
@@ -68,6 +69,11 @@ def test_clients_hide_the_password() -> None:
 def test_config_options_go_in_the_config_once_it_exists() -> None:
     with pytest.raises(ValidationError):
         ppg_edge.client(ppg_edge.ClientConfig(URL), endpoint="http://127.0.0.1:1")
+    for option in ({"connect_timeout": 3}, {"max_frame_bytes": 1024}):
+        with pytest.raises(ValidationError):
+            ppg_edge.client(ppg_edge.ClientConfig(URL), **option)  # type: ignore[arg-type]
+    db = ppg_edge.connect(URL, connect_timeout=3, max_frame_bytes=1024)
+    assert (db.client.config.connect_timeout, db.client.config.max_frame_bytes) == (3.0, 1024)
     with pytest.raises(ValidationError):
         ppg_edge.client(object())  # type: ignore[arg-type]
 

@@ -7,8 +7,14 @@ import json
 
 import pytest
 
-from ppg_edge.core.config import ClientConfig, check_timeout, parse_connection_string
+from ppg_edge.core.config import (
+    DEFAULT_CONNECT_TIMEOUT,
+    ClientConfig,
+    check_timeout,
+    parse_connection_string,
+)
 from ppg_edge.core.errors import ValidationError
+from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 
 URL = "postgres://ident:s3cr%2Fet@db.prisma.io:5432/postgres?sslmode=require"
 
@@ -108,3 +114,14 @@ def test_bad_timeouts(value: object) -> None:
 def test_good_timeouts() -> None:
     assert check_timeout(None) is None
     assert check_timeout(2) == 2.0
+
+
+def test_connect_timeout_and_frame_cap_defaults_and_checks() -> None:
+    config = ClientConfig(URL)
+    assert config.connect_timeout == DEFAULT_CONNECT_TIMEOUT == 10.0
+    assert config.max_frame_bytes == MAX_RESULT_FRAME_BYTES == 256 * 1024 * 1024
+    assert ClientConfig(URL, connect_timeout=None).connect_timeout is None
+    assert ClientConfig(URL, connect_timeout=2, max_frame_bytes=10).max_frame_bytes == 10
+    for bad in ({"connect_timeout": 0}, {"max_frame_bytes": 0}, {"max_frame_bytes": 1.5}):
+        with pytest.raises(ValidationError):
+            ClientConfig(URL, **bad)  # type: ignore[arg-type]

@@ -112,3 +112,36 @@ def test_affected_count() -> None:
                  [DataRow(["1", "2"])], [DataRow(["1.5"])]):
         with pytest.raises(ProtocolError):
             affected_count(rows)
+
+
+def _run_exec(frames: list[Any]) -> FrameOrder:
+    order = FrameOrder("exec")
+    for frame in frames:
+        order.check(frame)
+    return order
+
+
+COUNT = Description((Column("rowsAffected", 23),))
+
+
+def test_an_exec_answer_has_one_count_column_and_one_row() -> None:
+    assert _run_exec([COUNT, DataRow(["7"]), Complete()]).finished
+    assert _run_exec([COUNT, Failure(DatabaseError("m", "23505"))]).finished
+    assert _run_exec([Failure(DatabaseError("m", "42601"))]).finished
+    assert _run([Complete()]).finished  # a query may end with no rows at all
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [Complete()],
+        [COUNT, Complete()],
+        [COUNT, DataRow(["1"]), DataRow(["2"])],
+        [Description((Column("a", 23), Column("b", 23))), DataRow(["1", "2"])],
+        [COUNT, DataRow(["-1"])],
+        [COUNT, DataRow([None])],
+    ],
+)
+def test_answers_that_do_not_fit_an_exec(frames: list[Any]) -> None:
+    with pytest.raises(ProtocolError):
+        _run_exec(frames)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.ndjson import NdjsonDecoder
+from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
@@ -80,3 +81,56 @@ def test_bad_tail_raises_at_end() -> None:
     decoder.feed(b'{"a":')
     with pytest.raises(ProtocolError):
         decoder.end()
+
+
+def test_the_default_cap_is_the_protocol_constant() -> None:
+    assert NdjsonDecoder().max_line_bytes == MAX_RESULT_FRAME_BYTES
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=6),
+    st.integers(2, 32),
+    st.data(),
+    st.booleans(),
+)
+def test_a_line_over_the_cap_is_refused_wherever_the_chunks_are_cut(
+    sizes: list[int], cap: int, data: st.DataObject, tail: bool
+) -> None:
+    """Lines of `sizes` bytes (newline not counted), any cap, cut anywhere: the decoder
+    refuses iff some line is over the cap, and never holds more than the cap between
+    chunks (the unfinished tail is all it keeps)."""
+    lines = [b"{" + b" " * (size - 2) + b"}" if size >= 2 else b" " * size for size in sizes]
+    body = b"\n".join(lines) + (b"\n" if tail else b"")
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(body)), max_size=12))))
+    decoder = NdjsonDecoder(cap)
+    too_long = any(len(line) > cap for line in lines)
+    pieces = [body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+    try:
+        for piece in pieces:
+            decoder.feed(piece)
+            assert decoder.pending <= cap
+        decoder.end()
+    except ProtocolError as exc:
+        assert too_long, exc
+        assert "max_frame_bytes" in str(exc)
+    else:
+        assert not too_long
+
+
+def test_an_endless_line_is_refused_after_at_most_the_cap() -> None:
+    decoder = NdjsonDecoder(1000)
+    decoder.feed(b'{"a": 1}\n{"values": ["')
+    fed = 0
+    with pytest.raises(ProtocolError, match="over 1000 bytes"):
+        while fed < 1_000_000:
+            decoder.feed(b"x" * 100)
+            fed += 100
+            assert decoder.pending <= 1000
+    assert fed <= 1000
+
+
+@pytest.mark.parametrize("nesting", [b"[" * 100_000, b'{"a":' * 100_000])
+def test_deep_nesting_is_a_protocol_error(nesting: bytes) -> None:
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        NdjsonDecoder().feed(nesting + b"\n")

@@ -45,6 +45,13 @@ def feed(machine: SessionMachine, messages: list[str | bytes]) -> list[int | Non
     return [machine.receive(message) for message in messages]
 
 
+def submitted(machine: SessionMachine, kind: str | None = None) -> PendingStatement:
+    """A statement whose every message went out, as the session reports it."""
+    pending = machine.submit(kind)
+    machine.sent(pending)
+    return pending
+
+
 def drain(pending: PendingStatement) -> list[object]:
     out: list[object] = []
     while frames := pending.pop_all():
@@ -79,7 +86,7 @@ async def test_bad_stream_fails_before_anything_is_queued() -> None:
 
 def test_fifo_answers_go_to_their_statements() -> None:
     machine = SessionMachine()
-    first, second = machine.submit(), machine.submit()
+    first, second = submitted(machine), submitted(machine)
     assert feed(machine, [*DESC, *row("1"), *COMPLETE, *DESC, *row("2")]) == [None] * 10
     assert drain(first) == [Description((Column("a", 25),)), DataRow(["1"]), Complete()]
     assert first.finished and not second.finished
@@ -91,7 +98,7 @@ def test_fifo_answers_go_to_their_statements() -> None:
 
 def test_error_frame_is_kept_however_late_the_consumer_reads() -> None:
     machine = SessionMachine()
-    failing, after = machine.submit(), machine.submit()
+    failing, after = submitted(machine), submitted(machine)
     feed(machine, [*DESC, *row("x"), *error("22012"), *error("25P02")])
     # Nobody read anything yet; both answers are buffered in full.
     frames = drain(after)
@@ -104,7 +111,7 @@ def test_error_frame_is_kept_however_late_the_consumer_reads() -> None:
 
 def test_abandoned_statement_is_drained_and_discarded() -> None:
     machine = SessionMachine()
-    abandoned, kept = machine.submit(), machine.submit()
+    abandoned, kept = submitted(machine), submitted(machine)
     feed(machine, [*DESC, *row("1")])
     machine.abandon(abandoned)
     assert abandoned.buffered == 0
@@ -115,7 +122,7 @@ def test_abandoned_statement_is_drained_and_discarded() -> None:
 
 def test_rows_of_an_abandoned_statement_are_not_parsed() -> None:
     machine = SessionMachine()
-    abandoned, kept = machine.submit(), machine.submit()
+    abandoned, kept = submitted(machine), submitted(machine)
     feed(machine, [*DESC, *row("1")])
     machine.abandon(abandoned)
     # Text that is no JSON at all proves the discarded rows never reach a parser.
@@ -129,9 +136,9 @@ def test_rows_of_an_abandoned_statement_are_not_parsed() -> None:
 @pytest.mark.parametrize("before", [[], [*DESC, *COMPLETE]])
 def test_an_abandoned_statement_still_checks_where_rows_may_come(before: list[str]) -> None:
     machine = SessionMachine()
-    abandoned = machine.submit()
+    abandoned = submitted(machine)
     if before:
-        later = machine.submit()
+        later = submitted(machine)
         feed(machine, before)  # the first statement finished; `later` is now the head
         abandoned = later
     machine.abandon(abandoned)
@@ -152,7 +159,7 @@ def test_an_abandoned_statement_still_checks_where_rows_may_come(before: list[st
 )
 def test_rule_breaks_close_with_1002_and_fail_everything(messages: list[str | bytes]) -> None:
     machine = SessionMachine()
-    pending, waiting = machine.submit(), machine.submit()
+    pending, waiting = submitted(machine), submitted(machine)
     results = feed(machine, messages)
     assert results[-1] == CLOSE_PROTOCOL_ERROR
     assert not machine.open and machine.pending == 0
@@ -165,17 +172,17 @@ def test_rule_breaks_close_with_1002_and_fail_everything(messages: list[str | by
 
 def test_frame_with_nothing_pending_is_a_violation() -> None:
     machine = SessionMachine()
-    assert feed(machine, COMPLETE) == [None, CLOSE_PROTOCOL_ERROR]
+    assert feed(machine, COMPLETE) == [CLOSE_PROTOCOL_ERROR, None]  # the URN alone is wrong
     assert isinstance(machine.error, ProtocolError)
     machine = SessionMachine()
-    done = machine.submit()
-    assert feed(machine, [*COMPLETE, *COMPLETE]) == [None, None, None, CLOSE_PROTOCOL_ERROR]
+    done = submitted(machine)
+    assert feed(machine, [*COMPLETE, *COMPLETE]) == [None, None, CLOSE_PROTOCOL_ERROR, None]
     assert drain(done) == [Complete()]
 
 
 def test_close_fails_every_pending_statement_with_its_code() -> None:
     machine = SessionMachine()
-    first, second = machine.submit(), machine.submit()
+    first, second = submitted(machine), submitted(machine)
     feed(machine, [*DESC, *row("1")])
     machine.closed(1008, "authentication failed")
     frames = first.pop_all()
@@ -189,3 +196,63 @@ def test_close_fails_every_pending_statement_with_its_code() -> None:
         machine.submit()
     # Messages after the end are ignored rather than reopening anything.
     assert feed(machine, COMPLETE) == [None, None]
+
+
+def test_a_frame_for_a_statement_not_yet_sent_is_a_violation() -> None:
+    """No server answers what it has not received: while a statement's messages are
+    still going out, any result frame belongs to nothing and would shift the FIFO."""
+    machine = SessionMachine()
+    done = submitted(machine)
+    unsent = machine.submit()
+    assert feed(machine, [*COMPLETE, *COMPLETE]) == [None, None, CLOSE_PROTOCOL_ERROR, None]
+    assert drain(done) == [Complete()]
+    with pytest.raises(ProtocolError, match="before the statement"):
+        drain(unsent)
+    machine = SessionMachine()
+    pending = machine.submit()
+    machine.sent(pending)
+    assert feed(machine, COMPLETE) == [None, None]
+    assert drain(pending) == [Complete()]
+
+
+EXEC_DESC = [DESCRIPTION_URN, json.dumps({"columns": [{"name": "rowsAffected", "typeOid": 23}]})]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        COMPLETE,  # no description, no count
+        [*EXEC_DESC, *COMPLETE],  # no count
+        [*EXEC_DESC, *row("1"), *row("2")],  # two counts
+        [*DESC[:1], json.dumps({"columns": []}), *COMPLETE],  # no column for the count
+        [*EXEC_DESC, *row("x")],  # not a count
+    ],
+)
+def test_an_answer_that_does_not_fit_an_exec_ends_the_session(answer: list[str]) -> None:
+    machine = SessionMachine()
+    statement, behind = submitted(machine, "exec"), submitted(machine, "query")
+    assert CLOSE_PROTOCOL_ERROR in feed(machine, answer)
+    for pending in (statement, behind):
+        with pytest.raises(ProtocolError):
+            drain(pending)
+    assert not machine.open
+
+
+def test_an_exec_answer_that_fits_is_delivered() -> None:
+    machine = SessionMachine()
+    statement = submitted(machine, "exec")
+    assert feed(machine, [*EXEC_DESC, *row("3"), *COMPLETE]) == [None] * 6
+    assert drain(statement) == [
+        Description((Column("rowsAffected", 23),)),
+        DataRow(["3"]),
+        Complete(),
+    ]
+
+
+@pytest.mark.parametrize("nesting", ["[" * 100_000, '{"a":' * 100_000])
+def test_deeply_nested_json_is_a_protocol_error(nesting: str) -> None:
+    machine = SessionMachine()
+    pending = submitted(machine)
+    assert feed(machine, [DESCRIPTION_URN, nesting]) == [None, CLOSE_PROTOCOL_ERROR]
+    with pytest.raises(ProtocolError, match="nested too deeply"):
+        drain(pending)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.template import format_to_sql, is_template, template_to_sql
@@ -99,3 +101,38 @@ def test_values_never_enter_the_sql_text() -> None:
     hostile = "'; DROP TABLE x; --{}"
     sql, values = format_to_sql("SELECT {v}", (), {"v": hostile})
     assert sql == "SELECT $1" and values == [hostile]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "SELECT {²}",  # str.isdigit() holds, int() refuses
+        "SELECT {①}",
+        "SELECT {٣}",  # a decimal digit, but not an ASCII one
+        "SELECT {" + "9" * 5000 + "}",  # int() refuses over 4300 digits
+        "SELECT {0[0]}",
+        "SELECT {a.b}",
+        "SELECT { }",
+    ],
+)
+def test_every_malformed_field_is_a_validation_error(template: str) -> None:
+    with pytest.raises(ValidationError):
+        format_to_sql(template, (1,), {"a": 2})
+
+
+_template_text = st.text(alphabet=st.sampled_from("{}!:[]. 0123456789²①٣abé_x\n"), max_size=24)
+
+
+@settings(max_examples=600)
+@given(_template_text, st.integers(0, 3), st.lists(st.sampled_from(["a", "b", "é"]), max_size=2))
+def test_any_template_text_gives_sql_or_a_validation_error(
+    template: str, count: int, names: list[str]
+) -> None:
+    args = tuple(range(count))
+    kwargs = {name: name for name in names}
+    try:
+        sql, values = format_to_sql(template, args, kwargs)
+    except ValidationError:
+        return
+    assert len(values) == count + len(kwargs)
+    assert sql.count("$") >= len(values)
