@@ -106,12 +106,14 @@ class Client(AsyncClosing):
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Run a query; return once its columns are known, with its rows still streaming."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         frames = await self._statement(QUERY_KIND, sql, params, deadline)
         return await start_query(frames, self.registry)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Run a statement and return the number of rows it affected."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         return await exec_count(await self._statement(EXEC_KIND, sql, params, deadline))
 
@@ -123,6 +125,7 @@ class Client(AsyncClosing):
         timeout: float | None = None,
     ) -> Session:
         """Open a WebSocket session; its parsers and serializers go over the client's."""
+        __tracebackhide__ = True
         registry = self.registry.layered(parsers or (), serializers or ())
         return await Session.open(
             self.runtime,
@@ -134,6 +137,7 @@ class Client(AsyncClosing):
     async def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline
     ) -> AsyncIterator[list[Frame]]:
+        __tracebackhide__ = True
         values = [self.registry.serialize(value) for value in params]
         body = MultipartBody(encode_statement(kind, sql, values))
         connection = self.config.connection
@@ -198,6 +202,7 @@ async def _http_frames(response: HttpResponse, deadline: Deadline) -> AsyncItera
     The body is read to its end so the connection can be reused; a body that ends
     before `complete` or `error` is a ProtocolError, never a short result.
     """
+    __tracebackhide__ = True
     decoder = NdjsonDecoder()
     order = FrameOrder()
     outcome: Frame | None = None

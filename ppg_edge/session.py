@@ -66,6 +66,7 @@ class Session(AsyncClosing):
         No acknowledgement exists, so bad credentials surface as a WebSocketError
         with close code 1008 at the first statement at the latest.
         """
+        __tracebackhide__ = True
         opening = runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
         try:
             socket = await Deadline(timeout, "opening the session").wait(opening)
@@ -101,12 +102,14 @@ class Session(AsyncClosing):
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Send a query now; return once its columns are known, rows still streaming."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(await self.prepare(QUERY_KIND, sql, params))
         return await self.query_result(pending, deadline)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Send a statement now and return the number of rows it affected."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(await self.prepare(EXEC_KIND, sql, params))
         return await self.exec_result(pending, deadline)
@@ -131,15 +134,18 @@ class Session(AsyncClosing):
 
     async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
         """The answer to a submitted query."""
+        __tracebackhide__ = True
         return await start_query(self._frames(pending, deadline), self.registry)
 
     async def exec_result(self, pending: PendingStatement, deadline: Deadline) -> int:
         """The affected count of a submitted exec statement."""
+        __tracebackhide__ = True
         return await exec_count(self._frames(pending, deadline))
 
     async def _frames(
         self, pending: PendingStatement, deadline: Deadline
     ) -> AsyncIterator[list[Frame]]:
+        __tracebackhide__ = True
         finished = False
         try:
             while True:
@@ -162,6 +168,7 @@ class Session(AsyncClosing):
                 self.abandon(pending)
 
     async def _wait(self, pending: PendingStatement) -> None:
+        __tracebackhide__ = True
         if pending.buffered or pending.finished:
             return
         self._resume.set()
@@ -249,6 +256,7 @@ class Session(AsyncClosing):
 
 async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     """Check the negotiated subprotocol, then send the credentials message."""
+    __tracebackhide__ = True
     if socket.subprotocol != WS_SUBPROTOCOL:
         raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
     try:
