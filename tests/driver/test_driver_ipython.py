@@ -1,4 +1,5 @@
-"""The driver in CPython IPython, the shell classic Jupyter runs: short tracebacks, tables.
+"""The driver in CPython IPython, the shell classic Jupyter runs: short tracebacks, tables,
+and the example notebook, cell by cell.
 
 IPython hides the frames of functions whose locals set `__tracebackhide__` (all but
 the innermost, where the exception was raised); the driver's frames set it, so an
@@ -8,14 +9,14 @@ SQLSTATE, not seven frames of driver internals.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from IPython.core.displayhook import DisplayHook
 from IPython.core.interactiveshell import InteractiveShell
 
-FRAME_HEADER = re.compile(r"^(?:File (\S+):\d+, in |(Cell) In\[\d+\], line )", re.MULTILINE)
+from tests.support.notebook import CellOutput, check_outputs, code_cells, frames_shown, tables_in
 
 FAILING_CELLS = {
     "http query": (
@@ -45,10 +46,33 @@ FAILING_CELLS = {
 }
 
 
-@pytest.fixture
-def shell(gateway: Any) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance(colors="nocolor")
+class PublishingDisplayHook(DisplayHook):
+    """Keeps a cell's result as format data, the way a Jupyter kernel publishes it,
+    instead of printing `Out[n]:` into the captured text."""
+
+    published: dict[str, Any] | None = None
+
+    def start_displayhook(self) -> None:
+        self.published = None
+
+    def write_output_prompt(self) -> None:
+        """No prompt: a notebook shows none."""
+
+    def write_format_data(self, format_dict: Any, md_dict: Any = None) -> None:
+        self.published = format_dict
+
+
+@pytest.fixture(scope="module")
+def shell() -> Iterator[InteractiveShell]:
+    InteractiveShell.clear_instance()
+    shell = InteractiveShell.instance(colors="nocolor", displayhook_class=PublishingDisplayHook)
     shell.run_line_magic("xmode", "Context")  # IPython's default mode
+    yield shell
+    InteractiveShell.clear_instance()
+
+
+@pytest.fixture
+def db_shell(shell: InteractiveShell, gateway: Any) -> Iterator[InteractiveShell]:
     setup = f"db = ppg_edge.connect({gateway.connection_string!r}, endpoint={gateway.url!r})"
     shell.run_cell(f"import ppg_edge\n{setup}", store_history=False).raise_error()
     yield shell
@@ -57,38 +81,60 @@ def shell(gateway: Any) -> Iterator[InteractiveShell]:
 
 def run_cell(
     shell: InteractiveShell, code: str, capsys: pytest.CaptureFixture[str]
-) -> tuple[BaseException | None, str]:
+) -> tuple[BaseException | None, CellOutput]:
+    """Run one cell; its printed text, plus its result as a notebook would show it."""
     capsys.readouterr()
     result = shell.run_cell(code, store_history=True)
-    return result.error_in_exec, capsys.readouterr().out
+    output = CellOutput(capsys.readouterr().out)
+    published = shell.displayhook.published if result.result is not None else None
+    if published and "text/html" in published:
+        output.tables = tables_in(published["text/html"])
+    elif published:
+        output.text += published["text/plain"]
+    return result.error_in_exec, output
 
 
 @pytest.mark.parametrize("case", FAILING_CELLS)
 def test_uncaught_errors_show_the_cell_and_one_driver_frame(
-    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], case: str
+    db_shell: InteractiveShell, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
     code, last_line = FAILING_CELLS[case]
-    error, out = run_cell(shell, code, capsys)
+    error, output = run_cell(db_shell, code, capsys)
     assert error is not None
-    frames = FRAME_HEADER.findall(out)
-    assert len(frames) == 2, out
-    assert frames[0] == ("", "Cell")
-    assert "/ppg_edge/" in frames[1][0], out
-    assert "[... skipping hidden" in out
-    assert out.rstrip().endswith(last_line), out
+    frames = frames_shown(output.text)
+    assert len(frames) == 2 and frames[0] == "Cell", output.text
+    assert "/ppg_edge/" in frames[1], output.text
+    assert "[... skipping hidden" in output.text
+    assert output.text.rstrip().endswith(last_line), output.text
 
 
 def test_collected_rows_display_as_an_html_table(
-    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+    db_shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
 ) -> None:
     query = "SELECT g, '<b>' || g AS tag FROM generate_series(1, 25) g"
-    code = f"rows = await db.sql({query!r}).collect()"
-    error, _ = run_cell(shell, code, capsys)
+    error, output = run_cell(db_shell, f"await db.sql({query!r}).collect()", capsys)
     assert error is None
-    formats, _ = shell.display_formatter.format(shell.user_ns["rows"])
-    table = formats["text/html"]
-    assert table.startswith('<table class="ppg-edge-rows"><thead><tr><th>g</th><th>tag</th>')
-    assert "<td>1</td><td>&lt;b&gt;1</td>" in table
-    assert "<td>20</td>" in table and "<td>21</td>" not in table
-    assert table.endswith("<p>20 of 25 rows</p>")
+    (table,) = output.tables
+    assert table.headers == ["g", "tag"]
+    assert table.rows == [[str(g), f"<b>{g}"] for g in range(1, 21)]
+    assert table.caption == "20 of 25 rows"
+    formats = db_shell.displayhook.published or {}
+    assert "<td>1</td><td>&lt;b&gt;1</td>" in formats["text/html"]
     assert formats["text/plain"].startswith("[{'g': 1, 'tag': '<b>1'}")
+
+
+def test_the_example_notebook_runs_on_cpython(
+    shell: InteractiveShell,
+    gateway: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """examples/notebook/ppg_edge.ipynb as classic Jupyter runs it, every cell checked."""
+    monkeypatch.setenv("PPG_URL", gateway.connection_string)
+    monkeypatch.setenv("PPG_ENDPOINT", gateway.url)
+    outputs = [run_cell(shell, source, capsys)[1] for source in code_cells()]
+    try:
+        check_outputs(outputs)
+        assert all(gateway.password not in output.text for output in outputs)
+    finally:
+        shell.run_cell("await db.aclose()", store_history=False)
