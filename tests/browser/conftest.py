@@ -29,6 +29,8 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
+from tests.support.chromium import CHROMIUM_ARGS, chromium_path
+
 BROWSER_TESTS = Path(__file__).resolve().parent
 ROOT = BROWSER_TESTS.parent.parent
 SITE = BROWSER_TESTS / "site"
@@ -38,15 +40,6 @@ WHEELS = ROOT / "wheels"
 ARTIFACTS = ROOT / "artifacts"
 NODE_RUNNER = SITE / "node_runner.mjs"
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SUITE_TIMEOUT_MS = 240_000
 """How long one environment's whole suite may take (Pyodide boot included)."""
 
@@ -58,15 +51,6 @@ CUT_DELAY = 0.3
 
 METRICS: dict[str, Any] = {}
 """Measured numbers, printed at the end of the run."""
-
-
-def chromium_path() -> str:
-    """Chromium from the OS (apt `chromium`), or $PPG_CHROMIUM; never a downloaded build."""
-    for candidate in (os.environ.get("PPG_CHROMIUM"), "chromium", "chromium-browser"):
-        found = candidate and shutil.which(candidate)
-        if found:
-            return found
-    pytest.fail("Chromium not found: `apt-get install chromium` or set PPG_CHROMIUM")
 
 
 def ensure_node_modules() -> None:
