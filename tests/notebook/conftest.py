@@ -27,8 +27,4 @@ def jupyterlite_site() -> Iterator[SiteServer]:
 @pytest.fixture(scope="session")
 def lite_gateway(gateway_factory: Any, jupyterlite_site: SiteServer) -> Any:
     """A gateway that allows exactly the site's origin, as the README says to start it."""
-    gateway = gateway_factory(allow_origin=[jupyterlite_site.origin])
-    jupyterlite_site.set_kernel_environment(
-        {"PPG_URL": gateway.connection_string, "PPG_ENDPOINT": gateway.url}
-    )
-    return gateway
+    return gateway_factory(allow_origin=[jupyterlite_site.origin])

@@ -1,8 +1,9 @@
 """The example notebook in a real JupyterLite site: JupyterLab in Chromium, Pyodide kernel.
 
 The test does what a user does: opens examples/notebook/ppg_edge.ipynb in the site,
-waits for the kernel, chooses Run > Run All Cells, and reads every cell's output back
-from the page (printed text, rendered tables, the traceback). The first cell's
+waits for the kernel, chooses Run > Run All Cells, types the connection string at the
+notebook's (hidden) getpass prompt and the gateway's URL at the next, and reads every
+cell's output back from the page (printed text, rendered tables, the traceback). The first cell's
 `%pip install ppg_edge` is served by the site's own wheel index; nothing is fetched
 from anywhere but the site and the gateway.
 """
@@ -75,6 +76,14 @@ async def run_all_cells(page: Page) -> None:
     await page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
 
 
+async def answer_prompt(page: Page, prompt: str, answer: str) -> None:
+    """Type `answer` at the kernel's input() or getpass() prompt that starts with `prompt`."""
+    box = page.locator(".jp-Stdin", has_text=prompt).locator("input.jp-Stdin-input")
+    await box.fill(answer, timeout=RUN_ALL_MS)
+    await box.press("Enter")
+    await box.wait_for(state="detached")
+
+
 def cell_outputs(raw: list[dict[str, Any]]) -> list[CellOutput]:
     return [CellOutput(cell["text"], [Table(**table) for table in cell["tables"]]) for cell in raw]
 
@@ -97,6 +106,8 @@ async def test_example_notebook_runs_in_jupyterlite(
         await page.wait_for_function(KERNEL_READY, polling=100, timeout=KERNEL_READY_MS)
         marks["kernel_ready_s"] = time.monotonic() - started
         await run_all_cells(page)
+        await answer_prompt(page, "connection string", lite_gateway.connection_string)
+        await answer_prompt(page, "gateway URL", lite_gateway.url)
         await page.wait_for_function(ALL_RAN, arg=len(code_cells()), timeout=RUN_ALL_MS)
         marks["all_cells_s"] = time.monotonic() - started
         raw = await page.evaluate(READ_OUTPUTS)
@@ -127,7 +138,7 @@ async def screenshots(page: Page) -> None:
             "() => (document.querySelector('.jp-WindowedPanel-inner') || document.body)"
             ".scrollHeight"
         )
-        await page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height) + 200})
+        await page.set_viewport_size({"width": VIEWPORT["width"], "height": int(height) + 600})
         await page.evaluate(
             "() => document.querySelector('.jp-WindowedPanel-outer')?.scrollTo(0, 0)"
         )
