@@ -3,9 +3,10 @@
 The test does what a user does: opens examples/notebook/ppg_edge.ipynb in the site,
 waits for the kernel, chooses Run > Run All Cells, types the connection string at the
 notebook's (hidden) getpass prompt and the gateway's URL at the next, and reads every
-cell's output back from the page (printed text, rendered tables, the traceback). The first cell's
-`%pip install ppg_edge` is served by the site's own wheel index; nothing is fetched
-from anywhere but the site and the gateway.
+cell's output back from the page (printed text, rendered tables, the traceback). The
+first cell's `%pip install ppg_edge` is served by the site's own wheel index; the browser
+resolves no host name, so nothing can come from anywhere but the site and the gateway.
+Screenshots and the outputs read land in artifacts/notebook-*.
 """
 
 from __future__ import annotations
