@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-NPM_DIRS := tests/interop tests/browser tests/workers
+NPM_DIRS := tests/interop tests/browser tests/workers tests/notebook
 NPM_STAMPS := $(addsuffix /node_modules/.installed,$(NPM_DIRS))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -37,7 +37,7 @@ from ppg_edge.database import (
     TransactionContext,
     connect,
 )
-from ppg_edge.results import CollectableIterator, QueryResult, Row
+from ppg_edge.results import CollectableIterator, QueryResult, Row, Rows
 from ppg_edge.session import Session
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     "QueryResult",
     "QueryTimeoutError",
     "Row",
+    "Rows",
     "Session",
     "Transaction",
     "TransactionContext",

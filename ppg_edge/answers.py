@@ -32,6 +32,7 @@ class Deadline:
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable`, raising QueryTimeoutError if the deadline passes first."""
+        __tracebackhide__ = True
         if self._when is None:
             return await awaitable
         try:
@@ -56,6 +57,7 @@ def statement_deadline(timeout: float | None, inherited: float | None) -> Deadli
 
 async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResult:
     """Wait for the row description (or the end), then stream the rows lazily."""
+    __tracebackhide__ = True
     first: list[Frame] = []
     try:
         while not first:
@@ -80,6 +82,7 @@ async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResu
 async def _rows(
     first: list[Frame], frames: FrameBatches, registry: TypeRegistry, columns: list[Column]
 ) -> AsyncIterator[list[Row]]:
+    __tracebackhide__ = True
     parse = registry.row_parser([column.oid for column in columns])
     try:
         if first:
@@ -98,6 +101,7 @@ def _row(frame: Frame) -> DataRow:
 
 async def exec_count(frames: FrameBatches) -> int:
     """Read an exec statement's answer to its end and return the affected count."""
+    __tracebackhide__ = True
     rows: list[DataRow] = []
     try:
         async for batch in frames:

@@ -128,12 +128,14 @@ class Client(AsyncClosing):
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Run a query; return once its columns are known, with its rows still streaming."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         frames = await self._statement(QUERY_KIND, sql, params, deadline)
         return await start_query(frames, self.registry)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Run a statement and return the number of rows it affected."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         return await exec_count(await self._statement(EXEC_KIND, sql, params, deadline))
 
@@ -145,6 +147,7 @@ class Client(AsyncClosing):
         timeout: float | None = None,
     ) -> Session:
         """Open a WebSocket session; its parsers and serializers go over the client's."""
+        __tracebackhide__ = True
         registry = self.registry.layered(parsers or (), serializers or ())
         return await Session.open(
             self.runtime,
@@ -157,6 +160,7 @@ class Client(AsyncClosing):
     async def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline
     ) -> AsyncIterator[list[Frame]]:
+        __tracebackhide__ = True
         values = [self.registry.serialize(value) for value in params]
         body = MultipartBody(encode_statement(kind, sql, values))
         connection = self.config.connection
@@ -224,6 +228,7 @@ async def _http_frames(
     before `complete` or `error` is a ProtocolError, never a short result. A line
     over `max_line_bytes` is a ProtocolError too, and the connection is dropped.
     """
+    __tracebackhide__ = True
     decoder = NdjsonDecoder(max_line_bytes)
     order = FrameOrder(kind)
     outcome: Frame | None = None

@@ -21,7 +21,7 @@ from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, QUERY_KIND
 from ppg_edge.core.session import PendingStatement
 from ppg_edge.core.template import format_to_sql, is_template, template_to_sql
 from ppg_edge.core.types import ValueParser, ValueSerializer
-from ppg_edge.results import CollectableIterator, QueryResult
+from ppg_edge.results import CollectableIterator, QueryResult, Rows
 from ppg_edge.runtime.base import Runtime
 from ppg_edge.session import Session
 
@@ -39,6 +39,7 @@ class Runner(Protocol):
 
 def to_sql(template: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> tuple[str, list[Any]]:
     """SQL and parameters of a t-string or of the portable str.format-style form."""
+    __tracebackhide__ = True
     if is_template(template):
         if args or kwargs:
             raise ValidationError("a t-string takes no further arguments")
@@ -91,12 +92,14 @@ class SqlTag:
     def __call__(
         self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> CollectableIterator[DictRow]:
+        __tracebackhide__ = True
         sql, params = to_sql(template, args, kwargs)
         return self._statements.query(sql, *params, timeout=timeout)
 
     async def exec(
         self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
     ) -> int:
+        __tracebackhide__ = True
         sql, params = to_sql(template, args, kwargs)
         return await self._statements.exec(sql, *params, timeout=timeout)
 
@@ -112,12 +115,14 @@ class Statements:
         self, sql: str, *params: Any, timeout: float | None = None
     ) -> CollectableIterator[DictRow]:
         """Rows as dicts, streamed; nothing is sent until iteration starts."""
+        __tracebackhide__ = True
         if not isinstance(sql, str):
             raise ValidationError("query() takes SQL text; use sql() for templates")
         return CollectableIterator(_dict_rows(self._runner, sql, params, timeout))
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """The number of rows the statement affected."""
+        __tracebackhide__ = True
         if not isinstance(sql, str):
             raise ValidationError("exec() takes SQL text; use sql.exec() for templates")
         return await self._runner.exec(sql, *params, timeout=timeout)
@@ -126,6 +131,7 @@ class Statements:
 async def _dict_rows(
     runner: Runner, sql: str, params: Sequence[Any], timeout: float | None
 ) -> AsyncIterator[list[DictRow]]:
+    __tracebackhide__ = True
     result = await runner.query(sql, *params, timeout=timeout)
     names = [column.name for column in result.columns]
     async with result.rows as rows:
@@ -133,10 +139,12 @@ async def _dict_rows(
             yield [dict(zip(names, row.values, strict=True)) for row in batch]
 
 
-async def _collect_dicts(result: QueryResult) -> list[DictRow]:
+async def _collect_dicts(result: QueryResult) -> Rows[DictRow]:
+    __tracebackhide__ = True
     names = [column.name for column in result.columns]
     async with result.rows as rows:
-        return [dict(zip(names, row.values, strict=True)) for row in await rows.collect()]
+        collected = await rows.collect()
+        return Rows((dict(zip(names, row.values, strict=True)) for row in collected), rows.columns)
 
 
 async def _batch_on(
@@ -147,6 +155,7 @@ async def _batch_on(
     If a statement fails, PostgreSQL fails the rest (25P02) and turns the COMMIT
     into a rollback; the caller closes the session, which rolls back in any case.
     """
+    __tracebackhide__ = True
     prepared = [await session.prepare(EXEC_KIND, "BEGIN", ())]
     for statement in statements:
         prepared.append(await session.prepare(statement.kind, statement.sql, statement.params))
@@ -171,23 +180,27 @@ class _TransactionRunner:
         self._begin: PendingStatement | None = begin
 
     async def _begun(self) -> None:
+        __tracebackhide__ = True
         begin, self._begin = self._begin, None
         if begin is not None:
             await self.session.exec_result(begin, self.session.deadline(None))
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+        __tracebackhide__ = True
         deadline = self.session.deadline(timeout)
         pending = self.session.submit(await self.session.prepare(QUERY_KIND, sql, params))
         await self._after_begin(pending)
         return await self.session.query_result(pending, deadline)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
+        __tracebackhide__ = True
         deadline = self.session.deadline(timeout)
         pending = self.session.submit(await self.session.prepare(EXEC_KIND, sql, params))
         await self._after_begin(pending)
         return await self.session.exec_result(pending, deadline)
 
     async def _after_begin(self, pending: PendingStatement) -> None:
+        __tracebackhide__ = True
         try:
             await self._begun()
         except BaseException:
@@ -201,6 +214,7 @@ class _TransactionRunner:
         `SELECT 1` probe goes in the same burst: in a failed transaction it fails with
         SQLSTATE 25P02, and that error is raised. No extra round trip.
         """
+        __tracebackhide__ = True
         session = self.session
         deadline = session.deadline(None)
         probe = session.submit(await session.prepare(EXEC_KIND, "SELECT 1", ()))
@@ -239,6 +253,7 @@ class TransactionContext:
         self._runner: _TransactionRunner | None = None
 
     async def __aenter__(self) -> Transaction:
+        __tracebackhide__ = True
         session = await self._client.new_session()
         try:
             begin = session.submit(await session.prepare(EXEC_KIND, "BEGIN", ()))
@@ -254,6 +269,7 @@ class TransactionContext:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        __tracebackhide__ = True
         runner = self._runner
         if runner is None:
             return
@@ -287,6 +303,7 @@ class BatchBuilder:
         return BatchBuilder(self._database, (*self._statements, Exec(sql, *params)))
 
     async def run(self, *, timeout: float | None = None) -> list[Any]:
+        __tracebackhide__ = True
         return await self._database._run_batch(self._statements, timeout)
 
 
@@ -317,6 +334,7 @@ class Database(Statements, AsyncClosing):
         return self._run_transaction(callback)
 
     async def _run_transaction(self, callback: Callable[[Transaction], Awaitable[T]]) -> T:
+        __tracebackhide__ = True
         async with TransactionContext(self.client) as tx:
             return await callback(tx)
 
@@ -342,6 +360,7 @@ class Database(Statements, AsyncClosing):
     async def _run_batch(
         self, statements: Sequence[_Statement], timeout: float | None
     ) -> list[Any]:
+        __tracebackhide__ = True
         if not statements:
             return []
         session = await self.client.new_session()

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.frames import Column
+from ppg_edge.display import HTML_ROWS, count_caption, html_table
 
 T = TypeVar("T")
 U = TypeVar("U")
 
-__all__ = ["CollectableIterator", "Column", "QueryResult", "Row"]
+__all__ = ["CollectableIterator", "Column", "QueryResult", "Row", "Rows"]
 
 
 @dataclass(slots=True)
@@ -20,6 +21,38 @@ class Row:
     """One result row of the low-level API; `values` are parsed, in column order."""
 
     values: list[Any]
+
+
+class Rows(list[T]):
+    """The list `collect()` returns; Jupyter shows it as a table (first rows and a count).
+
+    `columns` are the statement's columns where they are known (the low-level
+    `QueryResult.rows` and `batch()` results), so a table of `Row`s has its names.
+    """
+
+    def __init__(self, items: Iterable[T] = (), columns: Sequence[Column] | None = None) -> None:
+        super().__init__(items)
+        self.columns = None if columns is None else list(columns)
+
+    def _repr_html_(self) -> str:
+        shown = self[:HTML_ROWS]
+        headers, cells = _tabulate(shown, self.columns)
+        return html_table(headers, cells, count_caption(len(shown), len(self)))
+
+
+def _tabulate(items: list[Any], columns: list[Column] | None) -> tuple[list[str], list[list[Any]]]:
+    """Headers and cells for dict rows, `Row`s, or any other items (one column)."""
+    names = None if columns is None else [column.name for column in columns]
+    if items and all(isinstance(item, dict) for item in items):
+        keys = list(items[0])
+        return keys, [[item.get(key) for key in keys] for item in items]
+    if items and all(isinstance(item, Row) for item in items):
+        width = len(items[0].values)
+        headers = names if names and len(names) == width else [str(i + 1) for i in range(width)]
+        return headers, [item.values for item in items]
+    if not items and names is not None:
+        return names, []
+    return ["value"], [[item] for item in items]
 
 
 class CollectableIterator(AsyncClosing, Generic[T]):
@@ -40,11 +73,15 @@ class CollectableIterator(AsyncClosing, Generic[T]):
         self._items: list[T] = []
         self._index = 0
         self._closed = False
+        self._received = 0
+        self.columns: list[Column] | None = None
+        """The statement's columns, when known: `collect()` hands them to its `Rows`."""
 
     def __aiter__(self) -> CollectableIterator[T]:
         return self
 
     async def __anext__(self) -> T:
+        __tracebackhide__ = True
         while self._index >= len(self._items):
             batch = await self._next_batch()
             if batch is None:
@@ -55,19 +92,33 @@ class CollectableIterator(AsyncClosing, Generic[T]):
         return item
 
     async def _next_batch(self) -> list[T] | None:
+        __tracebackhide__ = True
         if self._closed:
             return None
         try:
-            return await anext(self._batches)
+            batch = await anext(self._batches)
         except StopAsyncIteration:
             await self.aclose()
             return None
         except BaseException:
             await self.aclose()
             raise
+        self._received += len(batch)
+        return batch
+
+    @property
+    def consumed(self) -> int:
+        """How many items were handed out so far (by iteration, `batches()` or `collect()`)."""
+        return self._received - (len(self._items) - self._index)
+
+    @property
+    def closed(self) -> bool:
+        """True once the items ran out or the iterator was closed."""
+        return self._closed
 
     async def batches(self) -> AsyncIterator[list[T]]:
         """The remaining items, a batch at a time."""
+        __tracebackhide__ = True
         rest = self._items[self._index :]
         self._items, self._index = [], 0
         if rest:
@@ -79,14 +130,16 @@ class CollectableIterator(AsyncClosing, Generic[T]):
         """A new iterator over the remaining items, transformed; it takes over this one."""
 
         async def mapped() -> AsyncIterator[list[U]]:
+            __tracebackhide__ = True
             async for batch in self.batches():
                 yield [transform(item) for item in batch]
 
         return CollectableIterator(mapped(), self.aclose)
 
-    async def collect(self) -> list[T]:
-        """Every remaining item, as a list."""
-        items: list[T] = []
+    async def collect(self) -> Rows[T]:
+        """Every remaining item, as a list (that notebooks show as a table)."""
+        __tracebackhide__ = True
+        items: Rows[T] = Rows(columns=self.columns)
         async for batch in self.batches():
             items.extend(batch)
         return items
@@ -96,6 +149,7 @@ class CollectableIterator(AsyncClosing, Generic[T]):
         if self._closed:
             return
         self._closed = True
+        self._received -= len(self._items) - self._index  # buffered, never handed out
         self._items, self._index = [], 0
         close = getattr(self._batches, "aclose", None)
         if close is not None:
@@ -110,3 +164,14 @@ class QueryResult:
 
     columns: list[Column]
     rows: CollectableIterator[Row]
+
+    def __post_init__(self) -> None:
+        self.rows.columns = self.columns
+
+    def _repr_html_(self) -> str:
+        """The columns as a table head, and how far the rows were read (reading them
+        needs an `await`, which a notebook's display cannot do)."""
+        read = f"{self.rows.consumed:,} rows read"
+        state = "finished" if self.rows.closed else "more stream in through result.rows"
+        caption = f"QueryResult: {len(self.columns)} columns; {read}, {state}"
+        return html_table([column.name for column in self.columns], (), caption, body=False)

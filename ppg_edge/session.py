@@ -80,6 +80,7 @@ class Session(AsyncClosing):
         bad credentials surface as a WebSocketError with close code 1008 at the
         first statement at the latest.
         """
+        __tracebackhide__ = True
         connecting = _connect(runtime, connection)
         socket = await Deadline(timeout, "opening the session").wait(
             _within(connect_timeout, connecting, f"opening a session at {connection.endpoint}")
@@ -102,12 +103,14 @@ class Session(AsyncClosing):
 
     async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
         """Send a query now; return once its columns are known, rows still streaming."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(await self.prepare(QUERY_KIND, sql, params))
         return await self.query_result(pending, deadline)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Send a statement now and return the number of rows it affected."""
+        __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(await self.prepare(EXEC_KIND, sql, params))
         return await self.exec_result(pending, deadline)
@@ -134,15 +137,18 @@ class Session(AsyncClosing):
 
     async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
         """The answer to a submitted query."""
+        __tracebackhide__ = True
         return await start_query(self._frames(pending, deadline), self.registry)
 
     async def exec_result(self, pending: PendingStatement, deadline: Deadline) -> int:
         """The affected count of a submitted exec statement."""
+        __tracebackhide__ = True
         return await exec_count(self._frames(pending, deadline))
 
     async def _frames(
         self, pending: PendingStatement, deadline: Deadline
     ) -> AsyncIterator[list[Frame]]:
+        __tracebackhide__ = True
         finished = False
         try:
             while True:
@@ -165,6 +171,7 @@ class Session(AsyncClosing):
                 self.abandon(pending)
 
     async def _wait(self, pending: PendingStatement) -> None:
+        __tracebackhide__ = True
         if pending.buffered or pending.finished:
             return
         self._resume.set()
@@ -271,6 +278,7 @@ async def _within(timeout: float | None, connecting: Awaitable[T], action: str) 
 
 async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
     """Open the WebSocket and send the credentials; every failure a typed error."""
+    __tracebackhide__ = True
     try:
         socket = await runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
     except WebSocketClosed as closed:
@@ -292,6 +300,7 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
 
 async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     """Check the negotiated subprotocol, then send the credentials message."""
+    __tracebackhide__ = True
     if socket.subprotocol != WS_SUBPROTOCOL:
         raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
     try:

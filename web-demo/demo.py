@@ -68,6 +68,7 @@ def describe_error(exc: BaseException) -> dict[str, Any]:
     """An exception as the page's error box shows it; never the password."""
     info: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
     if isinstance(exc, ppg_edge.DatabaseError):
+        info["message"] = exc.message  # the box shows the SQLSTATE beside it, not twice
         info["code"] = exc.code
         info["details"] = {k: v for k, v in exc.details.items() if k not in HIDDEN_DETAILS}
     elif isinstance(exc, ppg_edge.HttpResponseError):

@@ -70,16 +70,24 @@ class ConnectTimeoutError(GenericError, ConnectionError, TimeoutError):
 
 
 class DatabaseError(GenericError):
-    """PostgreSQL reported an error; `code` is the SQLSTATE."""
+    """PostgreSQL reported an error; `code` is the SQLSTATE, `message` the server's text.
+
+    `str(e)` carries both, e.g. "division by zero (SQLSTATE 22012)", so a notebook's
+    or a log's one-line traceback says which error it was.
+    """
 
     def __init__(self, message: str, code: str, details: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
+        self.message = message
         self.code = code
         self.details: dict[str, str] = dict(details or {})
+
+    def __str__(self) -> str:
+        return f"{self.message} (SQLSTATE {self.code})" if self.code else self.message
 
     @property
     def severity(self) -> str | None:
         return self.details.get("severity")
 
     def __repr__(self) -> str:
-        return f"DatabaseError(code={self.code!r}, message={str(self)!r})"
+        return f"DatabaseError(code={self.code!r}, message={self.message!r})"

@@ -190,6 +190,15 @@ def ppg_db(ppg_gateway: Gateway) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
+def chromium_launch(config: pytest.Config) -> tuple[str | None, list[str]]:
+    """The Chromium executable and flags this session's options name, for ``chromium.launch``.
+
+    Public so that a test needing a browser of its own (other flags, another context)
+    launches the same Chromium as ``ppg_browser``.
+    """
+    return _chromium(config), list(config.getini("ppg_chromium_args"))
+
+
 def _chromium(config: pytest.Config) -> str | None:
     page = _testing("page")
     wanted = (
@@ -229,7 +238,7 @@ if _async_fixtures_supported():
     async def ppg_browser(pytestconfig: pytest.Config) -> AsyncIterator[Browser]:
         """Chromium for the session: ``--ppg-chromium``, $PPG_CHROMIUM, ini, or Playwright's."""
         async_playwright = _import("playwright.async_api", PLAYWRIGHT_EXTRA).async_playwright
-        executable, args = _chromium(pytestconfig), pytestconfig.getini("ppg_chromium_args")
+        executable, args = chromium_launch(pytestconfig)
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=executable, args=args)
             try:

@@ -41,7 +41,8 @@ def test_decode_each_frame_kind() -> None:
     assert isinstance(failure, Failure)
     error = failure.error
     assert isinstance(error, DatabaseError)
-    assert (str(error), error.code, error.severity) == ("duplicate key", "23505", "ERROR")
+    assert (error.message, error.code, error.severity) == ("duplicate key", "23505", "ERROR")
+    assert str(error) == "duplicate key (SQLSTATE 23505)"
     assert error.details == {"severity": "ERROR", "constraint": "t_pkey", "position": "7"}
 
 
