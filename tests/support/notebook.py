@@ -115,7 +115,8 @@ def _check_connect(output: CellOutput) -> None:
     """The client's repr (after the answered prompts, where there were prompts)."""
     assert re.fullmatch(
         r"Database\(ClientConfig\(endpoint='http://127\.0\.0\.1:\d+', username='\w+', "
-        r"database='\w+', parsers=\d+, serializers=\d+, timeout=30\.0\)\)",
+        r"database='\w+', parsers=\d+, serializers=\d+, timeout=30\.0, "
+        r"connect_timeout=10\.0\)\)",
         _lines(output)[-1],
     ), output.text
 
