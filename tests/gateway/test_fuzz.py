@@ -170,6 +170,8 @@ class RunStats:
     elapsed: float = 0.0
     gateway_cpu: float = 0.0
     test_cpu: float = 0.0
+    tracebacks: int = 0
+    """Tracebacks in the gateway's log: reported (issue 8 point 12), not asserted here."""
     legit: LegitReport = field(default_factory=LegitReport)
 
     def line(self, summary: Summary) -> str:
@@ -182,7 +184,7 @@ class RunStats:
             f"fuzz: {sum(summary.cases.values())} cases in {self.elapsed:.1f}s "
             f"(cpu: gateway {self.gateway_cpu:.1f}s, test {self.test_cpu:.1f}s; per case {costs}); "
             f"legit rounds {self.legit.rounds}; RSS {self.baseline_rss >> 20} MiB, "
-            f"peak {self.peak_rss >> 20} MiB"
+            f"peak {self.peak_rss >> 20} MiB; {self.tracebacks} tracebacks in the gateway log"
         )
 
 
@@ -239,7 +241,9 @@ async def _check_gateway(gateway: Any, stats: RunStats, summary: Summary) -> Non
         except Exception as exc:
             summary.note("run: gateway not serving after the fuzz", repr(exc)[:200])
     login = Login(gateway.user, gateway.password, gateway.database)
-    for form in secrets_in_log(gateway.log_text(), login):
+    log = gateway.log_text()
+    stats.tracebacks = log.count("Traceback (most recent call last)")
+    for form in secrets_in_log(log, login):
         summary.note("run: secret in the gateway log", form)
 
 

@@ -27,6 +27,8 @@ from .http_cases import HttpCase
 from .wire import HttpOutcome, WsOutcome
 from .ws_cases import WsCase
 
+INTERNAL_ERROR = "XX000"
+"""SQLSTATE internal_error: the gateway's own failures mid-answer (PostgreSQL's are rare)."""
 ERROR_CLOSE_CODES = frozenset({1002, 1003, 1007, 1008, 1009})
 """Close codes a client's bad input may get (RFC 6455 section 7.4.1)."""
 SHOWN_PER_CLASS = 3
@@ -69,6 +71,15 @@ def _ndjson_problem(body: bytes) -> str | None:
     return None
 
 
+def _internal_error(frames: list[object]) -> str | None:
+    """The message of an internal-error frame among the answer's frames, if any."""
+    for frame in frames:
+        error = frame.get(ERROR_KEY) if isinstance(frame, dict) else None
+        if isinstance(error, dict) and error.get("code") == INTERNAL_ERROR:
+            return str(error.get("message"))[:100]
+    return None
+
+
 def _rows(body: bytes) -> list[object]:
     frames = [json.loads(line) for line in body.split(b"\n") if line]
     return [frame["values"] for frame in frames if "values" in frame]
@@ -100,6 +111,10 @@ def judge_http(case: HttpCase, outcome: HttpOutcome) -> list[tuple[str, str]]:
         problem = _ndjson_problem(outcome.body)
         if problem:
             found.append(("http: 200 answer truncated or malformed", problem))
+        elif internal := _internal_error(
+            [json.loads(line) for line in outcome.body.split(b"\n") if line]
+        ):
+            found.append(("http: internal error frame for client input", internal))
         elif case.rows is not None and _rows(outcome.body) != case.rows:
             found.append(
                 (
@@ -167,6 +182,9 @@ def judge_ws(case: WsCase, outcome: WsOutcome) -> list[tuple[str, str]]:
     problem = _answers_problem(outcome)
     if problem:
         found.append(("ws: gateway broke the protocol", problem))
+    internal = _internal_error([body for answer in outcome.answers for _, body in answer])
+    if internal:
+        found.append(("ws: internal error frame for client input", internal))
     if look.wrong_login and outcome.answers:
         found.append(("ws: wrong login served", f"{len(outcome.answers)} answers"))
     probe = outcome.probe_answered(case.probe)
