@@ -23,7 +23,7 @@ import base64
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,19 +130,13 @@ def secrets_in_log(log: str, login: Login) -> list[str]:
 
 
 @pytest.fixture
-def fuzz_gateway(
-    gateway_factory: Callable[..., Any], gateway: Any, tmp_path: Path
-) -> Iterator[Any]:
+def fuzz_gateway(gateway_factory: Callable[..., Any], gateway: Any, tmp_path: Path) -> Any:
     """A gateway whose own libpq environment would log anyone in as the real role."""
     passfile = tmp_path / "pgpass"
     passfile.write_text(f"*:*:*:*:{gateway.password}\n")
     passfile.chmod(0o600)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("PGPASSWORD", gateway.password)
-        env.setenv("PGPASSFILE", str(passfile))
-        env.setenv("PGUSER", gateway.user)
-        started = gateway_factory(max_body_size=MAX_BODY, max_buffered_bytes=MAX_BUFFERED)
-    yield started
+    hostile = {"PGPASSWORD": gateway.password, "PGPASSFILE": str(passfile), "PGUSER": gateway.user}
+    return gateway_factory(env=hostile, max_body_size=MAX_BODY, max_buffered_bytes=MAX_BUFFERED)
 
 
 def _settings() -> tuple[str, int, int | None]:

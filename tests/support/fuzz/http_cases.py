@@ -50,6 +50,8 @@ class Draft:
     login: Login
     raw: bytes | None = None
     """Set by mutations that work on the final bytes."""
+    login_replaced: bool = False
+    """The credentials were already replaced: later mutations must not restore the real ones."""
 
 
 Mutation = Callable[[Draft], None]
@@ -61,12 +63,15 @@ Mutation = Callable[[Draft], None]
 def _credentials(draft: Draft) -> None:
     label, user, password = credential_variant(draft.rng, draft.login)
     draft.outlook.note(f"auth-{label}", wrong_login=True)
+    draft.login_replaced = True
     set_header(draft.request, b"Authorization", basic(user, password))
     if label.endswith("-no-db"):
         draft.request.target = STATEMENT_PATH.encode()
 
 
 def _authorization_header(draft: Draft) -> None:
+    if draft.login_replaced:
+        return
     rng, login, request = draft.rng, draft.login, draft.request
     token = basic(login.user, login.password)[6:]
     choices: list[tuple[str, bytes | None, bool | None]] = [

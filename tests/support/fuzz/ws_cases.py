@@ -77,6 +77,8 @@ class Session:
     flat: list[Message] = field(default_factory=list)
     spoiled: set[int] = field(default_factory=set)
     """Groups whose descriptor a mutation already replaced."""
+    login_replaced: bool = False
+    """The auth message was already replaced: later mutations must not restore the real login."""
 
     def fresh_descriptor(self) -> tuple[int, dict[str, Any]] | None:
         """A group whose descriptor is still the valid one, and that descriptor."""
@@ -126,12 +128,15 @@ def _new_session(rng: random.Random, index: int, login: Login, most: int) -> Ses
 def _credentials(session: Session) -> None:
     label, user, password = credential_variant(session.rng, session.login)
     session.outlook.note(f"auth-{label}", wrong_login=True)
+    session.login_replaced = True
     session.auth = auth_message(user, password)
     if label.endswith("-no-db"):
         session.target = session_target(session.login, b"")
 
 
 def _auth_shape(session: Session) -> None:
+    if session.login_replaced:
+        return
     rng, login = session.rng, session.login
     real = {"username": login.user, "password": login.password}
     choices: list[tuple[str, bytes, str]] = [
