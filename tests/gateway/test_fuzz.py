@@ -151,6 +151,8 @@ async def _replay_one(fuzz_gateway: Any, seed: str, index: int, login: Login) ->
     summary = Summary(seed)
     outcome = await run_case(fuzz_gateway.port, summary, case)
     print(f"case {index}: {case!r}\noutcome: {outcome!r}")
+    for form in secrets_in_log(fuzz_gateway.log_text(), login):
+        summary.note("run: secret in the gateway log", form)
     if summary.violations:
         pytest.fail(summary.report(), pytrace=False)
 
