@@ -119,7 +119,18 @@ def _kind_and_sql(doc: dict[str, Any]) -> tuple[str, str]:
         raise ProtocolViolation(f"descriptor '{kinds[0]}' must be a string")
     if "\x00" in sql:
         raise ProtocolViolation("SQL text must not contain NUL characters")
+    if not _is_unicode(sql):
+        raise ProtocolViolation("SQL text is not valid Unicode (a lone surrogate escape)")
     return kinds[0], sql
+
+
+def _is_unicode(text: str) -> bool:
+    """False for text JSON may carry but UTF-8 cannot: lone surrogate escapes (``\\ud800``)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _add_parameter(statement: Statement, index: int, param: Any) -> None:
@@ -127,7 +138,7 @@ def _add_parameter(statement: Statement, index: int, param: Any) -> None:
     if not isinstance(param, dict):
         raise ProtocolViolation(f"{where} must be a JSON object")
     fmt = param.get("type")
-    if fmt not in PARAM_URNS:
+    if not isinstance(fmt, str) or fmt not in PARAM_URNS:
         raise ProtocolViolation(f"{where}: type must be 'text' or 'binary'")
     statement.formats.append(LIBPQ_TEXT if fmt == TEXT_FORMAT else LIBPQ_BINARY)
     if "byteSize" in param:
