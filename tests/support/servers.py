@@ -12,6 +12,7 @@ run as the unprivileged ``postgres`` user when we are root, a free port).
 from __future__ import annotations
 
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -20,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,10 +101,18 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _descriptor_limit(limit: int | None) -> Callable[[], None] | None:
+    """A preexec_fn giving the gateway at most ``limit`` open descriptors (None: as ours)."""
+    if limit is None:
+        return None
+    return lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+
 def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple[int, Any]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     upstream = options.pop("upstream", None) or f"postgres://{postgres.host}:{postgres.port}"
+    fd_limit = options.pop("fd_limit", None)
     for _ in range(3):
         port = free_port()
         cmd = [
@@ -118,7 +127,12 @@ def _start(postgres: Postgres, log_path: Path, options: dict[str, Any]) -> tuple
         ]
         with open(log_path, "ab") as log:
             process = subprocess.Popen(
-                cmd, stdout=log, stderr=subprocess.STDOUT, env=env, stdin=subprocess.DEVNULL
+                cmd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_descriptor_limit(fd_limit),
             )
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline and process.poll() is None:
@@ -144,7 +158,8 @@ def running_gateway(
     With ``create_role`` (the default) the role and database are (re)created
     first; pass ``create_role=False`` and the same credentials to share them.
     The log file is deleted on exit unless ``PPG_EDGE_KEEP_LOGS`` is set;
-    ``upstream="postgres://HOST:PORT"`` points the gateway elsewhere (a proxy).
+    ``upstream="postgres://HOST:PORT"`` points the gateway elsewhere (a proxy);
+    ``fd_limit=N`` caps its open file descriptors (RLIMIT_NOFILE).
     """
     password = password or secrets.token_urlsafe(12)
     if create_role:
