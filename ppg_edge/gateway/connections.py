@@ -216,7 +216,7 @@ class GuardedHandler(RequestHandler):
             timeout = self.guard.config.header_timeout
             answer = f"request head not received within {timeout:g} s"
             self.transport.write(plain_answer(408, "Request Timeout", answer))
-        self.guard.tally.note("connections closed without a request head in time")
+        self.guard.late.note("connections closed without a request head in time")
         self.force_close()
 
 
@@ -243,6 +243,9 @@ class ConnectionGuard:
         self.options = {"keepalive_timeout": KEEPALIVE_TIMEOUT, "access_log": None, **options}
         self.live: set[GuardedHandler] = set()
         self.tally = Tally(LOG, logging.WARNING)
+        """Capacity events: evictions and refusals at the cap."""
+        self.late = Tally(LOG, logging.INFO)
+        """Clients too slow with their request head (their own doing)."""
         self._refusal = plain_answer(
             503, "Service Unavailable", f"too many connections (limit {limit}); try again later"
         )

@@ -267,3 +267,31 @@ async def test_slowloris_under_a_low_descriptor_limit_leaves_service_up(
     assert "Traceback" not in log
     warnings = re.findall(r" (?:WARNING|ERROR) ", log)
     assert len(warnings) <= 2 * ATTACK_SECONDS, log[-3000:]
+
+
+async def test_descriptor_exhaustion_is_one_counted_line_not_a_traceback_storm(
+    gateway_factory: Callable[..., Any],
+) -> None:
+    """A cap set above the descriptor limit: accepting fails with EMFILE, quietly."""
+    crowded = gateway_factory(fd_limit=128, max_clients=1000, header_timeout=2)
+    held = []
+    for _ in range(300):
+        with contextlib.suppress(OSError):
+            held.append(await open_raw(crowded, b"GET / HTTP/1.1\r\nHost: x\r\n"))
+    await asyncio.sleep(3)  # heads are cut at 2 s; accepting resumes (asyncio retries each 1 s)
+    for _, writer in held:
+        writer.close()
+    async with aiohttp.ClientSession() as client:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                answer = await RawHttp(client, crowded).query("SELECT 'back'")
+                break
+            except aiohttp.ClientError:
+                assert time.monotonic() < deadline, "the gateway did not recover"
+                await asyncio.sleep(0.5)
+    assert answer.rows == [["back"]]
+    log = crowded.log_text()
+    assert "out of system resource (Too many open files)" in log
+    assert "Traceback" not in log
+    assert len(re.findall(r"out of system resource", log)) <= 3, log[-3000:]
