@@ -10,11 +10,9 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import urlencode
 
-from aiohttp import web
-
-from .app import build_app
 from .config import GatewayConfig, parse_config
 from .embedded import EmbeddedPostgres, EmbeddedUnavailable
+from .server import configure_logging, run
 
 EMBEDDED_USER = "ppg"
 EMBEDDED_DATABASE = "ppg"
@@ -63,19 +61,6 @@ def _adopt_web_demo(config: GatewayConfig, password: str) -> str | None:
     return line
 
 
-def _serve(config: GatewayConfig) -> None:
-    web.run_app(
-        build_app(config),
-        host=config.listen_host,
-        port=config.listen_port,
-        access_log=None,
-        print=lambda text: None,
-        shutdown_timeout=3.0,
-        handler_cancellation=True,
-        handle_signals=True,
-    )
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM before the server runs: unwind like Ctrl-C so PostgreSQL gets stopped."""
     raise KeyboardInterrupt
@@ -92,11 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     config = parse_config(argv)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level)
     log = logging.getLogger("ppg_edge.gateway")
     if not config.embedded:
         log.info(
@@ -106,7 +87,7 @@ def _main(argv: list[str] | None) -> int:
             config.upstream_host,
             config.upstream_port,
         )
-        _serve(config)
+        run(config)
         return 0
     try:
         postgres = EmbeddedPostgres().start()
@@ -120,7 +101,7 @@ def _main(argv: list[str] | None) -> int:
         demo = _adopt_web_demo(config, password)
         banner = _banner(config, password) + (f"{demo}\n" if demo else "")
         print(banner, flush=True)
-        _serve(config)
+        run(config)
     finally:
         postgres.stop()
     return 0

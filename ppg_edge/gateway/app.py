@@ -23,10 +23,11 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
-from .http_statement import statement_handler
+from .http_statement import ANSWERED, BodyTimedOut, statement_handler
 from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, LOGGED, Gateway
 from .upstream import Pools, Upstream
-from .ws_session import session_handler
+from .wire_text import safe_text
+from .ws_session import UNAUTHENTICATED, session_handler
 
 SWEEP_SECONDS = 10.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -46,7 +47,8 @@ STATIC_TYPES = {
 
 
 def _plain(status: int, message: str) -> web.Response:
-    return web.Response(status=status, text=message + "\n", content_type="text/plain")
+    """A plain-text answer; ``message`` may quote client text, so it is made encodable."""
+    return web.Response(status=status, text=safe_text(message) + "\n", content_type="text/plain")
 
 
 def _error_response(exc: Exception) -> web.Response:
@@ -54,6 +56,8 @@ def _error_response(exc: Exception) -> web.Response:
         return _plain(401, f"authentication failed: {exc}")
     if isinstance(exc, BodyTooLarge):
         return _plain(413, str(exc))
+    if isinstance(exc, BodyTimedOut):
+        return _plain(408, str(exc))
     if isinstance(exc, ProtocolViolation):
         return _plain(400, f"bad request: {exc}")
     if isinstance(exc, GatewayBusy):
@@ -77,8 +81,10 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
         response = await handler(request)
     except asyncio.CancelledError:
         if not request.get(LOGGED):
-            request["ppg_edge.note"] = request.get("ppg_edge.note") or "client went away"
-            _log_request(request, CLIENT_CLOSED_STATUS, started)
+            answered = request.get(ANSWERED)
+            note = "client closed after its answer" if answered else "client went away"
+            request["ppg_edge.note"] = request.get("ppg_edge.note") or note
+            _log_request(request, answered or CLIENT_CLOSED_STATUS, started)
         raise
     except Exception as exc:
         response = _error_response(exc)
@@ -164,7 +170,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _shutdown(app: web.Application) -> None:
-    for ws in list(app[GATEWAY].sessions):
+    for ws in [*app[GATEWAY].sessions, *app[UNAUTHENTICATED]]:
         await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
 
 
@@ -190,6 +196,7 @@ def build_app(config: GatewayConfig) -> web.Application:
         login_lifetime=config.login_lifetime,
     )
     app[GATEWAY] = Gateway(config, upstream, pools, BodyBuffers(config.max_buffered_bytes))
+    app[UNAUTHENTICATED] = set()
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)

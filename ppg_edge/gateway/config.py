@@ -16,6 +16,25 @@ MAX_TIMEOUT_SECONDS = 2_147_483.647
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 DEFAULT_LOGIN_LIFETIME = 30.0
 """Seconds a pooled login serves HTTP statements before the next one logs in afresh."""
+DEFAULT_AUTH_TIMEOUT = 5.0
+"""Seconds a new WebSocket has to send its auth message (``--auth-timeout``)."""
+DEFAULT_HEADER_TIMEOUT = 10.0
+"""Seconds a client has to send a whole request head (``--header-timeout``)."""
+DEFAULT_BODY_TIMEOUT = 60.0
+"""Seconds an HTTP statement has to send its whole body once logged in (``--body-timeout``)."""
+DEFAULT_HEARTBEAT = 20.0
+"""WebSocket ping interval and TCP keep-alive idle time; a dead peer is found within 1.5x."""
+DEFAULT_MAX_UNAUTHENTICATED = 256
+"""WebSockets that may wait for their auth message at once (``--max-unauthenticated``)."""
+MAX_AUTH_MESSAGE = 64 * 1024
+"""Largest WebSocket auth message: an unauthenticated socket never buffers more."""
+KEEPALIVE_TIMEOUT = 75.0
+"""How long an idle keep-alive HTTP connection (no byte of a next request) stays open."""
+LISTEN_BACKLOG = 128
+FD_RESERVE = 64 + 3 * LISTEN_BACKLOG
+"""Descriptors kept free of client connections: logs, the listener, idle upstream
+connections, and accept bursts (asyncio accepts up to the backlog per loop turn and
+closes refused or evicted sockets a turn or two later)."""
 
 
 @dataclass
@@ -37,10 +56,16 @@ class GatewayConfig:
     queue_timeout: float = 30.0
     statement_timeout: float = 0.0
     idle_timeout: float = 300.0
-    auth_timeout: float = 30.0
+    auth_timeout: float = DEFAULT_AUTH_TIMEOUT
     default_database: str | None = None
     log_level: str = "INFO"
     login_lifetime: float = DEFAULT_LOGIN_LIFETIME
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    body_timeout: float = DEFAULT_BODY_TIMEOUT
+    heartbeat: float = DEFAULT_HEARTBEAT
+    max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED
+    max_clients: int | None = None
+    """None: derived from the descriptor limit, see ``client_limit``."""
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -53,6 +78,20 @@ class GatewayConfig:
     def origin_refused(self, origin: str | None) -> bool:
         """True when an allow-list is configured and this browser Origin is not on it."""
         return origin is not None and bool(self.allow_origins) and self.cors_origin(origin) is None
+
+    def client_limit(self, descriptors: int) -> int:
+        """Concurrent client connections: ``--max-clients`` or what ``descriptors`` allow.
+
+        Each client may hold one upstream connection (at most one per HTTP
+        statement or session), so the derived cap keeps clients plus their
+        upstream connections plus ``FD_RESERVE`` under the descriptor limit:
+        accepting then never fails with EMFILE.
+        """
+        if self.max_clients is not None:
+            return self.max_clients
+        usable = descriptors - FD_RESERVE
+        upstream = self.max_connections + self.max_sessions
+        return max(usable // 2, usable - upstream, 1)
 
 
 def _host_port(value: str, default_port: int) -> tuple[str, int]:
@@ -221,7 +260,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long a pooled HTTP login is reused before logging in again, so a changed "
         f"password or NOLOGIN takes effect (default {DEFAULT_LOGIN_LIFETIME:g})",
     )
+    _add_transport_arguments(parser)
     return parser
+
+
+def _add_transport_arguments(parser: argparse.ArgumentParser) -> None:
+    """Bounds on what unauthenticated or stalled clients may hold (timeouts, counts)."""
+    parser.add_argument(
+        "--auth-timeout",
+        type=_wait,
+        default=DEFAULT_AUTH_TIMEOUT,
+        metavar="SECONDS",
+        help="close a WebSocket that sent no auth message by then (1008) "
+        f"(default {DEFAULT_AUTH_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_wait,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help="answer 408 and close when a request head is not in by then "
+        f"(default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_wait,
+        default=DEFAULT_BODY_TIMEOUT,
+        metavar="SECONDS",
+        help="answer 408 when a statement's body is not in by then, counted from its login "
+        f"(default {DEFAULT_BODY_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--heartbeat",
+        type=_timeout,
+        default=DEFAULT_HEARTBEAT,
+        metavar="SECONDS",
+        help="WebSocket ping interval and TCP keep-alive idle time; 0: off "
+        f"(default {DEFAULT_HEARTBEAT:g})",
+    )
+    parser.add_argument(
+        "--max-unauthenticated",
+        type=_count,
+        default=DEFAULT_MAX_UNAUTHENTICATED,
+        metavar="N",
+        help="WebSockets waiting for their auth message at once; more are closed with 1013 "
+        f"(default {DEFAULT_MAX_UNAUTHENTICATED})",
+    )
+    parser.add_argument(
+        "--max-clients",
+        type=_count,
+        metavar="N",
+        help="concurrent client connections (default: derived from the descriptor limit)",
+    )
 
 
 def parse_config(argv: list[str] | None = None) -> GatewayConfig:
@@ -248,6 +338,12 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
         log_level=args.log_level.upper(),
     )
     config.login_lifetime = args.login_lifetime
+    config.auth_timeout = args.auth_timeout
+    config.header_timeout = args.header_timeout
+    config.body_timeout = args.body_timeout
+    config.heartbeat = args.heartbeat
+    config.max_unauthenticated = args.max_unauthenticated
+    config.max_clients = args.max_clients
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiohttp import BodyPartReader, ClientPayloadError, MultipartReader, web
@@ -10,42 +11,42 @@ from aiohttp.http_exceptions import HttpProcessingError
 from ppg_edge.core.protocol import DESCRIPTOR_URN, MULTIPART_FORM_DATA, NDJSON
 
 from .buffers import BodyBuffers
-from .errors import BodyTooLarge, ProtocolViolation
+from .errors import BodyTooLarge, GatewayError, ProtocolViolation
 from .execute import gateway_error, run_statement
 from .state import GATEWAY, LOG, basic_credentials
 from .statement import Statement, parse_descriptor
-from .upstream import Credentials
+from .upstream import Connection
 
 READ_CHUNK = 64 * 1024
+ANSWERED = "ppg_edge.answered"
+"""Set to the status once an answer is completely sent (a later cancellation is not a 499)."""
+
+
+class BodyTimedOut(GatewayError):
+    """The body did not arrive within ``--body-timeout``: HTTP 408, connection closed."""
 
 
 class _Budget:
     """Counts body bytes as they are read, so chunked bodies meet the limit too.
 
-    Bytes read are also reserved in the process-wide BodyBuffers (all at once
-    when Content-Length announces them) until ``release`` after the statement.
+    Each chunk is reserved in the process-wide BodyBuffers as it is read, never
+    what Content-Length merely announces, and only once the login is checked:
+    a client that sends headers and no bytes holds nothing. ``release`` gives
+    everything back after the statement.
     """
 
-    def __init__(self, limit: int, buffers: BodyBuffers, announced: int | None) -> None:
+    def __init__(self, limit: int, buffers: BodyBuffers) -> None:
         self.left = limit
         self.limit = limit
         self.buffers = buffers
         self.held = 0
-        self.spent = 0
-        if announced:
-            self._hold(announced)
-
-    def _hold(self, size: int) -> None:
-        self.buffers.take(size)
-        self.held += size
 
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
             raise BodyTooLarge(f"request body exceeds the limit of {self.limit} bytes")
-        self.spent += size
-        if self.spent > self.held:
-            self._hold(self.spent - self.held)
+        self.buffers.take(size)
+        self.held += size
 
     def release(self) -> None:
         """Give every reserved byte back (once the statement no longer needs them)."""
@@ -99,10 +100,19 @@ def media_type(content_type: str) -> str:
     return content_type.partition(";")[0].strip().lower()
 
 
-async def read_statement(request: web.Request, limit: int, budget: _Budget) -> Statement:
-    """Read the descriptor and each extended parameter as they arrive, checking sizes."""
-    if media_type(request.headers.get("Content-Type", "")) != MULTIPART_FORM_DATA:
+def check_head(request: web.Request, limit: int) -> None:
+    """What the head alone shows wrong (checked before the login, costs nothing)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
+    content_type = request.headers.get("Content-Type", "")
+    if media_type(content_type) != MULTIPART_FORM_DATA:
         raise ProtocolViolation("Content-Type must be multipart/form-data")
+    if not content_type.isascii():
+        raise ProtocolViolation("the Content-Type header must be ASCII text")
+
+
+async def read_statement(request: web.Request, budget: _Budget) -> Statement:
+    """Read the descriptor and each extended parameter as they arrive, checking sizes."""
     try:
         reader = MultipartReader(request.headers, request.content)
         return await _parse_body(reader, budget)
@@ -112,36 +122,53 @@ async def read_statement(request: web.Request, limit: int, budget: _Budget) -> S
         raise ProtocolViolation(f"malformed multipart body: {exc}") from None
 
 
-async def statement_handler(request: web.Request) -> web.StreamResponse:
-    """Run one statement on a pooled connection and stream its frames as NDJSON."""
-    gateway = request.app[GATEWAY]
-    credentials = basic_credentials(request, gateway.database(request))
-    limit = gateway.config.max_body_size
-    if request.content_length is not None and request.content_length > limit:
-        raise BodyTooLarge(f"request body exceeds the limit of {limit} bytes")
-    budget = _Budget(limit, gateway.buffers, request.content_length)
+async def _receive(request: web.Request, budget: _Budget, seconds: float) -> Statement:
+    """The whole statement within ``seconds`` (a stalled or trickled body is cut)."""
     try:
-        statement = await read_statement(request, limit, budget)
-        return await _respond(request, credentials, statement)
+        async with asyncio.timeout(seconds):
+            return await read_statement(request, budget)
+    except TimeoutError:
+        raise BodyTimedOut(f"request body not received within {seconds:g} s") from None
+
+
+async def statement_handler(request: web.Request) -> web.StreamResponse:
+    """Log in (or take a pooled login), then read the body, run it and stream its frames.
+
+    The login comes first: Basic credentials are only proven by PostgreSQL, and
+    no body byte is read or reserved for a client that has not proven them.
+    """
+    gateway = request.app[GATEWAY]
+    config = gateway.config
+    credentials = basic_credentials(request, gateway.database(request))
+    check_head(request, config.max_body_size)
+    budget = _Budget(config.max_body_size, gateway.buffers)
+    try:
+        async with gateway.pools.connection(credentials) as conn:
+            try:
+                statement = await _receive(request, budget, config.body_timeout)
+            except GatewayError as exc:
+                refused = exc  # raised below, once the connection is back in its pool
+            else:
+                return await _respond(request, conn, statement)
+        raise refused
     finally:
         budget.release()
 
 
 async def _respond(
-    request: web.Request, credentials: Credentials, statement: Statement
+    request: web.Request, conn: Connection, statement: Statement
 ) -> web.StreamResponse:
-    """Run the statement on a pooled connection and stream its answer."""
-    gateway = request.app[GATEWAY]
+    """Stream the statement's answer; mark the request answered once it is all sent."""
     response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
     try:
-        async with gateway.pools.connection(credentials) as conn:
-            await response.prepare(request)
-            async for frames in run_statement(conn, statement):
-                lines = "\n".join([text for _, text in frames]) + "\n"
-                await response.write(lines.encode("utf-8"))
-            # The client has its answer before the connection's reset round trip.
-            await response.write_eof()
-    except ConnectionResetError:
+        await response.prepare(request)
+        async for frames in run_statement(conn, statement):
+            lines = "\n".join([text for _, text in frames]) + "\n"
+            await response.write(lines.encode("utf-8"))
+        # The client has its answer before the connection's reset round trip.
+        await response.write_eof()
+        request[ANSWERED] = response.status
+    except ConnectionError:
         request["ppg_edge.note"] = "client went away"
     except Exception:
         if not response.prepared:

@@ -263,10 +263,12 @@ class Pools:
             conn = await self._take_idle(key) or await self._login(credentials)
             try:
                 yield conn
-                await self._give_back(key, conn)
             except BaseException:
                 await asyncio.shield(discard(conn))
                 raise
+            # Shielded: a client that closes once its answer is out cancels the handler,
+            # yet the connection still gets its reset and goes back to the pool.
+            await asyncio.shield(self._give_back(key, conn))
         finally:
             self._slots.release()
 

@@ -37,18 +37,13 @@ from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
+from .wire_text import close_reason
 from .ws_assembler import StatementAssembler
+from .ws_socket import FRAME_ERRORS, GatewaySocket
 
 QUEUE_DEPTH = 256
-MAX_REASON_BYTES = 123
-
-
-def close_reason(text: str) -> bytes:
-    """A close reason within the 123 bytes a close frame allows, cut on a character."""
-    data = text.encode("utf-8")
-    if len(data) <= MAX_REASON_BYTES:
-        return data
-    return data[: MAX_REASON_BYTES - 3].decode("utf-8", "ignore").encode("utf-8") + b"..."
+UNAUTHENTICATED = web.AppKey("unauthenticated", set[web.WebSocketResponse])
+"""Upgraded sockets that have not sent their auth message yet (they hold no session slot)."""
 
 
 def _auth_message(message: WSMessage) -> tuple[str, str]:
@@ -72,9 +67,16 @@ def _auth_message(message: WSMessage) -> tuple[str, str]:
 class Session:
     """One WebSocket session from authentication to close."""
 
-    def __init__(self, gateway: Gateway, ws: web.WebSocketResponse, database: str | None) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        ws: web.WebSocketResponse,
+        database: str | None,
+        unauthenticated: set[web.WebSocketResponse],
+    ) -> None:
         self.gateway = gateway
         self.ws = ws
+        self.unauthenticated = unauthenticated
         self.database = database
         self.user = "-"
         self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
@@ -116,15 +118,22 @@ class Session:
     async def _login(self) -> Connection | None:
         config = self.gateway.config
         try:
-            message = await self.ws.receive(timeout=config.auth_timeout)
+            # Not receive(timeout=...): aiohttp restarts that timeout after every ping or
+            # pong, so a client pinging every few seconds would never have to authenticate.
+            async with asyncio.timeout(config.auth_timeout):
+                message = await self.ws.receive()
         except TimeoutError:
-            await self.close(CLOSE_POLICY_VIOLATION, "no auth message in time")
+            reason = f"no auth message within {config.auth_timeout:g} s"
+            await self.close(CLOSE_POLICY_VIOLATION, reason)
             return None
         if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+            self.note = self._ended(message)
             return None
         try:
             user, password = _auth_message(message)
             self.user = user
+            if not await self._take_slot():
+                return None
             return await connect(self.gateway.upstream, Credentials(user, password, self.database))
         except InvalidCredentials as exc:
             await self.close(CLOSE_POLICY_VIOLATION, f"invalid credentials: {exc}")
@@ -136,6 +145,17 @@ class Session:
             busy = exc.status == 503
             await self.close(WSCloseCode.TRY_AGAIN_LATER if busy else CLOSE_SERVER_ERROR, str(exc))
         return None
+
+    async def _take_slot(self) -> bool:
+        """Trade the socket's unauthenticated place for a session slot, if one is free."""
+        self.unauthenticated.discard(self.ws)
+        config = self.gateway.config
+        if len(self.gateway.sessions) >= config.max_sessions:
+            reason = f"too many sessions (limit {config.max_sessions}); try again later"
+            await self.close(WSCloseCode.TRY_AGAIN_LATER, reason)
+            return False
+        self.gateway.sessions.add(self.ws)
+        return True
 
     def _pending(self) -> bool:
         """Work in hand: the idle timeout never ends a session with any (half-sent ones too)."""
@@ -149,7 +169,8 @@ class Session:
         while True:
             left = idle if self._pending() else self.last_activity + idle - time.monotonic()
             try:
-                message = await self.ws.receive(timeout=max(left, 0.01))
+                async with asyncio.timeout(max(left, 0.01)):  # pongs must not extend it
+                    message = await self.ws.receive()
             except TimeoutError:
                 if self._pending() or time.monotonic() - self.last_activity < idle:
                     continue
@@ -227,7 +248,7 @@ class Session:
                 if conn.closed:
                     await self.close(CLOSE_SERVER_ERROR, "connection to PostgreSQL lost")
                     return
-        except ConnectionResetError:
+        except ConnectionError:  # the client went away while an answer was being sent
             return
         except Exception:
             LOG.exception("session executor failed")
@@ -243,39 +264,57 @@ class Session:
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:
-    """Upgrade to a WebSocket session (subprotocol selected) and serve it."""
+    """Upgrade to a WebSocket session (subprotocol selected) and serve it.
+
+    The socket takes a session slot only once its auth message is in; until
+    then it is one of at most ``--max-unauthenticated`` waiting for
+    ``--auth-timeout`` seconds, with its first message capped by the frame gate.
+    """
     gateway = request.app[GATEWAY]
     config = gateway.config
     if config.origin_refused(request.headers.get("Origin")):
         raise web.HTTPForbidden(text="origin not allowed")
-    ws = web.WebSocketResponse(
-        protocols=(WS_SUBPROTOCOL,), max_msg_size=config.max_body_size, compress=False
+    ws = GatewaySocket(
+        protocols=(WS_SUBPROTOCOL,),
+        max_msg_size=config.max_body_size,
+        compress=False,
+        heartbeat=config.heartbeat or None,
     )
     await ws.prepare(request)
-    session = Session(gateway, ws, gateway.database(request))
+    waiting = request.app[UNAUTHENTICATED]
+    session = Session(gateway, ws, gateway.database(request), waiting)
     started = time.monotonic()
-    if len(gateway.sessions) >= config.max_sessions:
-        reason = f"too many sessions (limit {config.max_sessions}); try again later"
-        await session.close(WSCloseCode.TRY_AGAIN_LATER, reason)
+    try:
+        if len(waiting) >= config.max_unauthenticated:
+            reason = (
+                f"too many sockets waiting to authenticate (limit {config.max_unauthenticated}); "
+                "try again later"
+            )
+            await session.close(WSCloseCode.TRY_AGAIN_LATER, reason)
+        else:
+            waiting.add(ws)
+            await session.run()
+    except asyncio.CancelledError:  # the connection is gone (aiohttp cancels its handler)
+        lost = ws.exception()  # e.g. no pong within the heartbeat
+        session.note = session.note or (f"error: {lost}" if lost else "client went away")
+        raise
+    finally:
+        waiting.discard(ws)
+        gateway.sessions.discard(ws)
         _log_session(session, request, started)
         request[LOGGED] = True
-    else:
-        gateway.sessions.add(ws)
-        try:
-            await session.run()
-        except asyncio.CancelledError:
-            session.note = session.note or "client went away"
-            raise
-        finally:
-            gateway.sessions.discard(ws)
-            _log_session(session, request, started)
-            request[LOGGED] = True
-            if not ws.closed:
-                await asyncio.shield(ws.close())
+        if not ws.closed:
+            await asyncio.shield(ws.close())
     return ws
 
 
 def _log_session(session: Session, request: web.Request, started: float) -> None:
+    failure = getattr(request.protocol, "websocket_failure", None)
+    if failure is not None:  # the frame gate failed the connection below aiohttp
+        session.code, session.note = failure
+    sent = getattr(session.ws, "sent", None)
+    if session.code is None and sent is not None and sent[0] in FRAME_ERRORS:
+        session.code, session.note = sent  # aiohttp's parser found the violation
     info: dict[str, Any] = {
         "user": session.user,
         "db": session.database or "-",

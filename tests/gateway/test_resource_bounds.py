@@ -90,7 +90,7 @@ async def test_bodies_buffered_at_once_are_bounded_in_bytes(
         await release.wait()
         yield big[900_000:]
 
-    # Content-Length makes the gateway reserve the whole body as soon as the head is read.
+    # The first 900 kB are reserved as they are read; the rest waits for ``release``.
     announced = {"Content-Length": str(len(big))}
     stalled = asyncio.create_task(http.post(slow_upload(), headers=announced))
     await asyncio.sleep(1.0)

@@ -10,7 +10,9 @@ import, plus ``REPO_ROOT``:
 
 from __future__ import annotations
 
+import resource
 from pathlib import Path
+from typing import Any
 
 from ppg_edge.gateway.testing.servers import (
     READY_TIMEOUT,
@@ -29,6 +31,16 @@ from ppg_edge.gateway.testing.servers import (
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+
+def descriptor_limit(limit: int) -> dict[str, Any]:
+    """``popen_options`` for a gateway allowed at most ``limit`` open descriptors."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    return {"preexec_fn": cap}
+
+
 __all__ = [
     "READY_TIMEOUT",
     "REPO_ROOT",
@@ -39,6 +51,7 @@ __all__ = [
     "Postgres",
     "_start",
     "cli_arguments",
+    "descriptor_limit",
     "gateway_environment",
     "port_open",
     "running_gateway",
