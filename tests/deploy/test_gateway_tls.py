@@ -128,9 +128,9 @@ def test_certificate_flags_go_together(certificates: Certificates) -> None:
 def test_a_key_that_does_not_match_stops_the_gateway(certificates: Certificates) -> None:
     """A bad pair is refused at startup with the reason, before the gateway listens."""
     pair = ["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.other_key)]
+    upstream = ["--upstream", "postgres://127.0.0.1:9", "--listen", "127.0.0.1:0"]
     done = subprocess.run(
-        [sys.executable, "-m", "ppg_edge.gateway", "--upstream", "postgres://127.0.0.1:9", *pair]
-        + ["--listen", "127.0.0.1:0"],
+        [sys.executable, "-m", "ppg_edge.gateway", *upstream, *pair],
         env=gateway_environment(),
         capture_output=True,
         text=True,

@@ -1,0 +1,155 @@
+"""Debian's ``pgbouncer`` and ``haproxy`` as subprocesses on free 127.0.0.1 ports.
+
+Each gets a generated configuration in a temp folder and runs in the
+foreground (stopped by PID on exit). PgBouncer refuses to run as root, so as
+root it runs as the account PostgreSQL runs as (``postgres``), like
+``ppg_edge.gateway.embedded`` does for the server.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ppg_edge.gateway.embedded import free_port, stop_process
+from tests.support.servers import Postgres, port_open
+
+READY_TIMEOUT = 20.0
+STOP_TIMEOUT = 10.0
+
+
+def _program(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise RuntimeError(f"{name} is not installed: apt-get install {name} (make setup does)")
+    return found
+
+
+def _account() -> pwd.struct_passwd | None:
+    """As root, the unprivileged account to run as; else None (run as ourselves)."""
+    return pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+
+
+@contextmanager
+def _running(
+    cmd: list[str], folder: Path, port: int, name: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``cmd``, wait until ``port`` accepts, stop it and remove ``folder`` on exit."""
+    account = _account()
+    run_as: dict[str, Any] = {}
+    if account is not None and name == "pgbouncer":
+        run_as = {"user": account.pw_uid, "group": account.pw_gid}
+    log_path = folder / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            cmd, cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            **run_as,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not port_open(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.05)
+        yield process
+    finally:
+        stop_process(process, signal.SIGTERM, STOP_TIMEOUT)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class PgBouncer:
+    """A running PgBouncer: ``port``, and its databases' pool modes."""
+
+    port: int
+    pools: Mapping[str, str]
+    process: subprocess.Popen[bytes]
+
+    @property
+    def upstream(self) -> str:
+        """The gateway's ``--upstream`` pointing at this PgBouncer."""
+        return f"postgres://127.0.0.1:{self.port}"
+
+
+def scram_secret(postgres: Postgres, user: str) -> str:
+    """The role's stored SCRAM secret: PgBouncer's auth_file then logs in to PostgreSQL too."""
+    with psycopg.connect(postgres.server.superuser_conninfo, autocommit=True) as conn:
+        query = "SELECT rolpassword FROM pg_authid WHERE rolname = %s"
+        row = conn.execute(query, [user]).fetchone()
+    assert row is not None and str(row[0]).startswith("SCRAM-SHA-256$"), "no SCRAM secret"
+    return str(row[0])
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One PgBouncer database entry onto the test database.
+
+    ``settings``: ask the server for the gateway's session settings in the
+    entry itself (``timezone=``, ``datestyle=``), since PgBouncer drops the
+    ``options`` startup parameter that carries them (``ignore_startup_parameters``).
+    """
+
+    mode: str
+    size: int
+    settings: bool = True
+
+    def entry(self, postgres: Postgres, database: str) -> str:
+        asked = " timezone=UTC datestyle=ISO" if self.settings else ""
+        return (
+            f"host={postgres.host} port={postgres.port} dbname={database} "
+            f"pool_mode={self.mode} pool_size={self.size}{asked}"
+        )
+
+
+def pgbouncer_ini(postgres: Postgres, database: str, pools: Mapping[str, Pool], port: int) -> str:
+    """``pools``: PgBouncer database name -> its pool, all onto ``database``."""
+    entries = "\n".join(
+        f"{name} = {pool.entry(postgres, database)}" for name, pool in pools.items()
+    )
+    return f"""[databases]
+{entries}
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = userlist.txt
+max_client_conn = 500
+server_reset_query = DISCARD ALL
+server_reset_query_always = 1
+ignore_startup_parameters = options
+server_login_retry = 1
+query_wait_timeout = 30
+"""
+
+
+@contextmanager
+def running_pgbouncer(
+    postgres: Postgres, user: str, database: str, pools: Mapping[str, Pool]
+) -> Iterator[PgBouncer]:
+    """PgBouncer in front of ``postgres``, one pool per entry of ``pools``, SCRAM auth."""
+    program = _program("pgbouncer")
+    folder = Path(tempfile.mkdtemp(prefix="ppg-edge-pgbouncer-"))
+    port = free_port()
+    (folder / "pgbouncer.ini").write_text(pgbouncer_ini(postgres, database, pools, port))
+    (folder / "userlist.txt").write_text(f'"{user}" "{scram_secret(postgres, user)}"\n')
+    account = _account()
+    if account is not None:
+        for path in (folder, *folder.iterdir()):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    (folder / "userlist.txt").chmod(0o600)
+    with _running([program, "pgbouncer.ini"], folder, port, "pgbouncer") as process:
+        yield PgBouncer(port, {name: pool.mode for name, pool in pools.items()}, process)
