@@ -153,3 +153,64 @@ def running_pgbouncer(
     (folder / "userlist.txt").chmod(0o600)
     with _running([program, "pgbouncer.ini"], folder, port, "pgbouncer") as process:
         yield PgBouncer(port, {name: pool.mode for name, pool in pools.items()}, process)
+
+
+@dataclass
+class LoadBalancer:
+    """A running HAProxy in front of gateways: its ``url`` and ``ws_url``."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+HEALTH_INTERVAL_MS = 500
+"""How often HAProxy checks each gateway; one failed check takes it out."""
+
+
+def haproxy_cfg(port: int, backends: list[int]) -> str:
+    """Round robin over ``backends`` (gateway ports), HTTP mode (WebSockets tunnel through).
+
+    ``retries`` with ``redispatch`` re-sends a request only when connecting to a
+    gateway failed (HAProxy's default ``retry-on conn-failure``): a request a
+    gateway received is never replayed, so a statement is never run twice.
+    """
+    servers = "\n".join(
+        f"    server g{i} 127.0.0.1:{backend} check inter {HEALTH_INTERVAL_MS}ms fall 1 rise 1"
+        for i, backend in enumerate(backends)
+    )
+    return f"""global
+    maxconn 1000
+
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 60s
+    timeout server 60s
+    timeout tunnel 1h
+    timeout http-keep-alive 10s
+    retries 3
+    option redispatch
+
+frontend gateways
+    bind 127.0.0.1:{port}
+    default_backend gateways
+
+backend gateways
+    balance roundrobin
+{servers}
+"""
+
+
+@contextmanager
+def running_haproxy(backends: list[int]) -> Iterator[LoadBalancer]:
+    """HAProxy on a free port, balancing over the gateways listening on ``backends``."""
+    program = _program("haproxy")
+    folder = Path(tempfile.mkdtemp(prefix="ppg-edge-haproxy-"))
+    port = free_port()
+    (folder / "haproxy.cfg").write_text(haproxy_cfg(port, backends))
+    with _running([program, "-db", "-f", "haproxy.cfg"], folder, port, "haproxy") as process:
+        yield LoadBalancer(port, process)
