@@ -367,17 +367,26 @@ def environment_arguments(
     repeatable flags and for ``--upstream`` / ``--embedded``.
     """
     given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    known = {_variable(flag) for action in parser._actions for flag in action.option_strings}
+    unknown = sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+    if unknown:  # a misspelt variable would otherwise be silently without effect
+        parser.error(f"unknown variable {', '.join(unknown)} (no such flag)")
     args: list[str] = []
     for action in parser._actions:
         flags = [option for option in action.option_strings if option.startswith("--")]
         if not flags or action.dest == "help":
             continue
-        name = ENV_PREFIX + flags[0][2:].upper().replace("-", "_")
+        name = _variable(flags[0])
         value = environ.get(name)
         if value is None or given & set(_rivals(parser, action)):
             continue
         args.extend(_from_environment(parser, action, flags[0], name, value))
     return args
+
+
+def _variable(flag: str) -> str:
+    """``--foo-bar`` -> ``PPG_EDGE_GATEWAY_FOO_BAR``."""
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
 
 
 def _rivals(parser: argparse.ArgumentParser, action: argparse.Action) -> list[str]:

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,13 +138,22 @@ query_wait_timeout = 30
 
 @contextmanager
 def running_pgbouncer(
-    postgres: Postgres, user: str, database: str, pools: Mapping[str, Pool]
+    postgres: Postgres,
+    user: str,
+    database: str,
+    pools: Mapping[str, Pool],
+    configuration: Callable[[int], str] | None = None,
 ) -> Iterator[PgBouncer]:
-    """PgBouncer in front of ``postgres``, one pool per entry of ``pools``, SCRAM auth."""
+    """PgBouncer in front of ``postgres``, one pool per entry of ``pools``, SCRAM auth.
+
+    ``configuration(port)``: the whole pgbouncer.ini instead of the generated one
+    (its ``auth_file`` must be ``userlist.txt``); ``pools`` then only names its modes.
+    """
     program = _program("pgbouncer")
     folder = Path(tempfile.mkdtemp(prefix="ppg-edge-pgbouncer-"))
     port = free_port()
-    (folder / "pgbouncer.ini").write_text(pgbouncer_ini(postgres, database, pools, port))
+    generated = pgbouncer_ini(postgres, database, pools, port)
+    (folder / "pgbouncer.ini").write_text(configuration(port) if configuration else generated)
     (folder / "userlist.txt").write_text(f'"{user}" "{scram_secret(postgres, user)}"\n')
     account = _account()
     if account is not None:

@@ -81,6 +81,13 @@ def test_a_bad_value_names_its_variable(
     assert f"{variable}={value!r}" in capsys.readouterr().err
 
 
+def test_an_unknown_variable_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt variable would otherwise be silently without effect."""
+    with pytest.raises(SystemExit):
+        parse_config(UPSTREAM, {"PPG_EDGE_GATEWAY_MAX_SESION": "3", "OTHER_THING": "x"})
+    assert "unknown variable PPG_EDGE_GATEWAY_MAX_SESION" in capsys.readouterr().err
+
+
 def test_every_flag_has_its_variable() -> None:
     """The mapping is mechanical: the long flag, upper-cased, dashes as underscores."""
     parser = build_parser()
