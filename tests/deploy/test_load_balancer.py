@@ -141,7 +141,7 @@ async def test_a_gateway_killed_under_load(
         ]
         running = asyncio.gather(*loops)
         await asyncio.sleep(1.5)
-        in_flight_before = len(tally.ok)
+        ok_before_kill = len(tally.ok)
         os.kill(victim.process.pid, signal.SIGKILL)
         killed_at = time.monotonic()
         await asyncio.sleep(2 * HEALTH_INTERVAL_MS / 1000 + 1.5)
@@ -159,7 +159,7 @@ async def test_a_gateway_killed_under_load(
     assert not tally.untyped, f"untyped errors: {tally.untyped!r}"
     assert tally.failed, "the killed gateway had statements in flight: they must fail"
     assert len(after.ok) == 10, f"new statements go to the survivor: {after.failed!r}"
-    assert in_flight_before > 0 and len(tally.ok) > in_flight_before
+    assert ok_before_kill > 0 and len(tally.ok) > ok_before_kill
     with psycopg.connect(survivor.direct_dsn, autocommit=True) as conn:
         twice = conn.execute("SELECT k FROM lb_keys GROUP BY k HAVING count(*) > 1").fetchall()
         stored = {row[0] for row in conn.execute("SELECT k FROM lb_keys").fetchall()}
