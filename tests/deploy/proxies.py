@@ -180,13 +180,15 @@ HEALTH_INTERVAL_MS = 500
 """How often HAProxy checks each gateway; one failed check takes it out."""
 
 
-def haproxy_cfg(port: int, backends: list[int]) -> str:
+def haproxy_cfg(port: int, backends: list[int], tls_pem: Path | None = None) -> str:
     """Round robin over ``backends`` (gateway ports), HTTP mode (WebSockets tunnel through).
 
     ``retries`` with ``redispatch`` re-sends a request only when connecting to a
     gateway failed (HAProxy's default ``retry-on conn-failure``): a request a
     gateway received is never replayed, so a statement is never run twice.
+    ``tls_pem`` (certificate chain and key in one file): HAProxy terminates TLS.
     """
+    tls = f" ssl crt {tls_pem} alpn http/1.1" if tls_pem else ""
     servers = "\n".join(
         f"    server g{i} 127.0.0.1:{backend} check inter {HEALTH_INTERVAL_MS}ms fall 1 rise 1"
         for i, backend in enumerate(backends)
@@ -205,7 +207,7 @@ defaults
     option redispatch
 
 frontend gateways
-    bind 127.0.0.1:{port}
+    bind 127.0.0.1:{port}{tls}
     default_backend gateways
 
 backend gateways
@@ -215,11 +217,13 @@ backend gateways
 
 
 @contextmanager
-def running_haproxy(backends: list[int]) -> Iterator[LoadBalancer]:
+def running_haproxy(
+    backends: list[int], tls_pem: Path | None = None
+) -> Iterator[LoadBalancer]:
     """HAProxy on a free port, balancing over the gateways listening on ``backends``."""
     program = _program("haproxy")
     folder = Path(tempfile.mkdtemp(prefix="ppg-edge-haproxy-"))
     port = free_port()
-    (folder / "haproxy.cfg").write_text(haproxy_cfg(port, backends))
+    (folder / "haproxy.cfg").write_text(haproxy_cfg(port, backends, tls_pem))
     with _running([program, "-db", "-f", "haproxy.cfg"], folder, port, "haproxy") as process:
         yield LoadBalancer(port, process)

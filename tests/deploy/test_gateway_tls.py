@@ -16,6 +16,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ import pytest
 import ppg_edge
 from ppg_edge.runtime.cpython import CPythonRuntime
 from tests.deploy.conftest import Certificates
+from tests.deploy.proxies import running_haproxy
 from tests.support.servers import REPO_ROOT, Gateway, gateway_environment
 
 INTEROP = REPO_ROOT / "tests" / "interop"
@@ -105,6 +107,32 @@ async def test_plain_http_to_the_tls_port_fails_fast(tls_gateway: Gateway) -> No
         except ConnectionResetError:
             answer = b""
         assert not answer.startswith(b"HTTP/")
+
+
+async def test_tls_terminated_at_the_load_balancer(
+    two_plain: list[Gateway], certificates: Certificates, tmp_path: Path
+) -> None:
+    """The other choice: HAProxy speaks https/wss to clients, plain http/ws to gateways."""
+    pem = tmp_path / "lb.pem"
+    pem.write_text(certificates.cert.read_text() + certificates.key.read_text())
+    with running_haproxy([gw.port for gw in two_plain], tls_pem=pem) as balancer:
+        gateway = two_plain[0]
+        url = f"postgres://{gateway.user}:{gateway.password}@127.0.0.1:{balancer.port}/"
+        db = ppg_edge.connect(
+            url + gateway.database,
+            endpoint=f"https://127.0.0.1:{balancer.port}",
+            runtime=certificates.runtime(),
+        )
+        async with db:
+            for i in range(4):
+                assert await db.query("SELECT $1::int AS i", i).collect() == [{"i": i}]
+            async with db.transaction() as tx:
+                assert await tx.query("SELECT 'wss' AS via").collect() == [{"via": "wss"}]
+
+
+@pytest.fixture(scope="module")
+def two_plain(gateway_factory: Callable[..., Gateway]) -> list[Gateway]:
+    return [gateway_factory(), gateway_factory()]
 
 
 def test_certificate_flags_go_together(certificates: Certificates) -> None:
