@@ -22,7 +22,7 @@ from ppg_edge.gateway.config import (
     parse_config,
 )
 from ppg_edge.gateway.embedded import free_port, stop_process
-from tests.support.servers import Gateway, gateway_environment, port_open
+from tests.support.servers import Gateway, Postgres, gateway_environment, port_open
 
 UPSTREAM = ["--upstream", "postgres://db.example:5433"]
 
@@ -108,14 +108,14 @@ def test_every_flag_has_its_variable() -> None:
     assert "PPG_EDGE_GATEWAY_FOO_BAR" in (parser.epilog or "")
 
 
-async def test_a_gateway_configured_by_environment_only(gateway: Gateway) -> None:
-    """What a systemd unit does: no flags at all, the address and upstream in variables."""
+async def test_a_gateway_configured_by_environment_only(
+    postgres: Postgres, gateway: Gateway
+) -> None:
+    """What the systemd unit does: no flags at all, the address and upstream in variables."""
     port = free_port()
-    upstream = gateway.direct_dsn  # conninfo: read host and port back for the variable
-    parts = dict(item.split("=", 1) for item in upstream.split())
     env = gateway_environment(
         {
-            "PPG_EDGE_GATEWAY_UPSTREAM": f"postgres://{parts['host']}:{parts['port']}",
+            "PPG_EDGE_GATEWAY_UPSTREAM": f"postgres://{postgres.host}:{postgres.port}",
             "PPG_EDGE_GATEWAY_LISTEN": f"127.0.0.1:{port}",
             "PPG_EDGE_GATEWAY_MAX_SESSIONS": "5",
         }
