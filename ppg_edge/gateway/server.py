@@ -14,6 +14,7 @@ import errno
 import logging
 import resource
 import signal
+import ssl
 import sys
 from typing import Any
 
@@ -76,6 +77,27 @@ def quiet_resource_errors(tally: Tally) -> Any:
     return handle
 
 
+def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    """The listener's TLS (``--tls-cert``/``--tls-key``), or None for plain http/ws.
+
+    TLS 1.2 at least and ALPN ``http/1.1`` only: aiohttp speaks no HTTP/2, so a
+    browser must not be offered it. A file that does not load stops the gateway
+    at startup with the reason, before it listens.
+    """
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise SystemExit(
+            f"error: cannot load --tls-cert {config.tls_cert} / --tls-key {config.tls_key}: {exc}"
+        ) from None
+    return context
+
+
 async def _until_signalled() -> None:
     """Wait for SIGINT or SIGTERM, then put back the handlers that were there before."""
     loop = asyncio.get_running_loop()
@@ -102,12 +124,18 @@ async def serve(config: GatewayConfig) -> None:
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
+    tls = tls_context(config)
     await runner.setup()
     assert runner.server is not None
     limit = config.client_limit(descriptor_limit())
     guard = ConnectionGuard(runner.server, config, limit)
     listener = await loop.create_server(
-        guard, config.listen_host, config.listen_port, backlog=LISTEN_BACKLOG, reuse_address=True
+        guard,
+        config.listen_host,
+        config.listen_port,
+        backlog=LISTEN_BACKLOG,
+        reuse_address=True,
+        ssl=tls,
     )
     LOG.info("accepting at most %d client connections at once", limit)
     try:
