@@ -127,7 +127,7 @@ def at_least(ratio: float, target: float) -> str:
 
 def node_run(label: str, url: str, endpoint: str, args: list[str], last: Any, count: int) -> Run:
     result = node_peer.run(url, endpoint, *args)
-    run = Run(int(result["count"]), float(result["seconds"]), result["last"])
+    run = Run(result["count"], result["seconds"], result["last"], result.get("cpuSeconds"))
     return check(label, run, count, last)
 
 
@@ -182,6 +182,15 @@ def decode(bench: Bench) -> Iterator[Line]:
         rate(mine),
         f"{rate(best(dated))}",
         text,
+        "—",
+    )
+    mine_cpu = max(run.cpu_rate for run in ours)
+    theirs_cpu = max(run.cpu_rate for run in shipped)
+    yield Line(
+        "decode per client CPU-second (steadier under load; @prisma/ppg as shipped)",
+        rate(mine_cpu),
+        rate(theirs_cpu),
+        f"{mine_cpu / theirs_cpu:.2f}{TIMES}",
         "—",
     )
 

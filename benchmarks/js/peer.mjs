@@ -44,6 +44,7 @@ function plain(row) {
 async function stream(sql, dates) {
   const db = prismaPostgres(config(dates === "dates"));
   const start = performance.now();
+  const cpu = process.cpuUsage();
   let count = 0;
   let last;
   for await (const row of db.query(sql)) {
@@ -51,7 +52,8 @@ async function stream(sql, dates) {
     last = row;
   }
   const seconds = (performance.now() - start) / 1000;
-  return { count, seconds, last: plain(last) };
+  const used = process.cpuUsage(cpu);
+  return { count, seconds, cpuSeconds: (used.user + used.system) / 1e6, last: plain(last) };
 }
 
 async function burst(total) {
