@@ -1,0 +1,247 @@
+"""Cancel what nobody waits for: a statement whose client went away stops at once.
+
+Each case starts a statement tagged with a unique marker, waits until
+PostgreSQL runs it, makes its client go away, and asserts through
+``pg_stat_activity`` that the statement is no longer active within 1 s (the
+gateway sends a libpq cancel, it does not let the statement run to
+completion), that its backend is gone (the connection was discarded, not
+pooled mid-statement) and that no backend of the test role leaked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+
+from ppg_edge.core.protocol import STATEMENT_PATH
+from tests.support.raw import (
+    BOUNDARY,
+    RawHttp,
+    basic_auth,
+    multipart_body,
+    multipart_content_type,
+    open_session,
+    read_answer,
+    send_statement,
+    statement_parts,
+)
+
+GONE_WITHIN = 1.0
+"""The issue's bound: a cancelled statement leaves pg_stat_activity within 1 s."""
+LONG = 30
+
+
+def marked(sql: str) -> tuple[str, str]:
+    """The statement with a unique marker comment, and the marker."""
+    marker = f"cancel_{uuid.uuid4().hex}"
+    return f"{sql} /* {marker} */", marker
+
+
+@pytest.fixture
+async def watch(gateway: Any) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A connection straight to PostgreSQL as the test role, for pg_stat_activity."""
+    async with await psycopg.AsyncConnection.connect(gateway.direct_dsn, autocommit=True) as conn:
+        yield conn
+
+
+async def _active(watch: psycopg.AsyncConnection[Any], marker: str) -> list[int]:
+    cur = await watch.execute(
+        "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+        "AND pid <> pg_backend_pid()",
+        (f"%{marker}%",),
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def running(watch: psycopg.AsyncConnection[Any], marker: str) -> int:
+    """The pid of the backend running the marked statement, once it runs."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        pids = await _active(watch, marker)
+        if pids:
+            return pids[0]
+        await asyncio.sleep(0.02)
+    pytest.fail(f"the statement {marker} never started")
+
+
+async def gone_after(watch: psycopg.AsyncConnection[Any], marker: str, since: float) -> float:
+    """Seconds from ``since`` until the marked statement is no longer active (waits up to 15 s)."""
+    deadline = since + 15
+    while time.monotonic() < deadline:
+        if not await _active(watch, marker):
+            return time.monotonic() - since
+        await asyncio.sleep(0.02)
+    pytest.fail(f"the statement {marker} still runs 15 s after its client went away")
+
+
+async def backend_gone(watch: psycopg.AsyncConnection[Any], pid: int) -> bool:
+    """True once the backend ``pid`` has exited (within 5 s)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        cur = await watch.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (pid,))
+        row = await cur.fetchone()
+        if row == (0,):
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def role_backends(watch: psycopg.AsyncConnection[Any], gateway: Any) -> int:
+    """Backends the gateways hold for the test role (the watcher's own excluded)."""
+    cur = await watch.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND pid <> pg_backend_pid()",
+        (gateway.user,),
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    count: int = row[0]
+    return count
+
+
+async def assert_cancelled(
+    watch: psycopg.AsyncConnection[Any],
+    gateway: Any,
+    marker: str,
+    pid: int,
+    since: float,
+    before: int,
+) -> float:
+    """The statement is gone within the bound, its backend closed, nothing leaked."""
+    elapsed = await gone_after(watch, marker, since)
+    assert elapsed < GONE_WITHIN, f"still running {elapsed:.2f} s after the client went away"
+    assert await backend_gone(watch, pid), "the cancelled statement's connection was kept"
+    assert await role_backends(watch, gateway) <= before
+    return elapsed
+
+
+async def _http_request(
+    gateway: Any, sql: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """Send a whole statement request on a raw socket; the answer is left unread."""
+    body = multipart_body(statement_parts("query", sql))
+    head = (
+        f"POST {STATEMENT_PATH}?db={gateway.database} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{gateway.port}\r\n"
+        f"Authorization: {basic_auth(gateway.user, gateway.password)}\r\n"
+        f"Content-Type: {multipart_content_type(BOUNDARY)}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(head.encode() + body)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_http_client_gone_before_any_row(gateway: Any, watch: Any) -> None:
+    before = await role_backends(watch, gateway)
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    _, writer = await _http_request(gateway, sql)
+    pid = await running(watch, marker)
+    writer.close()
+    since = time.monotonic()
+    await assert_cancelled(watch, gateway, marker, pid, since, before + 1)
+
+
+async def test_http_client_gone_while_rows_stream(gateway: Any, watch: Any) -> None:
+    before = await role_backends(watch, gateway)
+    sql, marker = marked("SELECT generate_series(1, 100000000) AS g, repeat('x', 200) AS pad")
+    reader, writer = await _http_request(gateway, sql)
+    received = b""
+    while b'"values"' not in received:  # rows are flowing
+        received += await asyncio.wait_for(reader.read(64 * 1024), 10)
+    assert received.startswith(b"HTTP/1.1 200 OK")
+    pid = await running(watch, marker)
+    await asyncio.sleep(0.5)  # stop reading: the gateway and PostgreSQL back up behind us
+    assert await _active(watch, marker) == [pid]
+    writer.close()
+    since = time.monotonic()
+    await assert_cancelled(watch, gateway, marker, pid, since, before + 1)
+
+
+async def test_http_pool_serves_after_a_cancellation(gateway: Any, watch: Any) -> None:
+    """The next statement through the same pool runs on a clean connection."""
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    _, writer = await _http_request(gateway, sql)
+    await running(watch, marker)
+    writer.close()
+    await gone_after(watch, marker, time.monotonic())
+    async with aiohttp.ClientSession() as client:
+        answer = await RawHttp(client, gateway).query("SELECT 'after' AS s")
+    assert answer.status == 200 and answer.rows == [["after"]]
+
+
+async def test_ws_socket_closed_mid_statement(gateway: Any, watch: Any) -> None:
+    before = await role_backends(watch, gateway)
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    async with aiohttp.ClientSession() as client:
+        ws = await open_session(client, gateway)
+        await send_statement(ws, "query", sql)
+        pid = await running(watch, marker)
+        since = time.monotonic()
+        await ws.close()
+    await assert_cancelled(watch, gateway, marker, pid, since, before + 1)
+
+
+async def test_ws_connection_dropped_mid_statement(gateway: Any, watch: Any) -> None:
+    """No close frame at all: the TCP connection just ends."""
+    before = await role_backends(watch, gateway)
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    async with aiohttp.ClientSession() as client:
+        ws = await open_session(client, gateway)
+        await send_statement(ws, "query", sql)
+        pid = await running(watch, marker)
+        transport = ws._response.connection.transport  # type: ignore[union-attr]
+        assert transport is not None
+        since = time.monotonic()
+        transport.abort()
+        await assert_cancelled(watch, gateway, marker, pid, since, before + 1)
+
+
+async def test_ws_closed_with_a_pipeline_behind_a_long_statement(gateway: Any, watch: Any) -> None:
+    """Statements queued or pipelined behind the long one never run either."""
+    before = await role_backends(watch, gateway)
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    behind, behind_marker = marked("SELECT pg_sleep(0) AS behind")
+    async with aiohttp.ClientSession() as client:
+        ws = await open_session(client, gateway)
+        await send_statement(ws, "query", "SELECT pg_sleep(0.3)")
+        for text in (sql, behind, behind):  # queued while the first runs: one pipeline
+            await send_statement(ws, "query", text)
+        assert (await read_answer(ws))[-1][0].endswith("complete")
+        pid = await running(watch, marker)
+        since = time.monotonic()
+        await ws.close()
+    await assert_cancelled(watch, gateway, marker, pid, since, before + 1)
+    cur = await watch.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s", (f"%{behind_marker}%",)
+    )
+    assert await cur.fetchone() == (0,)
+
+
+async def test_ws_session_ended_by_the_heartbeat(gateway_factory: Any, watch: Any) -> None:
+    """A client that stops answering pings loses its session, and its statement with it."""
+    beating = gateway_factory(heartbeat=1)
+    before = await role_backends(watch, beating)
+    sql, marker = marked(f"SELECT pg_sleep({LONG})")
+    async with aiohttp.ClientSession() as client:
+        ws = await open_session(client, beating, autoping=False)
+        await send_statement(ws, "query", sql)
+        pid = await running(watch, marker)
+        message = await ws.receive(15)  # pings are not answered; the gateway gives up
+        while message.type == aiohttp.WSMsgType.PING:
+            message = await ws.receive(15)
+        since = time.monotonic()
+        assert message.type in (
+            aiohttp.WSMsgType.CLOSE,
+            aiohttp.WSMsgType.CLOSED,
+            aiohttp.WSMsgType.CLOSING,
+            aiohttp.WSMsgType.ERROR,
+        ), message
+    await assert_cancelled(watch, beating, marker, pid, since, before + 1)
