@@ -11,6 +11,7 @@ pooled mid-statement) and that no backend of the test role leaked.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,11 +21,23 @@ import aiohttp
 import psycopg
 import pytest
 
-from ppg_edge.core.protocol import STATEMENT_PATH
+import ppg_edge
+from ppg_edge import QueryTimeoutError
+from ppg_edge.core.protocol import (
+    CANCEL_URN,
+    CLOSE_PROTOCOL_ERROR,
+    ERROR_URN,
+    SESSION_PATH,
+    STATEMENT_PATH,
+    WS_SUBPROTOCOL,
+    WS_SUBPROTOCOL_CANCEL,
+)
 from tests.support.raw import (
     BOUNDARY,
     RawHttp,
+    answer_rows,
     basic_auth,
+    expect_close,
     multipart_body,
     multipart_content_type,
     open_session,
@@ -245,3 +258,126 @@ async def test_ws_session_ended_by_the_heartbeat(gateway_factory: Any, watch: An
             aiohttp.WSMsgType.ERROR,
         ), message
     await assert_cancelled(watch, beating, marker, pid, since, before + 1)
+
+
+async def test_driver_http_timeout_cancels_the_statement(gateway: Any, watch: Any) -> None:
+    """Over HTTP the driver drops the request at its timeout: the gateway cancels."""
+    db = ppg_edge.connect(gateway.connection_string, endpoint=gateway.url)
+    try:
+        sql, marker = marked(f"SELECT pg_sleep({LONG})")
+        with pytest.raises(QueryTimeoutError):
+            await db.query(sql, timeout=1).collect()
+        assert await gone_after(watch, marker, time.monotonic()) < GONE_WITHIN
+    finally:
+        await db.aclose()
+
+
+# --- A driver-side timeout on a session (the cancel extension, PROTOCOL.md section 6) ---
+
+
+async def session_pid(session: Any) -> int:
+    result = await session.query("SELECT pg_backend_pid() AS pid")
+    rows = await result.rows.collect()
+    pid: int = rows[0].values[0]
+    return pid
+
+
+async def test_driver_timeout_cancels_the_session_statement(gateway: Any, watch: Any) -> None:
+    """The timed-out statement stops at once, and the next one on the session is prompt."""
+    cl = ppg_edge.client(
+        ppg_edge.default_client_config(gateway.connection_string, endpoint=gateway.url)
+    )
+    try:
+        async with await cl.new_session() as session:
+            pid = await session_pid(session)
+            sql, marker = marked(f"SELECT pg_sleep({LONG})")
+            with pytest.raises(QueryTimeoutError):
+                await session.query(sql, timeout=1)
+            since = time.monotonic()
+            elapsed = await gone_after(watch, marker, since)
+            assert elapsed < GONE_WITHIN
+            started = time.monotonic()
+            result = await asyncio.wait_for(session.query("SELECT 'next' AS s"), 10)
+            assert [row.values for row in await result.rows.collect()] == [["next"]]
+            assert time.monotonic() - started < GONE_WITHIN
+            assert session.active and await session_pid(session) == pid  # same session
+            assert session.cancels  # the gateway selected the cancel extension
+    finally:
+        await cl.aclose()
+
+
+async def test_driver_timeout_of_a_queued_statement_skips_it(gateway: Any) -> None:
+    """A statement that timed out while queued never runs; FIFO holds for the rest."""
+    cl = ppg_edge.client(
+        ppg_edge.default_client_config(gateway.connection_string, endpoint=gateway.url)
+    )
+    try:
+        async with await cl.new_session() as session:
+            queued = "SELECT set_config('ppg.ran', 'yes', false) AS s"
+            first = asyncio.ensure_future(session.query("SELECT pg_sleep(1.5), 1 AS n"))
+            await asyncio.sleep(0.3)
+            with pytest.raises(QueryTimeoutError):
+                await session.query(queued, timeout=0.3)
+            one = await asyncio.wait_for(first, 10)
+            assert [row.values[1] for row in await one.rows.collect()] == [1]
+            result = await session.query("SELECT 'after' AS s")
+            assert [row.values for row in await result.rows.collect()] == [["after"]]
+            ran = await session.query("SELECT current_setting('ppg.ran', true) AS ran")
+            assert [row.values for row in await ran.rows.collect()] in ([[None]], [[""]])
+    finally:
+        await cl.aclose()
+
+
+async def test_official_offer_gets_the_standard_subprotocol(gateway: Any) -> None:
+    """A client offering only prisma-postgres-1.0 (the official one) sees no change."""
+    async with aiohttp.ClientSession() as client:
+        ws = await open_session(client, gateway)
+        assert ws.protocol == WS_SUBPROTOCOL
+        await ws.send_str(CANCEL_URN)  # not a message of the standard protocol
+        code, _ = await expect_close(ws)
+        assert code == CLOSE_PROTOCOL_ERROR
+
+
+async def _extended_session(client: aiohttp.ClientSession, gateway: Any) -> Any:
+    ws = await client.ws_connect(
+        gateway.ws_url + SESSION_PATH,
+        protocols=(WS_SUBPROTOCOL, WS_SUBPROTOCOL_CANCEL),
+        params={"db": gateway.database},
+    )
+    assert ws.protocol == WS_SUBPROTOCOL_CANCEL
+    await ws.send_str(json.dumps({"username": gateway.user, "password": gateway.password}))
+    return ws
+
+
+async def test_raw_cancel_of_a_queued_statement(gateway: Any) -> None:
+    async with aiohttp.ClientSession() as client:
+        ws = await _extended_session(client, gateway)
+        await send_statement(ws, "query", "SELECT pg_sleep(0.5), 1")
+        await send_statement(ws, "query", "SELECT 2")
+        await send_statement(ws, "query", "SELECT 3")
+        await ws.send_str(CANCEL_URN)
+        await ws.send_str(json.dumps({"statement": 2}))
+        assert answer_rows(await read_answer(ws)) == [["", "1"]]
+        skipped = await read_answer(ws)
+        assert skipped[-1][0] == ERROR_URN and skipped[-1][1]["error"]["code"] == "57014"
+        assert answer_rows(await read_answer(ws)) == [["3"]]
+        await ws.send_str(CANCEL_URN)  # an answered statement: ignored
+        await ws.send_str(json.dumps({"statement": 1}))
+        await send_statement(ws, "query", "SELECT 4")
+        assert answer_rows(await read_answer(ws)) == [["4"]]
+        await ws.close()
+
+
+@pytest.mark.parametrize(
+    "body", ['{"statement": 9}', '{"statement": 0}', '{"statement": true}', "[1]", "{"]
+)
+async def test_raw_cancel_that_names_no_statement_is_a_protocol_error(
+    gateway: Any, body: str
+) -> None:
+    async with aiohttp.ClientSession() as client:
+        ws = await _extended_session(client, gateway)
+        await send_statement(ws, "query", "SELECT 1")
+        await ws.send_str(CANCEL_URN)
+        await ws.send_str(body)
+        code, reason = await expect_close(ws)
+        assert code == CLOSE_PROTOCOL_ERROR and "cancel" in reason
