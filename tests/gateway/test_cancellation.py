@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -381,3 +382,38 @@ async def test_raw_cancel_that_names_no_statement_is_a_protocol_error(
         await ws.send_str(body)
         code, reason = await expect_close(ws)
         assert code == CLOSE_PROTOCOL_ERROR and "cancel" in reason
+
+
+async def test_raw_cancel_of_a_pipelined_statement_lets_it_finish(gateway: Any) -> None:
+    """PostgreSQL already holds the statements behind it: a cancel could hit one of them."""
+    async with aiohttp.ClientSession() as client:
+        ws = await _extended_session(client, gateway)
+        await send_statement(ws, "query", "SELECT pg_sleep(0.3)")
+        for text in ("SELECT pg_sleep(0.3), 2", "SELECT 3", "SELECT 4"):
+            await send_statement(ws, "query", text)  # queued: they run as one pipeline
+        assert (await read_answer(ws))[-1][0] != ERROR_URN
+        await ws.send_str(CANCEL_URN)
+        await ws.send_str(json.dumps({"statement": 2}))
+        assert answer_rows(await read_answer(ws)) == [["", "2"]]
+        assert answer_rows(await read_answer(ws)) == [["3"]]
+        assert answer_rows(await read_answer(ws)) == [["4"]]
+        await ws.close()
+
+
+async def test_raw_cancel_never_hits_the_next_statement(gateway: Any) -> None:
+    """Cancels timed around the end of their statement: the one behind is never cancelled."""
+    rng = random.Random(11)
+    outcomes = set()
+    async with aiohttp.ClientSession() as client:
+        ws = await _extended_session(client, gateway)
+        for round_ in range(30):
+            await send_statement(ws, "query", "SELECT pg_sleep(0.05)")
+            await asyncio.sleep(rng.uniform(0.03, 0.08))
+            await ws.send_str(CANCEL_URN)
+            await ws.send_str(json.dumps({"statement": 2 * round_ + 1}))
+            await send_statement(ws, "query", "SELECT pg_sleep(0.05), 'next'")
+            first = await read_answer(ws)
+            outcomes.add(first[-1][0])
+            assert answer_rows(await read_answer(ws)) == [["", "next"]], f"round {round_}"
+        await ws.close()
+    assert ERROR_URN in outcomes  # some cancels did stop their statement
