@@ -144,7 +144,7 @@ class Session(AsyncClosing):
         self._machine.abandon(pending)
         self._resume.set()
 
-    def cancel(self, pending: PendingStatement) -> None:
+    def _give_up(self, pending: PendingStatement) -> None:
         """Abandon a statement and, if the server takes cancel messages and its answer is
         still to come, ask the server to stop it (sent behind the statement itself)."""
         self.abandon(pending)
@@ -187,7 +187,7 @@ class Session(AsyncClosing):
                 yield frames
         finally:
             if not finished:
-                self.cancel(pending)
+                self._give_up(pending)
 
     async def _wait(self, pending: PendingStatement) -> None:
         __tracebackhide__ = True
