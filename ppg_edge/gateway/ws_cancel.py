@@ -81,6 +81,11 @@ class Cancels:
         elif self.running == (number,) and self._request is None:
             self._request = asyncio.create_task(_cancel(conn))
 
+    @property
+    def given_up(self) -> bool:
+        """True once the running statement was cancelled: its client reads none of its rows."""
+        return self._request is not None
+
     def skip(self, number: int) -> bool:
         """True (once) when statement ``number`` was cancelled before it started."""
         if number in self.skipped:

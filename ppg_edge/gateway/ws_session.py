@@ -24,6 +24,7 @@ from ppg_edge.core.protocol import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVER_ERROR,
+    DATAROW_URN,
     QUERY_CANCELED_SQLSTATE,
     WS_SUBPROTOCOL_CANCEL,
 )
@@ -295,6 +296,8 @@ class Session:
         else:
             answers = run_statement(conn, statements[0])
         async for frames in answers:
+            if self.cancels.given_up:  # rows nobody reads: only the answer's end goes out
+                frames = [frame for frame in frames if frame[0] != DATAROW_URN]
             await self._send(frames)
 
     async def _send(self, frames: list[tuple[str, str]]) -> None:

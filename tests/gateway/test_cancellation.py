@@ -417,3 +417,28 @@ async def test_raw_cancel_never_hits_the_next_statement(gateway: Any) -> None:
             assert answer_rows(await read_answer(ws)) == [["", "next"]], f"round {round_}"
         await ws.close()
     assert ERROR_URN in outcomes  # some cancels did stop their statement
+
+
+async def test_driver_stopping_a_session_stream_early_stops_the_statement(
+    gateway: Any, watch: Any
+) -> None:
+    """A consumer that stops reading a huge result gives it up: the rows stop at the source."""
+    cl = ppg_edge.client(
+        ppg_edge.default_client_config(gateway.connection_string, endpoint=gateway.url)
+    )
+    try:
+        async with await cl.new_session() as session:
+            sql, marker = marked("SELECT generate_series(1, 100000000) AS g")
+            result = await session.query(sql)
+            seen = []
+            async for batch in result.rows.batches():
+                seen.extend(row.values[0] for row in batch)
+                if len(seen) >= 5:
+                    break
+            await result.rows.aclose()
+            assert seen[:5] == [1, 2, 3, 4, 5]
+            assert await gone_after(watch, marker, time.monotonic()) < GONE_WITHIN
+            after = await asyncio.wait_for(session.query("SELECT 'next' AS s"), 10)
+            assert [row.values for row in await after.rows.collect()] == [["next"]]
+    finally:
+        await cl.aclose()
