@@ -11,12 +11,13 @@ gateway then:
 - ignores it when statement N was already answered;
 - answers N, when it has not started yet, with an error (SQLSTATE 57014)
   instead of running it, keeping the answers first-in, first-out;
-- sends PostgreSQL a libpq cancel when N runs alone; and holds the next
-  statement back until the cancel request is delivered, so it can only ever
-  hit N (or nothing, if N just finished: PostgreSQL ignores a cancel that
-  finds the session idle);
-- lets N run to its end when it shares a pipeline with later statements,
-  which PostgreSQL already has: a cancel could hit one of them instead.
+- sends PostgreSQL a libpq cancel once N is what runs and nothing was sent
+  after it (N alone, or last in its pipeline, the statements before it
+  answered); and holds the next statement back until the cancel request is
+  delivered, so it can only ever hit N (or nothing, if N just finished:
+  PostgreSQL ignores a cancel that finds the session idle);
+- lets N run to its end when later statements share its pipeline, which
+  PostgreSQL already has: a cancel could hit one of them instead.
 """
 
 from __future__ import annotations
@@ -67,23 +68,43 @@ class Cancels:
         self.answered = 0
         """Every statement up to this number is answered."""
         self.running: tuple[int, ...] = ()
+        """The batch PostgreSQL has: one statement, or a pipeline."""
+        self.current: int | None = None
+        """The statement of the batch whose results are being read (those before it are done)."""
         self.skipped: set[int] = set()
+        self._deferred: int | None = None
         self._request: asyncio.Task[None] | None = None
 
     def request(self, number: int, conn: Connection) -> None:
-        """A client's cancel of statement ``number``; a number not yet sent is a violation."""
+        """A client's cancel of statement ``number``; a number not yet sent is a violation.
+
+        Only the last statement of the running batch can be cancelled, and only while
+        its own results are read: PostgreSQL then has nothing after it, and is past
+        everything before it, so the cancel can hit nothing else.
+        """
         if number > self.received:
             raise ProtocolViolation(f"cancel of statement {number}, which was never sent")
         if number <= self.answered:
             return
         if number not in self.running:
             self.skipped.add(number)
-        elif self.running == (number,) and self._request is None:
+        elif number == self.running[-1] and self._request is None:
+            self._deferred = number
+            self._fire(conn)
+
+    def reading(self, number: int, conn: Connection) -> None:
+        """The executor reads the results of ``number`` now: a cancel waiting for it goes."""
+        self.current = number
+        self._fire(conn)
+
+    def _fire(self, conn: Connection) -> None:
+        if self._deferred is not None and self._deferred == self.current:
+            self._deferred = None
             self._request = asyncio.create_task(_cancel(conn))
 
     @property
     def given_up(self) -> bool:
-        """True once the running statement was cancelled: its client reads none of its rows."""
+        """True once the statement being read was cancelled: its client reads none of its rows."""
         return self._request is not None
 
     def skip(self, number: int) -> bool:
@@ -99,7 +120,7 @@ class Cancels:
         The batch counts as running from here: a cancel naming one of its statements
         no longer takes it out of the batch.
         """
-        self.running = numbers
+        self.running, self.current, self._deferred = numbers, None, None
         if self._request is not None:
             await asyncio.wait([self._request])
             self._request = None
@@ -108,7 +129,7 @@ class Cancels:
         """The running batch is answered."""
         if self.running:
             self.answered = self.running[-1]
-        self.running = ()
+        self.running, self.current, self._deferred = (), None, None
 
     def close(self) -> None:
         """The session ends (its connection is discarded, which cancels on its own)."""

@@ -24,7 +24,9 @@ from ppg_edge.core.protocol import (
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVER_ERROR,
+    COMPLETE_URN,
     DATAROW_URN,
+    ERROR_URN,
     QUERY_CANCELED_SQLSTATE,
     WS_SUBPROTOCOL_CANCEL,
 )
@@ -49,6 +51,7 @@ from .ws_socket import FRAME_ERRORS, GatewaySocket
 QUEUE_DEPTH = 256
 Numbered = tuple[int, Statement]
 """A statement and its position in the session, counted from 1 (what a cancel names)."""
+ANSWER_ENDS = (COMPLETE_URN, ERROR_URN)
 SKIPPED_FRAME = gateway_error(
     "canceling statement due to user request (cancelled before it started)",
     QUERY_CANCELED_SQLSTATE,
@@ -290,15 +293,21 @@ class Session:
         if len(batch) == 1 and self.cancels.skip(batch[0][0]):
             await self._send([SKIPPED_FRAME])
             return
+        numbers = [number for number, _ in batch]
         statements = [statement for _, statement in batch]
         if len(statements) > 1:
             answers = run_pipeline(conn, statements)
         else:
             answers = run_statement(conn, statements[0])
+        self.cancels.reading(numbers[0], conn)
+        ended = 0
         async for frames in answers:
             if self.cancels.given_up:  # rows nobody reads: only the answer's end goes out
                 frames = [frame for frame in frames if frame[0] != DATAROW_URN]
             await self._send(frames)
+            ended += sum(urn in ANSWER_ENDS for urn, _ in frames)
+            if 0 < ended < len(numbers):  # the statements before this one are answered
+                self.cancels.reading(numbers[ended], conn)
 
     async def _send(self, frames: list[tuple[str, str]]) -> None:
         for urn, texts in frames:

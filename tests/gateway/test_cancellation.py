@@ -442,3 +442,25 @@ async def test_driver_stopping_a_session_stream_early_stops_the_statement(
             assert [row.values for row in await after.rows.collect()] == [["next"]]
     finally:
         await cl.aclose()
+
+
+async def test_raw_cancel_of_the_last_statement_of_a_pipeline(gateway: Any, watch: Any) -> None:
+    """Last in its pipeline, a statement is cancelled once those before it are answered."""
+    long, marker = marked(f"SELECT pg_sleep({LONG})")
+    async with aiohttp.ClientSession() as client:
+        ws = await _extended_session(client, gateway)
+        await send_statement(ws, "query", "SELECT pg_sleep(0.3)")
+        for text in ("SELECT pg_sleep(0.5), 2", long):  # queued: they run as one pipeline
+            await send_statement(ws, "query", text)
+        assert (await read_answer(ws))[-1][0] != ERROR_URN
+        await ws.send_str(CANCEL_URN)  # while statement 2 still runs: the cancel waits
+        await ws.send_str(json.dumps({"statement": 3}))
+        assert answer_rows(await read_answer(ws)) == [["", "2"]]
+        started = time.monotonic()
+        cancelled = await read_answer(ws)
+        assert cancelled[-1][0] == ERROR_URN and cancelled[-1][1]["error"]["code"] == "57014"
+        assert time.monotonic() - started < GONE_WITHIN
+        assert not await _active(watch, marker)
+        await send_statement(ws, "query", "SELECT 4")
+        assert answer_rows(await read_answer(ws)) == [["4"]]
+        await ws.close()
