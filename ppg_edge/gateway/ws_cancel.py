@@ -31,10 +31,7 @@ import psycopg
 from ppg_edge.core.protocol import CANCEL_STATEMENT_KEY, WS_SUBPROTOCOL, WS_SUBPROTOCOL_CANCEL
 
 from .errors import ProtocolViolation
-from .upstream import Connection
-
-CANCEL_SECONDS = 2.0
-"""How long a cancel request may take to reach PostgreSQL before it is given up."""
+from .upstream import CANCEL_SECONDS, Connection
 
 
 def session_protocols(offer: str) -> tuple[str, ...]:
