@@ -6,12 +6,16 @@ issued, through a chain of send tasks that keeps their messages contiguous and
 in issue order even when a caller is cancelled mid-send. A statement whose
 consumer stops reading (break, aclose, cancellation or timeout) is abandoned:
 its remaining frames are drained and discarded and the session stays usable.
+When the server selected the cancel extension (PROTOCOL.md section 6), the
+driver also tells it to cancel that statement, so what runs behind it does not
+wait for it to finish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -22,11 +26,14 @@ from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
 from ppg_edge.core.errors import ConnectTimeoutError, GenericError, WebSocketError
 from ppg_edge.core.frames import Complete, Failure, Frame
 from ppg_edge.core.protocol import (
+    CANCEL_STATEMENT_KEY,
+    CANCEL_URN,
     CLOSE_NORMAL,
     CLOSE_PROTOCOL_ERROR,
     EXEC_KIND,
     QUERY_KIND,
     WS_SUBPROTOCOL,
+    WS_SUBPROTOCOL_CANCEL,
 )
 from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
 from ppg_edge.core.statement import encode_statement
@@ -55,6 +62,8 @@ class Session(AsyncClosing):
         self.registry = registry
         self.timeout = timeout
         self._socket = socket
+        self.cancels = socket.subprotocol == WS_SUBPROTOCOL_CANCEL
+        """True when the server takes cancel messages (PROTOCOL.md section 6)."""
         self._machine = SessionMachine()
         self._waiters: dict[PendingStatement, asyncio.Future[None]] = {}
         self._last_send: asyncio.Task[None] | None = None
@@ -135,6 +144,16 @@ class Session(AsyncClosing):
         self._machine.abandon(pending)
         self._resume.set()
 
+    def _give_up(self, pending: PendingStatement) -> None:
+        """Abandon a statement and, if the server takes cancel messages and its answer is
+        still to come, ask the server to stop it (sent behind the statement itself)."""
+        self.abandon(pending)
+        if self.cancels and not pending.finished and self._machine.open and not self._closing:
+            message = json.dumps({CANCEL_STATEMENT_KEY: pending.number})
+            self._last_send = asyncio.ensure_future(
+                self._send_after(self._last_send, [CANCEL_URN, message], None)
+            )
+
     async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
         """The answer to a submitted query."""
         __tracebackhide__ = True
@@ -168,7 +187,7 @@ class Session(AsyncClosing):
                 yield frames
         finally:
             if not finished:
-                self.abandon(pending)
+                self._give_up(pending)
 
     async def _wait(self, pending: PendingStatement) -> None:
         __tracebackhide__ = True
@@ -191,7 +210,7 @@ class Session(AsyncClosing):
         self,
         previous: asyncio.Task[None] | None,
         messages: list[str | bytes],
-        pending: PendingStatement,
+        pending: PendingStatement | None,
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])
@@ -200,7 +219,8 @@ class Session(AsyncClosing):
         try:
             for message in messages:
                 await self._socket.send(message)
-            self._machine.sent(pending)
+            if pending is not None:
+                self._machine.sent(pending)
         except WebSocketClosed as closed:
             self._machine.closed(closed.code, closed.reason)
             self._wake()
@@ -280,7 +300,7 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
     """Open the WebSocket and send the credentials; every failure a typed error."""
     __tracebackhide__ = True
     try:
-        socket = await runtime.websocket(connection.session_url(), [WS_SUBPROTOCOL])
+        socket = await runtime.websocket(connection.session_url(), _offer(connection))
     except WebSocketClosed as closed:
         raise _closed_error("the session could not open", closed) from None
     except WebSocketRejected as refused:
@@ -301,7 +321,7 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
 async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     """Check the negotiated subprotocol, then send the credentials message."""
     __tracebackhide__ = True
-    if socket.subprotocol != WS_SUBPROTOCOL:
+    if socket.subprotocol not in _offer(connection):
         raise WebSocketError(f"the server did not select the {WS_SUBPROTOCOL} subprotocol")
     try:
         await socket.send(connection.auth_message())
@@ -309,6 +329,14 @@ async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
         raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+
+
+def _offer(connection: ConnectionInfo) -> list[str]:
+    """The subprotocols to offer: the standard one first; the cancel extension only to an
+    endpoint the caller named (a gateway), so Prisma's servers see the official offer."""
+    if connection.explicit_endpoint:
+        return [WS_SUBPROTOCOL, WS_SUBPROTOCOL_CANCEL]
+    return [WS_SUBPROTOCOL]
 
 
 def _rejected_error(connection: ConnectionInfo, refused: WebSocketRejected) -> WebSocketError:

@@ -52,6 +52,8 @@ class ConnectionInfo:
     username: str
     password: str = field(repr=False)
     database: str | None = None
+    explicit_endpoint: bool = False
+    """True when the caller named the endpoint (a gateway), not Prisma's default ``https://HOST``."""
 
     def statement_url(self) -> str:
         """The HTTP URL statements are POSTed to."""
@@ -92,7 +94,7 @@ def parse_connection_string(connection_string: str, endpoint: str | None = None)
     host = _host(hostport)
     database = path[1:] if path.startswith("/") else path
     base = _endpoint(endpoint) if endpoint is not None else f"https://{host}"
-    return ConnectionInfo(base, username, password, database or None)
+    return ConnectionInfo(base, username, password, database or None, endpoint is not None)
 
 
 def _split_authority(rest: str) -> tuple[str, str]:

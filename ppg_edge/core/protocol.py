@@ -13,6 +13,9 @@ STATEMENT_PATH: Final = "/v0/statement"
 SESSION_PATH: Final = "/v0/session"
 DATABASE_QUERY_PARAM: Final = "db"
 WS_SUBPROTOCOL: Final = "prisma-postgres-1.0"
+WS_SUBPROTOCOL_CANCEL: Final = "prisma-postgres-1.0+cancel"
+"""ppg_edge's optional session extension (PROTOCOL.md section 6): the protocol plus a cancel
+message. Offered after WS_SUBPROTOCOL, selected only by a server that knows it."""
 CONNECTION_STRING_SCHEMES: Final = ("postgres", "postgresql")
 
 # --- Frame and part names (URNs) --------------------------------------------
@@ -25,6 +28,10 @@ DATAROW_URN: Final = "urn:prisma:query:result:datarow"
 COMPLETE_URN: Final = "urn:prisma:query:result:complete"
 ERROR_URN: Final = "urn:prisma:query:result:error"
 RESULT_URNS: Final = frozenset({DESCRIPTION_URN, DATAROW_URN, COMPLETE_URN, ERROR_URN})
+CANCEL_URN: Final = "urn:ppg-edge:session:cancel"
+"""Client to server, only under WS_SUBPROTOCOL_CANCEL: cancel statement N (section 6)."""
+CANCEL_STATEMENT_KEY: Final = "statement"
+QUERY_CANCELED_SQLSTATE: Final = "57014"
 
 # --- MIME types --------------------------------------------------------------
 MULTIPART_FORM_DATA: Final = "multipart/form-data"

@@ -61,6 +61,8 @@ _LIBPQ_PREAMBLE = re.compile(
     r'connection to server (?:at "[^"]*"(?: \([^)]*\))?, port \d+|on socket "[^"]*") failed: '
 )
 """How libpq names the address it failed to log in to; clients never see the upstream's address."""
+CANCEL_SECONDS = 2.0
+"""How long a libpq cancel request may take to reach PostgreSQL before it is given up."""
 REFUSED = "PostgreSQL refused the connection (details in the gateway log)"
 REPORTED_SETTINGS = ("TimeZone", "DateStyle", "IntervalStyle")
 """Session settings PostgreSQL reports at login (GUC_REPORT): checked against what was asked."""
@@ -209,7 +211,7 @@ async def discard(conn: Connection) -> None:
         return
     if conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
         with contextlib.suppress(psycopg.Error, TimeoutError):
-            await asyncio.wait_for(conn.cancel_safe(), 2)
+            await asyncio.wait_for(conn.cancel_safe(), CANCEL_SECONDS)
     await conn.close()
 
 

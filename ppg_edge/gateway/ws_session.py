@@ -4,7 +4,8 @@ A reader task reads ahead (statements queue up, bounded in number and in
 bytes: at most ``max_body_size`` queued, or one statement) while an executor
 runs them in order and answers FIFO as URN/JSON text pairs. When the socket
 closes for any reason, the running statement is cancelled and the connection
-closed at once, which rolls back any open transaction.
+closed at once, which rolls back any open transaction. Under the cancel
+extension (ws_cancel) the client may also cancel one statement and keep the session.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 
 from ppg_edge.core.protocol import (
+    CANCEL_URN,
     CLOSE_GOING_AWAY,
     CLOSE_MESSAGE_TOO_BIG,
     CLOSE_POLICY_VIOLATION,
     CLOSE_PROTOCOL_ERROR,
     CLOSE_SERVER_ERROR,
-    WS_SUBPROTOCOL,
+    COMPLETE_URN,
+    DATAROW_URN,
+    ERROR_URN,
+    QUERY_CANCELED_SQLSTATE,
+    WS_SUBPROTOCOL_CANCEL,
 )
 
 from .credentials import check_credentials
@@ -33,15 +39,23 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
-from .execute import MAX_PIPELINE, pipelinable, run_pipeline, run_statement
+from .execute import MAX_PIPELINE, gateway_error, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
 from .wire_text import close_reason
 from .ws_assembler import StatementAssembler
+from .ws_cancel import Cancels, parse_cancel, session_protocols
 from .ws_socket import FRAME_ERRORS, GatewaySocket
 
 QUEUE_DEPTH = 256
+Numbered = tuple[int, Statement]
+"""A statement and its position in the session, counted from 1 (what a cancel names)."""
+ANSWER_ENDS = (COMPLETE_URN, ERROR_URN)
+SKIPPED_FRAME = gateway_error(
+    "canceling statement due to user request (cancelled before it started)",
+    QUERY_CANCELED_SQLSTATE,
+)
 UNAUTHENTICATED = web.AppKey("unauthenticated", set[web.WebSocketResponse])
 """Upgraded sockets that have not sent their auth message yet (they hold no session slot)."""
 
@@ -79,7 +93,10 @@ class Session:
         self.unauthenticated = unauthenticated
         self.database = database
         self.user = "-"
-        self.queue: asyncio.Queue[Statement] = asyncio.Queue(QUEUE_DEPTH)
+        self.queue: asyncio.Queue[Numbered] = asyncio.Queue(QUEUE_DEPTH)
+        self.cancels = Cancels()
+        self.cancellable = ws.ws_protocol == WS_SUBPROTOCOL_CANCEL
+        self._cancel_next = False
         self.assembler = StatementAssembler(gateway.config.max_body_size)
         self.queued_bytes = 0
         self.most_queued_bytes = 0
@@ -105,8 +122,9 @@ class Session:
         executor = self._executor = asyncio.create_task(self._execute(conn))
         executor.add_done_callback(lambda _: self._room.set())
         try:
-            await self._read()
+            await self._read(conn)
         finally:
+            self.cancels.close()
             executor.cancel()
             try:
                 # wait() never raises the executor's own cancellation, but a second
@@ -159,7 +177,7 @@ class Session:
 
     def _pending(self) -> bool:
         """Work in hand: the idle timeout never ends a session with any (half-sent ones too)."""
-        return self.busy or not self.queue.empty() or not self.assembler.idle
+        return self.busy or not self.queue.empty() or not self.assembler.idle or self._cancel_next
 
     async def _receive(self) -> WSMessage | None:
         """The next message, or None after closing an idle session (idle since the last answer)."""
@@ -179,10 +197,12 @@ class Session:
             self.last_activity = time.monotonic()
             return message
 
-    async def _read(self) -> None:
+    async def _read(self, conn: Connection) -> None:
         assembler = self.assembler
         try:
             while (message := await self._receive()) is not None:
+                if message.type == WSMsgType.TEXT and self._cancel_message(message.data, conn):
+                    continue
                 if message.type == WSMsgType.TEXT:
                     statement = assembler.text(message.data)
                 elif message.type == WSMsgType.BINARY:
@@ -197,6 +217,17 @@ class Session:
         except BodyTooLarge as exc:
             await self.close(CLOSE_MESSAGE_TOO_BIG, f"too big: {exc}")
 
+    def _cancel_message(self, text: str, conn: Connection) -> bool:
+        """Take a message of the cancel extension (True), or leave it to the assembler."""
+        if self._cancel_next:
+            self._cancel_next = False
+            self.cancels.request(parse_cancel(text), conn)
+            return True
+        if self.cancellable and text == CANCEL_URN and self.assembler.idle:
+            self._cancel_next = True
+            return True
+        return False
+
     async def _enqueue(self, statement: Statement) -> bool:
         """Queue a statement once the read-ahead has room for its bytes; False if the
         executor has ended (nothing will ever make room)."""
@@ -209,39 +240,43 @@ class Session:
             await self._room.wait()
         self.queued_bytes += size
         self.most_queued_bytes = max(self.most_queued_bytes, self.queued_bytes)
-        await self.queue.put(statement)
+        self.cancels.received += 1
+        await self.queue.put((self.cancels.received, statement))
         return True
 
-    def _dequeued(self, statement: Statement) -> Statement:
-        self.queued_bytes -= statement.byte_size()
+    def _dequeued(self, item: Numbered) -> Numbered:
+        self.queued_bytes -= item[1].byte_size()
         self._room.set()
-        return statement
+        return item
 
     def _ended(self, message: WSMessage) -> str:
         if message.type == WSMsgType.ERROR:
             return f"error: {message.data}"
         return "client closed"
 
-    async def _next_batch(self, carry: list[Statement]) -> list[Statement]:
-        """The next statement, plus those queued right behind it that can share a pipeline."""
+    async def _next_batch(self, carry: list[Numbered]) -> list[Numbered]:
+        """The next statement, plus those queued right behind it that can share a pipeline
+        (not one cancelled already: it is answered alone, without running)."""
         batch = [carry.pop(0) if carry else self._dequeued(await self.queue.get())]
-        if not pipelinable(batch[0]):
+        if not pipelinable(batch[0][1]) or batch[0][0] in self.cancels.skipped:
             return batch
         while len(batch) < MAX_PIPELINE and not self.queue.empty():
-            statement = self._dequeued(self.queue.get_nowait())
-            if not pipelinable(statement):
-                carry.append(statement)
+            item = self._dequeued(self.queue.get_nowait())
+            if not pipelinable(item[1]) or item[0] in self.cancels.skipped:
+                carry.append(item)
                 break
-            batch.append(statement)
+            batch.append(item)
         return batch
 
     async def _execute(self, conn: Connection) -> None:
-        carry: list[Statement] = []
+        carry: list[Numbered] = []
         try:
             while True:
                 batch = await self._next_batch(carry)
                 self.busy = True
+                await self.cancels.start(tuple(number for number, _ in batch))
                 await self._answer(conn, batch)
+                self.cancels.done()
                 self.busy = False
                 self.last_activity = time.monotonic()
                 self.statements += len(batch)
@@ -254,13 +289,31 @@ class Session:
             LOG.exception("session executor failed")
             await self.close(CLOSE_SERVER_ERROR, "internal gateway error")
 
-    async def _answer(self, conn: Connection, batch: list[Statement]) -> None:
-        answers = run_pipeline(conn, batch) if len(batch) > 1 else run_statement(conn, batch[0])
+    async def _answer(self, conn: Connection, batch: list[Numbered]) -> None:
+        if len(batch) == 1 and self.cancels.skip(batch[0][0]):
+            await self._send([SKIPPED_FRAME])
+            return
+        numbers = [number for number, _ in batch]
+        statements = [statement for _, statement in batch]
+        if len(statements) > 1:
+            answers = run_pipeline(conn, statements)
+        else:
+            answers = run_statement(conn, statements[0])
+        self.cancels.reading(numbers[0], conn)
+        ended = 0
         async for frames in answers:
-            for urn, texts in frames:
-                for text in texts.split("\n"):
-                    await self.ws.send_str(urn)
-                    await self.ws.send_str(text)
+            if self.cancels.given_up:  # rows nobody reads: only the answer's end goes out
+                frames = [frame for frame in frames if frame[0] != DATAROW_URN]
+            await self._send(frames)
+            ended += sum(urn in ANSWER_ENDS for urn, _ in frames)
+            if 0 < ended < len(numbers):  # the statements before this one are answered
+                self.cancels.reading(numbers[ended], conn)
+
+    async def _send(self, frames: list[tuple[str, str]]) -> None:
+        for urn, texts in frames:
+            for text in texts.split("\n"):
+                await self.ws.send_str(urn)
+                await self.ws.send_str(text)
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:
@@ -275,7 +328,7 @@ async def session_handler(request: web.Request) -> web.StreamResponse:
     if config.origin_refused(request.headers.get("Origin")):
         raise web.HTTPForbidden(text="origin not allowed")
     ws = GatewaySocket(
-        protocols=(WS_SUBPROTOCOL,),
+        protocols=session_protocols(request.headers.get("Sec-WebSocket-Protocol", "")),
         max_msg_size=config.max_body_size,
         compress=False,
         heartbeat=config.heartbeat or None,

@@ -160,7 +160,7 @@ async def _values(session: Any, sql: str, *params: Any) -> list[list[Any]]:
 
 
 async def test_abandoned_session_stream_keeps_session_consistent(session: Any) -> None:
-    # No cancel message exists on a session: the rest is drained, so keep it modest.
+    # A server without the cancel extension drains the rest (PROTOCOL.md section 6): keep it modest.
     result = await session.query("SELECT g FROM generate_series(1, 20000) g")
     seen = []
     async for row in result.rows:
