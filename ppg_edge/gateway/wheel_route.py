@@ -16,6 +16,8 @@ are plain GETs with no credentials: no preflight is involved.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from aiohttp import web
 
 from .config import GatewayConfig
@@ -46,7 +48,7 @@ def _describe(wheel: DriverWheel | None) -> web.Response:
     return web.json_response(
         {
             "filename": wheel.filename,
-            "path": f"{WHEEL_PATH}/{wheel.filename}",
+            "path": f"{WHEEL_PATH}/{quote(wheel.filename, safe='+')}",
             "version": wheel.version,
             "sha256": wheel.sha256,
         },

@@ -52,6 +52,16 @@ async def test_an_origin_off_the_list_gets_no_cors_header(
             assert await r.read() == ppg_wheel.read_bytes()
 
 
+async def test_head_answers_the_headers_without_the_body(
+    client: aiohttp.ClientSession, wheel_gateway: Any, ppg_wheel: Path
+) -> None:
+    async with client.head(wheel_url(wheel_gateway, ppg_wheel), headers={"Origin": ALLOWED}) as r:
+        assert r.status == 200
+        assert r.headers["Content-Length"] == str(ppg_wheel.stat().st_size)
+        assert r.headers["Access-Control-Allow-Origin"] == ALLOWED
+        assert await r.read() == b""
+
+
 async def test_a_matching_etag_is_answered_304_without_a_body(
     client: aiohttp.ClientSession, wheel_gateway: Any, ppg_wheel: Path
 ) -> None:
