@@ -26,6 +26,7 @@ from .errors import (
 from .http_statement import ANSWERED, BodyTimedOut, statement_handler
 from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, LOGGED, Gateway
 from .upstream import Pools, Upstream
+from .wheel_route import add_wheel_routes
 from .wire_text import safe_text
 from .ws_session import UNAUTHENTICATED, session_handler
 
@@ -200,6 +201,7 @@ def build_app(config: GatewayConfig) -> web.Application:
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)
+    add_wheel_routes(app, config)
     if config.static_dir is not None:
         app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
     app.on_response_prepare.append(_add_cors)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from .driver_wheel import WheelNotFound, checkout_wheel, find_wheel
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
@@ -81,6 +83,8 @@ class GatewayConfig:
     def scheme(self) -> str:
         """``https`` when the gateway terminates TLS itself, else ``http``."""
         return "https" if self.tls_cert else "http"
+    wheel: Path | None = None
+    """The driver wheel served at /v0/wheel (``--wheel``; see driver_wheel.py); None: none."""
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -280,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_transport_arguments(parser)
     _add_tls_arguments(parser)
+    _add_wheel_arguments(parser)
     return parser
 
 
@@ -458,6 +463,30 @@ def parse_config(
     config.max_unauthenticated = args.max_unauthenticated
     config.max_clients = args.max_clients
     config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
+    config.wheel = None if args.no_wheel else args.wheel or checkout_wheel()
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config
+
+
+def _wheel(value: str) -> Path:
+    """A ppg_edge wheel, or a folder with exactly one: checked at start-up, not at first GET."""
+    try:
+        return find_wheel(Path(value))
+    except WheelNotFound as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _add_wheel_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the driver wheel served at /v0/wheel comes from (see driver_wheel.py)."""
+    wheel = parser.add_mutually_exclusive_group()
+    wheel.add_argument(
+        "--wheel",
+        type=_wheel,
+        metavar="PATH",
+        help="driver wheel (or a folder with one ppg_edge-*-py3-none-any.whl) served at "
+        "/v0/wheel/<file name> with CORS (default: a source checkout's wheels/ folder)",
+    )
+    wheel.add_argument(
+        "--no-wheel", action="store_true", help="serve no wheel (/v0/wheel answers 404)"
+    )

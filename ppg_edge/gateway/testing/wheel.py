@@ -13,30 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..driver_wheel import WHEEL_GLOB, WheelNotFound, find_wheel
 from .servers import PACKAGE_ROOT
 
-WHEEL_GLOB = "ppg_edge-*-py3-none-any.whl"
+__all__ = ["WHEEL_GLOB", "WheelNotFound", "build_edge_wheel", "find_wheel", "source_checkout"]
+
 BUILD_SCRIPT = Path("scripts") / "build_wheel.py"
 BUILD_TIMEOUT = 600.0
-
-
-class WheelNotFound(LookupError):
-    """No usable ppg_edge wheel: the message says what to set or build."""
-
-
-def find_wheel(path: Path) -> Path:
-    """``path`` itself when it is a ppg_edge wheel, else the one ppg_edge wheel inside it."""
-    if path.is_file():
-        if not path.match(WHEEL_GLOB):
-            raise WheelNotFound(f"{path} is not a pure ppg_edge wheel ({WHEEL_GLOB})")
-        return path
-    if not path.is_dir():
-        raise WheelNotFound(f"no wheel file or folder at {path}")
-    found = sorted(path.glob(WHEEL_GLOB))
-    if len(found) != 1:
-        names = ", ".join(p.name for p in found) or "none"
-        raise WheelNotFound(f"expected exactly one {WHEEL_GLOB} in {path}, found {names}")
-    return found[0]
 
 
 def source_checkout(root: Path = PACKAGE_ROOT) -> Path | None:
