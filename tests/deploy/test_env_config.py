@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,8 +89,10 @@ def test_an_unknown_variable_is_refused(capsys: pytest.CaptureFixture[str]) -> N
     assert "unknown variable PPG_EDGE_GATEWAY_MAX_SESION" in capsys.readouterr().err
 
 
-def test_every_flag_has_its_variable() -> None:
+def test_every_flag_has_its_variable(tmp_path: Path) -> None:
     """The mapping is mechanical: the long flag, upper-cased, dashes as underscores."""
+    wheel = tmp_path / "ppg_edge-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")  # --wheel checks the name at parse time, the bytes at start-up
     parser = build_parser()
     actions = [a for a in parser._actions if a.dest != "help"]
     assert {"--tls-cert", "--max-clients", "--upstream"} <= {a.option_strings[-1] for a in actions}
@@ -101,8 +104,8 @@ def test_every_flag_has_its_variable() -> None:
         value = "1" if bare else "x"
         if with_type is not None:  # a value its own type accepts
             value = {"--upstream": "postgres://h", "--listen": "h:1"}.get(flag, "1")
-            if flag.startswith("--tls-"):
-                value = __file__
+            if flag.startswith("--tls-") or flag == "--wheel":
+                value = __file__ if flag != "--wheel" else str(wheel)
         expected = [flag] if bare else [f"{flag}={value}"]
         assert environment_arguments(parser, [], {variable: value}) == expected, flag
     assert "PPG_EDGE_GATEWAY_FOO_BAR" in (parser.epilog or "")
