@@ -113,6 +113,11 @@ class RowMaker:
         if build is None:
             wrap = None if self._names is not None else Row
             build = self._build = self._registry.batch_builder(self._oids, self._names, wrap)
+        if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
+            try:
+                return build([item.values for item in items])  # type: ignore[union-attr]
+            except Exception:  # a parser failed: the careful path, for its exact error
+                return [self._one(_row(item).values) for item in items]
         built: list[Any] = []
         for item in items:
             if type(item) is RowRun:

@@ -286,3 +286,22 @@ async def test_a_bad_value_in_a_run_raises_the_careful_paths_error() -> None:
     result = await _result(reads)
     with pytest.raises(GenericError, match="cannot parse value 'x' of type OID 23"):
         await result.rows.collect()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_value, _text | st.none()), max_size=12), st.booleans())
+def test_a_sessions_checked_rows_build_as_the_careful_path_does(
+    values: list[tuple[str | None, str | None]], dicts: bool
+) -> None:
+    """A session hands over DataRows (already checked); they are built as one batch."""
+    frames = [DataRow(list(v)) for v in values]
+    maker = RowMaker(REGISTRY, COLUMNS)
+    if dicts:
+        maker.as_dicts()
+    body = _body([DESCRIPTION, *(json.dumps({"values": list(v)}) for v in values), COMPLETE])
+    expected = _careful([body], dicts)
+    try:
+        got: tuple[list[Any], str] = (maker.rows(frames), "complete")
+    except GenericError as exc:
+        got = ([], f"{type(exc).__name__}: {exc}")
+    assert got == expected
