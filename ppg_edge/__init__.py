@@ -1,44 +1,124 @@
 """ppg_edge: a pure-Python driver for the Prisma Postgres serverless protocol.
 
 `connect()` gives the high-level client (sql, query, exec, transaction, batch);
-`client()` the low-level one (query, exec, new_session). Runtimes are chosen
-lazily, so importing this package loads no transport code.
+`client()` the low-level one (query, exec, new_session). Every public name is
+imported on first use (module `__getattr__`, PEP 562), and runtimes are chosen
+lazily too, so `import ppg_edge` loads no asyncio, transport, decimal or uuid
+code: a Worker or notebook pays only for what it touches.
 """
 
-from ppg_edge.client import Client, client, default_client_config
-from ppg_edge.core.config import ClientConfig
-from ppg_edge.core.errors import (
-    ConnectTimeoutError,
-    DatabaseError,
-    DataError,
-    GenericError,
-    HttpResponseError,
-    ProtocolError,
-    QueryTimeoutError,
-    ValidationError,
-    WebSocketError,
-)
-from ppg_edge.core.frames import Column
-from ppg_edge.core.parameters import (
-    BINARY,
-    TEXT,
-    BoundedByteStreamParameter,
-    ByteArrayParameter,
-    bounded_byte_stream_parameter,
-    byte_array_parameter,
-)
-from ppg_edge.core.types import TypeRegistry, ValueParser, ValueSerializer
-from ppg_edge.database import (
-    BatchBuilder,
-    Database,
-    Exec,
-    Query,
-    Transaction,
-    TransactionContext,
-    connect,
-)
-from ppg_edge.results import CollectableIterator, QueryResult, Row, Rows
-from ppg_edge.session import Session
+from __future__ import annotations
+
+import sys
+from importlib import import_module
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ppg_edge.client import Client, client, default_client_config
+    from ppg_edge.core.config import ClientConfig
+    from ppg_edge.core.errors import (
+        ConnectTimeoutError,
+        DatabaseError,
+        DataError,
+        GenericError,
+        HttpResponseError,
+        ProtocolError,
+        QueryTimeoutError,
+        ValidationError,
+        WebSocketError,
+    )
+    from ppg_edge.core.frames import Column
+    from ppg_edge.core.parameters import (
+        BINARY,
+        TEXT,
+        BoundedByteStreamParameter,
+        ByteArrayParameter,
+        bounded_byte_stream_parameter,
+        byte_array_parameter,
+    )
+    from ppg_edge.core.types import TypeRegistry, ValueParser, ValueSerializer
+    from ppg_edge.database import (
+        BatchBuilder,
+        Database,
+        Exec,
+        Query,
+        Transaction,
+        TransactionContext,
+        connect,
+    )
+    from ppg_edge.results import CollectableIterator, QueryResult, Row, Rows
+    from ppg_edge.session import Session
+
+_EXPORTS = {
+    "Client": "ppg_edge.client",
+    "client": "ppg_edge.client",
+    "default_client_config": "ppg_edge.client",
+    "ClientConfig": "ppg_edge.core.config",
+    "ConnectTimeoutError": "ppg_edge.core.errors",
+    "DatabaseError": "ppg_edge.core.errors",
+    "DataError": "ppg_edge.core.errors",
+    "GenericError": "ppg_edge.core.errors",
+    "HttpResponseError": "ppg_edge.core.errors",
+    "ProtocolError": "ppg_edge.core.errors",
+    "QueryTimeoutError": "ppg_edge.core.errors",
+    "ValidationError": "ppg_edge.core.errors",
+    "WebSocketError": "ppg_edge.core.errors",
+    "Column": "ppg_edge.core.frames",
+    "BINARY": "ppg_edge.core.parameters",
+    "TEXT": "ppg_edge.core.parameters",
+    "BoundedByteStreamParameter": "ppg_edge.core.parameters",
+    "ByteArrayParameter": "ppg_edge.core.parameters",
+    "bounded_byte_stream_parameter": "ppg_edge.core.parameters",
+    "byte_array_parameter": "ppg_edge.core.parameters",
+    "TypeRegistry": "ppg_edge.core.types",
+    "ValueParser": "ppg_edge.core.types",
+    "ValueSerializer": "ppg_edge.core.types",
+    "BatchBuilder": "ppg_edge.database",
+    "Database": "ppg_edge.database",
+    "Exec": "ppg_edge.database",
+    "Query": "ppg_edge.database",
+    "Transaction": "ppg_edge.database",
+    "TransactionContext": "ppg_edge.database",
+    "connect": "ppg_edge.database",
+    "CollectableIterator": "ppg_edge.results",
+    "QueryResult": "ppg_edge.results",
+    "Row": "ppg_edge.results",
+    "Rows": "ppg_edge.results",
+    "Session": "ppg_edge.session",
+}
+"""Public name -> the module that defines it."""
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access, then keep the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ppg_edge' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+class _Package(ModuleType):
+    """Keeps `ppg_edge.client` the function once the `ppg_edge.client` module loads.
+
+    Importing a submodule sets it as an attribute of its package; eager imports
+    used to overwrite that with the function right away, and this keeps doing so.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "client" and isinstance(value, ModuleType):
+            value = value.client
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
 
 __all__ = [
     "BINARY",

@@ -1,25 +1,30 @@
 """Turning a statement's frames into what the API returns, on either transport.
 
-A frame source yields a statement's Description and DataRow frames in batches
-(whatever one network read completed), raises the DatabaseError of an error
-frame at its place, and ends at the complete frame. `Deadline` bounds every
-wait for the server by one statement-wide timeout.
+A frame source yields a statement's Description and DataRow frames (or, over
+HTTP, whole `RowRun`s) in batches (whatever one network read completed), raises
+the DatabaseError of an error frame at its place, and ends at the complete
+frame. Rows are built a batch at a time by the result's generated function
+(`TypeRegistry.batch_builder`), as `Row`s or, for the high-level API, straight
+into dicts. `Deadline` bounds every wait for the server by one statement-wide
+timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable
-from typing import TypeVar
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import Any, TypeVar
 
+from ppg_edge.core.answer import RowRun
 from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError, QueryTimeoutError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.core.types.registry import BatchBuilder
 from ppg_edge.results import CollectableIterator, QueryResult, Row
 
 T = TypeVar("T")
-FrameBatches = AsyncIterator[list[Frame]]
+FrameBatches = AsyncIterator[Sequence[Frame | RowRun]]
 
 
 class Deadline:
@@ -58,7 +63,7 @@ def statement_deadline(timeout: float | None, inherited: float | None) -> Deadli
 async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResult:
     """Wait for the row description (or the end), then stream the rows lazily."""
     __tracebackhide__ = True
-    first: list[Frame] = []
+    first: Sequence[Frame | RowRun] = []
     try:
         while not first:
             batch = await anext(frames, None)
@@ -75,25 +80,76 @@ async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResu
             await _close(frames)
             raise ProtocolError("rows arrived before the row description")
         columns = list(head.columns)
-    rows = _rows(first[1:], frames, registry, columns)
-    return QueryResult(columns, CollectableIterator(rows))
+    maker = RowMaker(registry, columns)
+    rows = _rows(first[1:], frames, maker)
+    return QueryResult(columns, CollectableIterator(rows), maker.as_dicts)
+
+
+class RowMaker:
+    """Builds a result's rows, a batch at a time: `Row`s, or dicts once `as_dicts()`.
+
+    A `RowRun` goes through the generated batch function; if that finds anything
+    amiss, the run is checked and parsed again row by row, for the exact error.
+    """
+
+    def __init__(self, registry: TypeRegistry, columns: Sequence[Column]) -> None:
+        self._registry = registry
+        self._columns = tuple(columns)
+        self._oids = [column.oid for column in columns]
+        self._names: list[str] | None = None
+        self._parse = registry.row_parser(self._oids)
+        self._build: BatchBuilder | None = None
+
+    def as_dicts(self) -> bool:
+        """Build dicts keyed by column name instead; False once rows were built."""
+        if self._build is not None:
+            return False
+        self._names = [column.name for column in self._columns]
+        return True
+
+    def rows(self, items: Sequence[Frame | RowRun]) -> list[Any]:
+        """The rows of one batch of frames."""
+        build = self._build
+        if build is None:
+            wrap = None if self._names is not None else Row
+            build = self._build = self._registry.batch_builder(self._oids, self._names, wrap)
+        if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
+            try:
+                return build([item.values for item in items])  # type: ignore[union-attr]
+            except Exception:  # a parser failed: the careful path, for its exact error
+                return [self._one(_row(item).values) for item in items]
+        built: list[Any] = []
+        for item in items:
+            if type(item) is RowRun:
+                try:
+                    built += build(item.values)
+                except Exception:  # anything amiss: the careful path, for its exact error
+                    built += [self._one(row.values) for row in item.frames(self._columns)]
+            else:
+                built.append(self._one(_row(item).values))
+        return built
+
+    def _one(self, values: list[str | None]) -> Any:
+        parsed = self._parse(values)
+        if self._names is None:
+            return Row(parsed)
+        return dict(zip(self._names, parsed, strict=True))
 
 
 async def _rows(
-    first: list[Frame], frames: FrameBatches, registry: TypeRegistry, columns: list[Column]
-) -> AsyncIterator[list[Row]]:
+    first: Sequence[Frame | RowRun], frames: FrameBatches, maker: RowMaker
+) -> AsyncIterator[list[Any]]:
     __tracebackhide__ = True
-    parse = registry.row_parser([column.oid for column in columns])
     try:
         if first:
-            yield [Row(parse(_row(frame).values)) for frame in first]
+            yield maker.rows(first)
         async for batch in frames:
-            yield [Row(parse(_row(frame).values)) for frame in batch]
+            yield maker.rows(batch)
     finally:
         await _close(frames)
 
 
-def _row(frame: Frame) -> DataRow:
+def _row(frame: Frame | RowRun) -> DataRow:
     if not isinstance(frame, DataRow):
         raise ProtocolError("a frame other than a row arrived among the rows")
     return frame
@@ -106,6 +162,8 @@ async def exec_count(frames: FrameBatches) -> int:
     try:
         async for batch in frames:
             rows.extend(frame for frame in batch if isinstance(frame, DataRow))
+            if any(isinstance(frame, RowRun) for frame in batch):
+                raise ProtocolError("an exec answer's rows arrived as a run")
             if len(rows) > 1:
                 raise ProtocolError("an exec answer holds more than one row")
     finally:

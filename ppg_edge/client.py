@@ -18,11 +18,11 @@ from ppg_edge.answers import (
     statement_deadline,
 )
 from ppg_edge.closing import AsyncClosing
+from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
-from ppg_edge.core.frames import Complete, Failure, Frame, FrameOrder, decode_frame
+from ppg_edge.core.frames import Failure
 from ppg_edge.core.multipart import MultipartBody
-from ppg_edge.core.ndjson import NdjsonDecoder
 from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, NDJSON, QUERY_KIND
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import (
@@ -159,7 +159,7 @@ class Client(AsyncClosing):
 
     async def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline
-    ) -> AsyncIterator[list[Frame]]:
+    ) -> AsyncIterator[list[AnswerItem]]:
         __tracebackhide__ = True
         values = [self.registry.serialize(value) for value in params]
         body = MultipartBody(encode_statement(kind, sql, values))
@@ -221,17 +221,16 @@ async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpRespons
 
 async def _http_frames(
     response: HttpResponse, deadline: Deadline, kind: str, max_line_bytes: int
-) -> AsyncIterator[list[Frame]]:
-    """A response's frames in order; raises the error frame's DatabaseError at its place.
+) -> AsyncIterator[list[AnswerItem]]:
+    """A response's frames, read by read; raises the error frame's DatabaseError at its place.
 
     The body is read to its end so the connection can be reused; a body that ends
     before `complete` or `error` is a ProtocolError, never a short result. A line
     over `max_line_bytes` is a ProtocolError too, and the connection is dropped.
+    Decoding is `HttpAnswer`'s; this only moves the bytes.
     """
     __tracebackhide__ = True
-    decoder = NdjsonDecoder(max_line_bytes)
-    order = FrameOrder(kind)
-    outcome: Frame | None = None
+    answer = HttpAnswer(kind, max_line_bytes)
     clean = False
     body = response.body()
     try:
@@ -242,23 +241,17 @@ async def _http_frames(
                 raise
             except OSError as exc:
                 raise ProtocolError(f"the response was cut short: {exc}") from exc
-            objects = decoder.end() if chunk is None else decoder.feed(chunk)
-            batch: list[Frame] = []
-            for obj in objects:
-                frame = order.check(decode_frame(obj))
-                if isinstance(frame, Complete | Failure):
-                    outcome = frame
-                else:
-                    batch.append(frame)
+            if chunk is None:
+                clean = True
+                batch = answer.end()
+            else:
+                batch = answer.feed(chunk)
             if batch:
                 yield batch
             if chunk is None:
                 break
-        clean = True
     finally:
         if not clean:
             await response.aclose()
-    if outcome is None:
-        raise ProtocolError("the response ended before the statement completed (truncated)")
-    if isinstance(outcome, Failure):
-        raise outcome.error
+    if isinstance(answer.outcome, Failure):
+        raise answer.outcome.error

@@ -133,18 +133,15 @@ async def _dict_rows(
 ) -> AsyncIterator[list[DictRow]]:
     __tracebackhide__ = True
     result = await runner.query(sql, *params, timeout=timeout)
-    names = [column.name for column in result.columns]
-    async with result.rows as rows:
+    async with result.dict_rows() as rows:
         async for batch in rows.batches():
-            yield [dict(zip(names, row.values, strict=True)) for row in batch]
+            yield batch
 
 
 async def _collect_dicts(result: QueryResult) -> Rows[DictRow]:
     __tracebackhide__ = True
-    names = [column.name for column in result.columns]
-    async with result.rows as rows:
-        collected = await rows.collect()
-        return Rows((dict(zip(names, row.values, strict=True)) for row in collected), rows.columns)
+    async with result.dict_rows() as rows:
+        return await rows.collect()
 
 
 async def _batch_on(

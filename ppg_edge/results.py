@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast
 
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.frames import Column
@@ -164,9 +164,24 @@ class QueryResult:
 
     columns: list[Column]
     rows: CollectableIterator[Row]
+    _as_dicts: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
+    """Switches the row source to building dicts, if no row was built yet."""
 
     def __post_init__(self) -> None:
         self.rows.columns = self.columns
+
+    def dict_rows(self) -> CollectableIterator[dict[str, Any]]:
+        """The rows as dicts keyed by column name (what `connect()`'s query gives).
+
+        This takes over `rows`. Called before any row was read, the dicts are
+        built straight from the wire values, with no `Row` in between.
+        """
+        if self._as_dicts is not None and self._as_dicts():
+            return cast(CollectableIterator[dict[str, Any]], self.rows)
+        names = [column.name for column in self.columns]
+        mapped = self.rows.map(lambda row: dict(zip(names, row.values, strict=True)))
+        mapped.columns = self.columns
+        return mapped
 
     def _repr_html_(self) -> str:
         """The columns as a table head, and how far the rows were read (reading them

@@ -202,9 +202,14 @@ class Session(AsyncClosing):
             self._waiters.pop(pending, None)
 
     def _wake(self) -> None:
-        for pending, waiter in self._waiters.items():
-            if (pending.buffered or pending.finished) and not waiter.done():
-                waiter.set_result(None)
+        """Wake every statement with something to read (after a failure or close)."""
+        for pending in self._waiters:
+            self._wake_one(pending)
+
+    def _wake_one(self, pending: PendingStatement) -> None:
+        waiter = self._waiters.get(pending)
+        if waiter is not None and (pending.buffered or pending.finished) and not waiter.done():
+            waiter.set_result(None)
 
     async def _send_after(
         self,
@@ -234,8 +239,13 @@ class Session(AsyncClosing):
         machine = self._machine
         try:
             while machine.open:
-                code = machine.receive(await self._socket.receive())
-                self._wake()
+                message = await self._socket.receive()
+                head = machine.head
+                code = machine.receive(message)
+                if code is None and machine.open and head is not None:
+                    self._wake_one(head)  # a message only ever answers the head: O(1)
+                else:
+                    self._wake()
                 if code is not None:
                     with contextlib.suppress(Exception):
                         await self._socket.close(code, "protocol error")

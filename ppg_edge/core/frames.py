@@ -181,6 +181,17 @@ class FrameOrder:
         self._rows += 1
         return self.columns
 
+    def expect_rows(self, count: int) -> tuple[Column, ...]:
+        """`expect_row` for a run of `count` rows of a query, checked once for the run.
+
+        An exec answer holds at most one row, so its rows are checked one by one.
+        """
+        if self._exec:
+            raise ProtocolError("an exec answer's rows are checked one at a time")
+        columns = self.expect_row()
+        self._rows += count - 1
+        return columns
+
 
 def affected_count(rows: list[DataRow]) -> int:
     """The count an exec statement reports in its single one-value row."""

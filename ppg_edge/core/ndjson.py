@@ -28,23 +28,32 @@ class NdjsonDecoder:
 
     def feed(self, data: bytes | bytearray | memoryview) -> list[Any]:
         """Decode every line completed by `data`; keep the unfinished tail."""
+        return self.objects(self.feed_text(data))
+
+    def end(self) -> list[Any]:
+        """The body is over: decode a last line that had no newline."""
+        return self.objects(self.end_text())
+
+    def feed_text(self, data: bytes | bytearray | memoryview) -> str:
+        """The text of every line completed by `data` ("" if none), checked for
+        length and UTF-8 but not yet decoded: a caller may decode it in one go."""
         chunk = bytes(data)
         newline = chunk.rfind(b"\n")  # search only the new bytes: long lines stay linear
         if newline == -1:
             self._check_tail(len(self._buffer) + len(chunk))
             self._buffer += chunk
-            return []
+            return ""
         self._check_tail(len(chunk) - newline - 1)
         end = len(self._buffer) + newline
         self._buffer += chunk
         complete = bytes(self._buffer[:end])
         del self._buffer[: end + 1]
-        return self._decode_lines(complete)
+        return self._text(complete)
 
-    def end(self) -> list[Any]:
-        """The body is over: decode a last line that had no newline."""
+    def end_text(self) -> str:
+        """The text of a last line that had no newline ("" if none)."""
         tail, self._buffer = bytes(self._buffer), bytearray()
-        return self._decode_lines(tail)
+        return self._text(tail)
 
     @property
     def pending(self) -> int:
@@ -56,16 +65,20 @@ class NdjsonDecoder:
         if size > self.max_line_bytes:
             raise self._too_long()
 
-    def _decode_lines(self, data: bytes) -> list[Any]:
-        """Every non-blank line of `data` (whole lines only) as a JSON object."""
+    def _text(self, data: bytes) -> str:
+        """Whole lines as text, once no line is over the cap and the bytes are UTF-8."""
         if len(data) > self.max_line_bytes and any(
             len(line) > self.max_line_bytes for line in data.split(b"\n")
         ):
             raise self._too_long()
         try:
-            text = data.decode("utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"the response is not valid UTF-8: {exc}") from None
+
+    @staticmethod
+    def objects(text: str) -> list[Any]:
+        """Every non-blank line of `text` (from `feed_text`) as a JSON object, line by line."""
         lines = [line for line in text.split("\n") if line and not line.isspace()]
         objects = decode_all(lines, "a response line")
         if not all(type(value) is dict for value in objects):

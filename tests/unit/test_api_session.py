@@ -214,3 +214,35 @@ async def test_waiting_statement_is_never_blocked_by_a_paused_reader(pair: Any) 
     socket.push(COMPLETE_URN, json.dumps({"complete": True}))
     assert await asyncio.wait_for(small, 5) == 9  # gather-style use must not deadlock
     assert len(await result.rows.collect()) == HIGH_WATER // 10
+
+
+class _CountingWaiters(dict[Any, Any]):
+    """The session's waiter table, counting full walks over it."""
+
+    walks = 0
+
+    def __iter__(self) -> Any:
+        type(self).walks += 1
+        return super().__iter__()
+
+    def items(self) -> Any:
+        type(self).walks += 1
+        return super().items()
+
+    def values(self) -> Any:
+        type(self).walks += 1
+        return super().values()
+
+
+async def test_a_message_wakes_only_its_statement_whatever_is_in_flight(pair: Any) -> None:
+    """Burst cost: each message is checked against its own statement, not every waiter."""
+    socket, session = pair
+    session._waiters = _CountingWaiters()
+    tasks = [asyncio.ensure_future(session.query(f"SELECT {i}")) for i in range(50)]
+    await asyncio.sleep(0.05)  # all 50 wait for their answers
+    for i in range(50):
+        socket.answer_rows(str(i))
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    values = [[row.values for row in await r.rows.collect()] for r in results]
+    assert values == [[[i]] for i in range(50)]
+    assert _CountingWaiters.walks == 0  # 300 messages, no walk over the waiters

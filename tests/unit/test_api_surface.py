@@ -32,6 +32,37 @@ def test_import_loads_no_runtime_gateway_or_browser_code() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_import_loads_no_asyncio_transport_decimal_uuid_or_secrets() -> None:
+    """Cold start: these load on first use, not with `import ppg_edge` (or its core)."""
+    code = (
+        "import sys, ppg_edge, ppg_edge.core.types, ppg_edge.core.multipart; "
+        "heavy = ('asyncio', 'h11', 'wsproto', 'uuid', 'decimal', 'secrets'); "
+        "print([m for m in heavy if m in sys.modules])"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazy_names_resolve_to_their_definitions() -> None:
+    """Every exported name loads on access, and `ppg_edge.client` stays the function
+    even after the `ppg_edge.client` module was imported by some other route."""
+    code = (
+        "import ppg_edge, ppg_edge.database, ppg_edge.client as c; "
+        "from ppg_edge.client import client; "
+        "assert ppg_edge.client is client and c is client, ppg_edge.client; "
+        "missing = [n for n in ppg_edge.__all__ if getattr(ppg_edge, n, None) is None]; "
+        "assert set(ppg_edge.__all__) <= set(dir(ppg_edge)); print(missing)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        ppg_edge.nothing  # noqa: B018 - the access is the test
+
+
 def test_api_md_names_are_exported() -> None:
     names = (
         "connect client default_client_config ClientConfig Query Exec Column Row "

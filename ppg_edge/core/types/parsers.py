@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import binascii
 import json
-from decimal import Decimal
 from functools import partial
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
 from ppg_edge.core.types import oids
 from ppg_edge.core.types.arrays import parse_array
@@ -28,6 +27,17 @@ from ppg_edge.core.types.temporal import (
     parse_timestamptz,
     parse_timetz,
 )
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+    from uuid import UUID
+
+_loaded: dict[str, Any] = {}
+"""`decimal.Decimal` and `uuid.UUID`, imported by the first value that needs them.
+
+Both modules cost milliseconds to import and most results hold neither type, so
+`import ppg_edge` leaves them out (cold start on Workers and in notebooks).
+"""
 
 
 def parse_text(text: str) -> str:
@@ -44,6 +54,28 @@ def parse_bytea(text: str) -> bytes:
     if text.startswith("\\x"):
         return bytes.fromhex(text[2:])
     return binascii.a2b_base64(text, strict_mode=True)
+
+
+def parse_numeric(text: str) -> Decimal:
+    """numeric -> Decimal (exact, NaN and infinities included)."""
+    decimal = _loaded.get("Decimal")
+    if decimal is None:
+        from decimal import Decimal
+
+        decimal = _loaded["Decimal"] = Decimal
+    result: Decimal = decimal(text)
+    return result
+
+
+def parse_uuid(text: str) -> UUID:
+    """uuid -> uuid.UUID."""
+    uuid = _loaded.get("UUID")
+    if uuid is None:
+        from uuid import UUID
+
+        uuid = _loaded["UUID"] = UUID
+    result: UUID = uuid(text)
+    return result
 
 
 SCALARS: dict[int, Parse] = {
@@ -67,8 +99,8 @@ SCALARS: dict[int, Parse] = {
     oids.TIMESTAMPTZ: parse_timestamptz,
     oids.INTERVAL: parse_interval,
     oids.TIMETZ: parse_timetz,
-    oids.NUMERIC: Decimal,
-    oids.UUID: UUID,
+    oids.NUMERIC: parse_numeric,
+    oids.UUID: parse_uuid,
     oids.JSONB: json.loads,
 }
 """Scalar type OID -> parser."""

@@ -17,13 +17,15 @@ from ppg_edge.core.types.parsers import default_parsers, parse_text
 from ppg_edge.core.types.serializers import default_serializers
 
 RowParser = Callable[[Sequence[str | None]], list[Any]]
+BatchBuilder = Callable[[list[Any]], list[Any]]
+"""Builds a batch of rows from their decoded value lists; raises on any anomaly."""
 _CACHE_LIMIT = 256
 
 
 class TypeRegistry:
     """Parsers keyed by OID (later ones win) and serializers tried in order."""
 
-    __slots__ = ("_parsers", "_rows", "_serializers")
+    __slots__ = ("_batches", "_parsers", "_rows", "_serializers")
 
     def __init__(
         self,
@@ -33,6 +35,7 @@ class TypeRegistry:
         self._parsers: dict[int, Parse] = {p.oid: p.parse for p in parsers}
         self._serializers: tuple[ValueSerializer, ...] = tuple(serializers)
         self._rows: dict[tuple[int, ...], RowParser] = {}
+        self._batches: dict[tuple[Any, ...], BatchBuilder] = {}
 
     def __repr__(self) -> str:
         return f"TypeRegistry({len(self._parsers)} parsers, {len(self._serializers)} serializers)"
@@ -86,6 +89,30 @@ class TypeRegistry:
                 self._rows.clear()
             self._rows[key] = row
         return row
+
+    def batch_builder(
+        self,
+        oids: Sequence[int],
+        names: Sequence[str] | None = None,
+        wrap: Callable[[list[Any]], Any] | None = None,
+    ) -> BatchBuilder:
+        """A function building many rows at once from their raw value lists.
+
+        Each row becomes `{name: value}` if `names` are given, else `wrap(values)`
+        (else the values list). The function checks every row's width and that
+        each value is a string or null, and raises on anything else (a parser's
+        error too) without saying which row: the caller then takes the careful
+        path (`row_parser`, frame checks) for the exact error. Built once per
+        result shape and cached.
+        """
+        key = (tuple(oids), None if names is None else tuple(names), wrap)
+        build = self._batches.get(key)
+        if build is None:
+            build = _compile_batch([self.parser_for(oid) for oid in key[0]], key[1], wrap)
+            if len(self._batches) >= _CACHE_LIMIT:
+                self._batches.clear()
+            self._batches[key] = build
+        return build
 
     def parse_row(self, oids: Sequence[int], values: Sequence[str | None]) -> list[Any]:
         """One row; prefer `row_parser` when parsing many rows of one result."""
@@ -148,6 +175,66 @@ def _compile(parsers: list[Parse | None], oids: tuple[int, ...]) -> RowParser:
     exec(source, scope)
     row: RowParser = scope["make"](**names)
     return row
+
+
+def _compile_batch(
+    parsers: list[Parse | None],
+    names: tuple[str, ...] | None,
+    wrap: Callable[[list[Any]], Any] | None,
+) -> BatchBuilder:
+    """Generate the batch function of `TypeRegistry.batch_builder`.
+
+    One comprehension over the batch unpacks each row into locals and builds
+    its dict or list in one expression, with every parser, key and type check
+    bound as a closure variable: no per-value lookups, no call for text columns.
+    """
+    width = len(parsers)
+    names_in: dict[str, Any] = {"_check": _batch_check(width), "_null": _null}
+    names_in |= {"_t": type, "_s": str}
+    values = []
+    for index, parse in enumerate(parsers):
+        value = f"a{index}"
+        if parse is not None:
+            names_in[f"p{index}"] = parse
+            value = f"p{index}(a{index})"
+        values.append(f"({value} if _t(a{index}) is _s else _null(a{index}))")
+    if names is not None:
+        for index, name in enumerate(names):
+            names_in[f"k{index}"] = name
+        item = "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(values)) + "}"
+    elif wrap is not None:
+        names_in["_wrap"] = wrap
+        item = f"_wrap([{', '.join(values)}])"
+    else:
+        item = f"[{', '.join(values)}]"
+    target = f"[{''.join(f'a{index}, ' for index in range(width))}]" if width else "_"
+    source = (
+        f"def make({', '.join(names_in)}):\n"
+        "    def build(rows):\n"
+        "        _check(rows)\n"
+        f"        return [{item} for {target} in rows]\n"
+        "    return build\n"
+    )
+    scope: dict[str, Any] = {}
+    exec(source, scope)
+    build: BatchBuilder = scope["make"](**names_in)
+    return build
+
+
+def _batch_check(width: int) -> Callable[[list[Any]], None]:
+    """Every row of a batch must be a list of `width` values (checked at C speed)."""
+
+    def check(rows: list[Any]) -> None:
+        if rows and ({*map(type, rows)} != {list} or {*map(len, rows)} != {width}):
+            raise ProtocolError("a batch holds a row that is not a list of the result's width")
+
+    return check
+
+
+def _null(value: Any) -> None:
+    """A value that is not a string must be null."""
+    if value is not None:
+        raise ProtocolError("a row value is neither a string nor null")
 
 
 def _row_failure(

@@ -9,11 +9,10 @@ cast it in SQL (`$1::int[]`), or send JSON and unpack it with `json_array_elemen
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
-from typing import Any
-from uuid import UUID
+from typing import TYPE_CHECKING, Any
 
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.parameters import (
@@ -24,6 +23,9 @@ from ppg_edge.core.parameters import (
 )
 from ppg_edge.core.types.arrays import render_array
 from ppg_edge.core.types.model import ValueSerializer
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 _FLOAT_WORDS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _JSON = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
@@ -107,6 +109,21 @@ def _is(*types: type) -> Callable[[Any], bool]:
     return supports
 
 
+def _is_instance_of(module: str, name: str) -> Callable[[Any], bool]:
+    """A `supports` predicate for `module.name` that never imports `module`.
+
+    A value of that type can only exist once its module is loaded, so while it
+    is not in `sys.modules` the answer is False; `decimal` and `uuid` thus stay
+    out of `import ppg_edge` (cold start).
+    """
+
+    def supports(value: Any) -> bool:
+        loaded = sys.modules.get(module)
+        return loaded is not None and isinstance(value, getattr(loaded, name))
+
+    return supports
+
+
 def default_serializers() -> list[ValueSerializer]:
     """Fresh ValueSerializers for every type sent by default, in the order they are tried."""
     return [
@@ -114,14 +131,14 @@ def default_serializers() -> list[ValueSerializer]:
         ValueSerializer(_is(bool), serialize_bool),
         ValueSerializer(_is(int), serialize_int),
         ValueSerializer(_is(float), serialize_float),
-        ValueSerializer(_is(Decimal), serialize_decimal),
+        ValueSerializer(_is_instance_of("decimal", "Decimal"), serialize_decimal),
         ValueSerializer(_is(str), serialize_text),
         ValueSerializer(_is(bytes, bytearray, memoryview), serialize_bytes),
         ValueSerializer(_is(datetime), serialize_datetime),
         ValueSerializer(_is(date), date.isoformat),
         ValueSerializer(_is(time), serialize_time),
         ValueSerializer(_is(timedelta), serialize_timedelta),
-        ValueSerializer(_is(UUID), str),
+        ValueSerializer(_is_instance_of("uuid", "UUID"), str),
         ValueSerializer(_is(dict, list), serialize_json),
     ]
 
