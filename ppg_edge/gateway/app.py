@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import mimetypes
 import time
@@ -23,6 +24,7 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
+from .health import HEALTH_PATHS, Readiness, add_health_routes, ping_conninfo
 from .http_statement import ANSWERED, BodyTimedOut, statement_handler
 from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, LOGGED, Gateway
 from .upstream import Pools, Upstream
@@ -98,7 +100,10 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
 def _log_request(request: web.Request, status: int, started: float) -> None:
     elapsed = (time.monotonic() - started) * 1000
     note = request.get("ppg_edge.note", "")
-    LOG.info(
+    # Probes come every few seconds: at INFO they would drown the requests that matter.
+    level = logging.DEBUG if request.path in HEALTH_PATHS else logging.INFO
+    LOG.log(
+        level,
         "%s %s %s user=%s db=%s %s %.0fms %s",
         request.method,
         request.path,
@@ -178,8 +183,11 @@ async def _cleanup(app: web.Application) -> None:
     await app[GATEWAY].pools.close()
 
 
-def build_app(config: GatewayConfig) -> web.Application:
-    """The gateway as an aiohttp application (used by the CLI and in-process)."""
+def build_app(config: GatewayConfig, readiness: Readiness | None = None) -> web.Application:
+    """The gateway as an aiohttp application (used by the CLI and in-process).
+
+    ``readiness`` is shared with the admin listener and the drain (a fresh one if None).
+    """
     for suffix, content_type in STATIC_TYPES.items():
         mimetypes.add_type(content_type, suffix)
     upstream = Upstream(
@@ -200,6 +208,7 @@ def build_app(config: GatewayConfig) -> web.Application:
     app.router.add_post(STATEMENT_PATH, statement_handler)
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)
+    add_health_routes(app, readiness or Readiness(ping_conninfo(config)))
     if config.static_dir is not None:
         app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
     app.on_response_prepare.append(_add_cors)

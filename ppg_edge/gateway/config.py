@@ -35,6 +35,8 @@ FD_RESERVE = 64 + 3 * LISTEN_BACKLOG
 """Descriptors kept free of client connections: logs, the listener, idle upstream
 connections, and accept bursts (asyncio accepts up to the backlog per loop turn and
 closes refused or evicted sockets a turn or two later)."""
+READY_CACHE_SECONDS = 1.0
+"""How long ``/ready`` reuses its last PostgreSQL ping (probes never hammer PostgreSQL)."""
 
 
 @dataclass
