@@ -15,6 +15,7 @@ from aiohttp import web
 
 from ppg_edge.core.protocol import CLOSE_GOING_AWAY, SESSION_PATH, STATEMENT_PATH
 
+from . import metrics
 from .buffers import BodyBuffers
 from .config import GatewayConfig
 from .errors import (
@@ -53,7 +54,18 @@ def _plain(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=safe_text(message) + "\n", content_type="text/plain")
 
 
+REJECTED_BY: dict[type[Exception], str] = {
+    BodyTooLarge: "max_body_size",
+    BodyTimedOut: "body_timeout",
+    GatewayBusy: "max_buffered_bytes",
+}
+"""Refusals at a limit, counted in ``ppg_edge_gateway_rejections_total`` by limit."""
+
+
 def _error_response(exc: Exception) -> web.Response:
+    limit = REJECTED_BY.get(type(exc))
+    if limit is not None:
+        metrics.rejected(limit)
     if isinstance(exc, AuthenticationFailed):
         return _plain(401, f"authentication failed: {exc}")
     if isinstance(exc, BodyTooLarge):
@@ -98,7 +110,10 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def _log_request(request: web.Request, status: int, started: float) -> None:
+    """The request's log line, and its count and time in the metrics if it was a statement."""
     elapsed = (time.monotonic() - started) * 1000
+    if request.path == STATEMENT_PATH and request.method == "POST":
+        metrics.http_answered(status, elapsed / 1000)
     note = request.get("ppg_edge.note", "")
     # Probes come every few seconds: at INFO they would drown the requests that matter.
     level = logging.DEBUG if request.path in HEALTH_PATHS else logging.INFO
@@ -179,6 +194,16 @@ async def _shutdown(app: web.Application) -> None:
         await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
 
 
+def sampler_of(app: web.Application) -> Callable[[], None]:
+    """Set this worker's metric gauges from the gateway's state (sessions, pools)."""
+    gateway = app[GATEWAY]
+
+    def sample_now() -> None:
+        metrics.sample(len(gateway.sessions), gateway.pools.idle_count())
+
+    return sample_now
+
+
 async def _cleanup(app: web.Application) -> None:
     await app[GATEWAY].pools.close()
 
@@ -213,6 +238,7 @@ def build_app(config: GatewayConfig, readiness: Readiness | None = None) -> web.
         app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
     app.on_response_prepare.append(_add_cors)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(metrics.sampler(sampler_of(app)))
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app

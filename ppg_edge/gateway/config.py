@@ -68,6 +68,8 @@ class GatewayConfig:
     max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED
     max_clients: int | None = None
     """None: derived from the descriptor limit, see ``client_limit``."""
+    admin_listen: tuple[str, int] | None = None
+    """Where /metrics, /live and /ready are served apart from the protocol (``--admin-listen``)."""
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -120,6 +122,14 @@ def _upstream(value: str) -> tuple[str, int, str]:
 
 def _listen(value: str) -> tuple[str, int]:
     return _host_port(value, DEFAULT_PORT)
+
+
+def _admin(value: str) -> tuple[str, int]:
+    """An admin address needs its port spelled out (no default to collide with --listen)."""
+    host, port = _host_port(value, 0)
+    if not port:
+        raise argparse.ArgumentTypeError(f"--admin-listen needs HOST:PORT, got {value!r}")
+    return host, port
 
 
 def _size(value: str) -> int:
@@ -263,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"password or NOLOGIN takes effect (default {DEFAULT_LOGIN_LIFETIME:g})",
     )
     _add_transport_arguments(parser)
+    _add_operations_arguments(parser)
     return parser
 
 
@@ -316,6 +327,16 @@ def _add_transport_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
+    """Running in production: processes, the admin address, shutdown."""
+    parser.add_argument(
+        "--admin-listen",
+        type=_admin,
+        metavar="HOST:PORT",
+        help="also serve /metrics, /live and /ready here (/metrics is served only here)",
+    )
+
+
 def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     """Parse the command line into a GatewayConfig."""
     parser = build_parser()
@@ -346,6 +367,9 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     config.heartbeat = args.heartbeat
     config.max_unauthenticated = args.max_unauthenticated
     config.max_clients = args.max_clients
+    config.admin_listen = args.admin_listen
+    if config.admin_listen == (config.listen_host, config.listen_port):
+        parser.error("--admin-listen must differ from --listen")
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config

@@ -14,12 +14,15 @@ import errno
 import logging
 import resource
 import signal
+import socket
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from .app import build_app
+from .admin import build_admin_app
+from .app import build_app, sampler_of
 from .config import LISTEN_BACKLOG, GatewayConfig
 from .connections import ConnectionGuard
 from .log_redaction import install
@@ -92,8 +95,45 @@ async def _until_signalled() -> None:
             signal.signal(sig, previous[sig])
 
 
-async def serve(config: GatewayConfig) -> None:
+@dataclass
+class Sockets:
+    """The bound listening sockets: the protocol's, and the admin address's if configured."""
+
+    main: socket.socket
+    admin: socket.socket | None = None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (bound once, then shared by every worker)."""
+    return socket.create_server((host, port), backlog=LISTEN_BACKLOG)
+
+
+def bind_all(config: GatewayConfig) -> Sockets:
+    """Bind ``--listen`` and ``--admin-listen``: an address in use is an error before serving."""
+    main = bind(config.listen_host, config.listen_port)
+    admin = bind(*config.admin_listen) if config.admin_listen else None
+    return Sockets(main, admin)
+
+
+async def listen(guard: ConnectionGuard, sock: socket.socket) -> asyncio.AbstractServer:
+    """Accept protocol connections on ``sock`` through the guard."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(guard, sock=sock, backlog=LISTEN_BACKLOG)
+
+
+async def start_admin(app: web.Application, sock: socket.socket | None) -> web.AppRunner | None:
+    """Serve /metrics, /live and /ready on the admin socket, if there is one."""
+    if sock is None:
+        return None
+    runner = web.AppRunner(build_admin_app(app, sampler_of(app)), access_log=None)
+    await runner.setup()
+    await web.SockSite(runner, sock).start()
+    return runner
+
+
+async def serve(config: GatewayConfig, sockets: Sockets | None = None) -> None:
     """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    sockets = sockets or bind_all(config)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(quiet_resource_errors(Tally(LOG, logging.WARNING)))
     runner = web.AppRunner(
@@ -106,15 +146,16 @@ async def serve(config: GatewayConfig) -> None:
     assert runner.server is not None
     limit = config.client_limit(descriptor_limit())
     guard = ConnectionGuard(runner.server, config, limit)
-    listener = await loop.create_server(
-        guard, config.listen_host, config.listen_port, backlog=LISTEN_BACKLOG, reuse_address=True
-    )
+    listener = await listen(guard, sockets.main)
+    admin = await start_admin(runner.app, sockets.admin)
     LOG.info("accepting at most %d client connections at once", limit)
     try:
         await _until_signalled()
     finally:
         listener.close()
         await runner.cleanup()
+        if admin is not None:
+            await admin.cleanup()
 
 
 def run(config: GatewayConfig) -> None:

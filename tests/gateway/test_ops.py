@@ -13,9 +13,19 @@ from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from ppg_edge.gateway.config import READY_CACHE_SECONDS
 from ppg_edge.gateway.embedded import free_port
+from ppg_edge.gateway.metrics import METRICS_PATH
+from tests.support.raw import (
+    RawHttp,
+    answer_rows,
+    expect_close,
+    open_session,
+    read_answer,
+    send_statement,
+)
 from tests.support.servers import Gateway
 
 Factory = Callable[..., Gateway]
@@ -106,3 +116,108 @@ async def test_ready_pings_postgres_at_most_once_a_second(
     assert set(statuses) == {503}
     # One ping per cached second at most, however many probes came meanwhile.
     assert 1 <= counting_listener.accepted <= elapsed / READY_CACHE_SECONDS + 1 < len(statuses)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(url: str) -> Samples:
+    """Every sample of a /metrics answer, keyed by (name, labels)."""
+    status, text = await get(url + METRICS_PATH)
+    assert status == 200, text
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value (0 when the series does not exist yet)."""
+    return samples.get((f"ppg_edge_gateway_{name}", frozenset(labels.items())), 0.0)
+
+
+async def scrape_until(url: str, check: Callable[[Samples], bool], seconds: float = 10) -> Samples:
+    """Scrape until ``check`` holds (gauges of other workers are sampled once a second)."""
+    deadline = time.monotonic() + seconds
+    while not check(samples := await scrape(url)) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    return samples
+
+
+def admin_address() -> tuple[str, str]:
+    """An --admin-listen value and the matching base URL."""
+    port = free_port()
+    return f"127.0.0.1:{port}", f"http://127.0.0.1:{port}"
+
+
+async def test_metrics_are_served_only_on_the_admin_listener(gateway_factory: Factory) -> None:
+    listen, admin = admin_address()
+    gateway = gateway_factory(admin_listen=listen)
+    assert (await get(gateway.url + METRICS_PATH))[0] == 404
+    assert await get(admin + "/live") == (200, "ok\n")
+    assert await get(admin + "/ready") == (200, "ready\n")
+    samples = await scrape(admin)
+    assert ("ppg_edge_gateway_sessions_open", frozenset()) in samples
+    assert "admin GET" not in gateway.log_text()  # scrapes and probes: DEBUG only
+
+
+async def test_metrics_count_statements_sessions_bytes_and_rejections(
+    gateway_factory: Factory,
+) -> None:
+    listen, admin = admin_address()
+    gateway = gateway_factory(admin_listen=listen, max_sessions=1, max_body_size="4k")
+    async with aiohttp.ClientSession() as client:
+        http = RawHttp(client, gateway)
+        for number in range(3):
+            assert (await http.query("SELECT $1::int", [str(number)])).rows == [[str(number)]]
+        assert (await http.query("SELECT 1/0")).error is not None  # answered: still a 200
+        assert (await http.query("SELECT 1", auth=http.auth(password="wrong"))).status == 401
+        assert (await http.query("SELECT $1", ["x" * 8192], extended=True)).status == 413
+        ws = await open_session(client, gateway)
+        for number in range(2):
+            await send_statement(ws, "query", "SELECT $1::int", [str(number)])
+            assert answer_rows(await read_answer(ws)) == [[str(number)]]
+        second = await open_session(client, gateway)
+        assert (await expect_close(second))[0] == 1013
+        busy = await scrape_until(admin, lambda s: value(s, "sessions_open") == 1)
+        await ws.close()
+    ended = await scrape_until(admin, lambda s: value(s, "sessions_total", close="1000") == 1)
+
+    assert value(busy, "sessions_open") == 1
+    assert value(busy, "upstream_connections", state="in_use") == 1  # the session's
+    assert value(busy, "upstream_connections", state="idle") >= 1  # the pooled login
+    assert value(ended, "http_statements_total", status="200") == 4
+    assert value(ended, "http_statements_total", status="401") == 1
+    assert value(ended, "http_statements_total", status="413") == 1
+    assert value(ended, "statements_total", transport="http") == 4
+    assert value(ended, "statements_total", transport="ws") == 2
+    assert value(ended, "statement_duration_seconds_count", transport="http") == 4
+    assert value(ended, "statement_duration_seconds_count", transport="ws") == 2
+    assert value(ended, "sessions_total", close="1000") == 1
+    assert value(ended, "sessions_total", close="1013") == 1
+    assert value(ended, "rejections_total", limit="max_sessions") == 1
+    assert value(ended, "rejections_total", limit="max_body_size") == 1
+    assert value(ended, "sessions_open") == 0
+    assert value(ended, "received_bytes_total") > 8192
+    assert value(ended, "sent_bytes_total") > 500
+
+
+async def test_metrics_count_queue_and_header_timeouts(gateway_factory: Factory) -> None:
+    listen, admin = admin_address()
+    gateway = gateway_factory(
+        admin_listen=listen, max_connections=1, queue_timeout=0.5, header_timeout=0.5
+    )
+    async with aiohttp.ClientSession() as client:
+        http = RawHttp(client, gateway)
+        slow = asyncio.create_task(http.query("SELECT pg_sleep(2)"))
+        await asyncio.sleep(0.5)
+        assert (await http.query("SELECT 1")).status == 503
+        assert (await slow).status == 200
+    reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
+    writer.write(b"GET /live HTTP/1.1\r\n")  # and never the rest of the head
+    assert await asyncio.wait_for(reader.read(), 10) != b""
+    writer.close()
+    samples = await scrape(admin)
+    assert value(samples, "rejections_total", limit="queue_timeout") == 1
+    assert value(samples, "rejections_total", limit="header_timeout") == 1
