@@ -11,13 +11,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from ppg_edge.core.protocol import CLOSE_GOING_AWAY, SESSION_PATH, STATEMENT_PATH
+from ppg_edge.core.protocol import SESSION_PATH, STATEMENT_PATH
 
 from . import metrics
 from .buffers import BodyBuffers
 from .config import GatewayConfig
+from .drain import IN_FLIGHT, InFlight, count_in_flight
 from .errors import (
     AuthenticationFailed,
     BodyTooLarge,
@@ -190,8 +191,9 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _shutdown(app: web.Application) -> None:
+    """Whatever socket the drain left (none after a SIGTERM): 1012, the service restarts."""
     for ws in [*app[GATEWAY].sessions, *app[UNAUTHENTICATED]]:
-        await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
+        await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"gateway shutting down")
 
 
 def sampler_of(app: web.Application) -> Callable[[], None]:
@@ -221,7 +223,10 @@ def build_app(config: GatewayConfig, readiness: Readiness | None = None) -> web.
         math.ceil(config.statement_timeout * 1000),
         config.upstream_sslmode,
     )
-    app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
+    app = web.Application(
+        middlewares=[count_in_flight, errors_and_log], client_max_size=config.max_body_size
+    )
+    app[IN_FLIGHT] = InFlight()
     pools = Pools(
         upstream,
         config.max_connections,

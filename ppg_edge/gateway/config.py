@@ -37,6 +37,8 @@ connections, and accept bursts (asyncio accepts up to the backlog per loop turn 
 closes refused or evicted sockets a turn or two later)."""
 READY_CACHE_SECONDS = 1.0
 """How long ``/ready`` reuses its last PostgreSQL ping (probes never hammer PostgreSQL)."""
+DEFAULT_SHUTDOWN_GRACE = 30.0
+"""Seconds a SIGTERM leaves in-flight statements and sessions to finish (``--shutdown-grace``)."""
 
 
 @dataclass
@@ -70,6 +72,7 @@ class GatewayConfig:
     """None: derived from the descriptor limit, see ``client_limit``."""
     admin_listen: tuple[str, int] | None = None
     """Where /metrics, /live and /ready are served apart from the protocol (``--admin-listen``)."""
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -335,6 +338,14 @@ def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="HOST:PORT",
         help="also serve /metrics, /live and /ready here (/metrics is served only here)",
     )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_timeout,
+        default=DEFAULT_SHUTDOWN_GRACE,
+        metavar="SECONDS",
+        help="after SIGTERM, how long in-flight statements and sessions may finish "
+        f"(default {DEFAULT_SHUTDOWN_GRACE:g})",
+    )
 
 
 def parse_config(argv: list[str] | None = None) -> GatewayConfig:
@@ -368,6 +379,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     config.max_unauthenticated = args.max_unauthenticated
     config.max_clients = args.max_clients
     config.admin_listen = args.admin_listen
+    config.shutdown_grace = args.shutdown_grace
     if config.admin_listen == (config.listen_host, config.listen_port):
         parser.error("--admin-listen must differ from --listen")
     if args.upstream:

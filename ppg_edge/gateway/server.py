@@ -25,6 +25,7 @@ from .admin import build_admin_app
 from .app import build_app, sampler_of
 from .config import LISTEN_BACKLOG, GatewayConfig
 from .connections import ConnectionGuard
+from .drain import drain, settle
 from .log_redaction import install
 from .log_tally import Tally
 from .state import LOG
@@ -151,11 +152,13 @@ async def serve(config: GatewayConfig, sockets: Sockets | None = None) -> None:
     LOG.info("accepting at most %d client connections at once", limit)
     try:
         await _until_signalled()
+        await drain(runner, listener, config.shutdown_grace)
     finally:
         listener.close()
         await runner.cleanup()
         if admin is not None:
             await admin.cleanup()
+        await settle()
 
 
 def run(config: GatewayConfig) -> None:

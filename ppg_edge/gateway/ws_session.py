@@ -25,7 +25,7 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
 )
 
-from . import metrics
+from . import drain, metrics
 from .credentials import check_credentials
 from .errors import (
     AuthenticationFailed,
@@ -91,6 +91,7 @@ class Session:
         self.statements = 0
         self.note = ""
         self.code: int | None = None
+        drain.track(self)
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with a code and a readable reason (once)."""

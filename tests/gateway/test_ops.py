@@ -6,12 +6,16 @@ Every test runs real gateway subprocesses in front of the session's PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -26,7 +30,7 @@ from tests.support.raw import (
     read_answer,
     send_statement,
 )
-from tests.support.servers import Gateway
+from tests.support.servers import Gateway, port_open
 
 Factory = Callable[..., Gateway]
 
@@ -221,3 +225,83 @@ async def test_metrics_count_queue_and_header_timeouts(gateway_factory: Factory)
     samples = await scrape(admin)
     assert value(samples, "rejections_total", limit="queue_timeout") == 1
     assert value(samples, "rejections_total", limit="header_timeout") == 1
+
+
+async def wait_exit(gateway: Gateway, seconds: float) -> int:
+    """The gateway process's exit status, waiting at most ``seconds``."""
+    assert gateway.process is not None
+    return await asyncio.to_thread(gateway.process.wait, seconds)
+
+
+async def refused(port: int, seconds: float = 5) -> bool:
+    """True once connecting to ``port`` is refused."""
+    deadline = time.monotonic() + seconds
+    while port_open(port):
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def test_sigterm_drains_in_flight_work_then_exits_zero(gateway_factory: Factory) -> None:
+    listen, admin = admin_address()
+    gateway = gateway_factory(admin_listen=listen, shutdown_grace=20)
+    assert gateway.process is not None
+    async with aiohttp.ClientSession() as client:
+        http = RawHttp(client, gateway)
+        statement = asyncio.create_task(http.query("SELECT pg_sleep(2), 'http done'"))
+        busy = await open_session(client, gateway)
+        idle = await open_session(client, gateway)
+        await send_statement(idle, "query", "SELECT 'idle'")
+        assert answer_rows(await read_answer(idle)) == [["idle"]]
+        await send_statement(busy, "query", "SELECT pg_sleep(2), 'ws done'")
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+
+        code, reason = await expect_close(idle)
+        assert (code, reason) == (1012, "gateway shutting down")
+        assert time.monotonic() - started < 1.5  # an idle session does not wait
+        assert await refused(gateway.port)
+        assert await get(admin + "/ready") == (
+            503,
+            "not ready: draining: the gateway is shutting down\n",
+        )
+
+        answer = await statement
+        assert answer.status == 200 and answer.rows == [["", "http done"]]
+        assert answer_rows(await read_answer(busy)) == [["", "ws done"]]
+        assert await expect_close(busy) == (1012, "gateway shutting down")
+    assert await wait_exit(gateway, 15) == 0
+    assert time.monotonic() - started < 15
+    log = gateway.log_text()
+    assert "Traceback" not in log and "drained" in log
+
+
+async def test_shutdown_grace_bounds_the_drain(
+    gateway_factory: Factory, direct: psycopg.AsyncConnection[Any]
+) -> None:
+    gateway = gateway_factory(shutdown_grace=1)
+    assert gateway.process is not None
+    async with aiohttp.ClientSession() as client:
+        session = await open_session(client, gateway)
+        await send_statement(session, "query", "SELECT pg_sleep(60)")
+        http = asyncio.create_task(RawHttp(client, gateway).query("SELECT pg_sleep(61)"))
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        gateway.process.send_signal(signal.SIGTERM)
+        code, reason = await expect_close(session)
+        assert code == 1012 and reason == "gateway shutting down: shutdown grace over"
+        with contextlib.suppress(aiohttp.ClientError):
+            assert (await http).status != 200 or (await http).error is not None
+    assert await wait_exit(gateway, 10) == 0
+    assert time.monotonic() - started < 1 + 5
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        cur = await direct.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(6_)'"
+        )
+        if (running := await cur.fetchone()) == (0,):
+            break
+        await asyncio.sleep(0.1)
+    assert running == (0,)
