@@ -39,6 +39,7 @@ READY_CACHE_SECONDS = 1.0
 """How long ``/ready`` reuses its last PostgreSQL ping (probes never hammer PostgreSQL)."""
 DEFAULT_SHUTDOWN_GRACE = 30.0
 """Seconds a SIGTERM leaves in-flight statements and sessions to finish (``--shutdown-grace``)."""
+DEFAULT_WORKERS = 1
 
 
 @dataclass
@@ -73,6 +74,7 @@ class GatewayConfig:
     admin_listen: tuple[str, int] | None = None
     """Where /metrics, /live and /ready are served apart from the protocol (``--admin-listen``)."""
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    workers: int = DEFAULT_WORKERS
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -333,6 +335,14 @@ def _add_transport_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
     """Running in production: processes, the admin address, shutdown."""
     parser.add_argument(
+        "--workers",
+        type=_count,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="worker processes serving one address (SO_REUSEPORT); limits apply per worker "
+        f"(default {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
         "--admin-listen",
         type=_admin,
         metavar="HOST:PORT",
@@ -380,6 +390,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     config.max_clients = args.max_clients
     config.admin_listen = args.admin_listen
     config.shutdown_grace = args.shutdown_grace
+    config.workers = args.workers
     if config.admin_listen == (config.listen_host, config.listen_port):
         parser.error("--admin-listen must differ from --listen")
     if args.upstream:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
 import signal
 import socket
 import threading
@@ -305,3 +307,66 @@ async def test_shutdown_grace_bounds_the_drain(
             break
         await asyncio.sleep(0.1)
     assert running == (0,)
+
+
+async def log_has(gateway: Gateway, pattern: str, seconds: float = 20) -> re.Match[str]:
+    """The first match of ``pattern`` in the gateway's log, waiting for it to appear."""
+    deadline = time.monotonic() + seconds
+    while (found := re.search(pattern, gateway.log_text())) is None:
+        assert time.monotonic() < deadline, f"{pattern!r} not logged:\n{gateway.log_text()}"
+        await asyncio.sleep(0.05)
+    return found
+
+
+async def fresh_query(gateway: Gateway, sql: str) -> Any:
+    """One statement on a connection of its own (so each may reach another worker)."""
+    async with aiohttp.ClientSession() as client:
+        return await RawHttp(client, gateway).query(sql)
+
+
+async def test_workers_serve_one_address_with_one_metrics_view(gateway_factory: Factory) -> None:
+    listen, admin = admin_address()
+    gateway = gateway_factory(workers=2, admin_listen=listen)
+    for index in (1, 2):
+        await log_has(gateway, f"worker {index}: accepting")
+    sent = 0
+    while not all(f"worker {i}: POST /v0/statement 200" in gateway.log_text() for i in (1, 2)):
+        assert sent < 300, "the kernel never sent a connection to one of the workers"
+        assert (await fresh_query(gateway, "SELECT 1")).rows == [["1"]]
+        sent += 1
+    # Whichever worker answers the scrape, it reports every worker's statements.
+    await scrape_until(admin, lambda s: value(s, "http_statements_total", status="200") == sent)
+    views = {value(await scrape(admin), "http_statements_total", status="200") for _ in range(8)}
+    assert views == {sent}
+
+
+async def test_sigterm_drains_every_worker_and_exits_zero(gateway_factory: Factory) -> None:
+    gateway = gateway_factory(workers=2, shutdown_grace=20)
+    assert gateway.process is not None
+    for index in (1, 2):
+        await log_has(gateway, f"worker {index}: accepting")
+    statements = [
+        asyncio.create_task(fresh_query(gateway, "SELECT pg_sleep(1.5), 'done'")) for _ in range(6)
+    ]
+    await asyncio.sleep(0.5)
+    started = time.monotonic()
+    gateway.process.send_signal(signal.SIGTERM)
+    assert await refused(gateway.port)
+    assert [answer.rows for answer in await asyncio.gather(*statements)] == [[["", "done"]]] * 6
+    assert await wait_exit(gateway, 15) == 0
+    assert time.monotonic() - started < 15
+    for index in (1, 2):
+        await log_has(gateway, f"worker {index}: drained")
+
+
+async def test_a_dead_worker_is_reported_and_replaced(gateway_factory: Factory) -> None:
+    gateway = gateway_factory(workers=2)
+    for index in (1, 2):
+        await log_has(gateway, f"worker {index}: accepting")
+    pid = int((await log_has(gateway, r"worker 1 started \(pid (\d+)\)"))[1])
+    os.kill(pid, signal.SIGKILL)
+    await log_has(gateway, rf"worker 1 \(pid {pid}\) exited with status -9; starting another")
+    await log_has(gateway, rf"worker 1 started \(pid (?!{pid}\))\d+\)")
+    await log_has(gateway, "worker 1: accepting(.|\n)*exited(.|\n)*worker 1: accepting")
+    answers = [await fresh_query(gateway, "SELECT 1") for _ in range(20)]
+    assert all(answer.rows == [["1"]] for answer in answers)
