@@ -51,8 +51,11 @@ def ping_conninfo(config: GatewayConfig) -> str:
 
 
 def ping(conninfo: str) -> str | None:
-    """None when PostgreSQL answers, else why not (blocking: run it in a thread)."""
-    forget_libpq_environment()
+    """None when PostgreSQL answers, else why not (blocking: run it in a thread).
+
+    The caller clears libpq's environment first, in the event loop's thread (as
+    every login does), so no two threads edit ``os.environ`` at once.
+    """
     result = pq.Ping(pq.PGconn.ping(conninfo.encode()))
     return _PING_REASONS.get(result)
 
@@ -75,6 +78,7 @@ class Readiness:
         if time.monotonic() - self._checked < self.cache_seconds:
             return self._problem
         if self._running is None:
+            forget_libpq_environment()
             self._running = asyncio.create_task(asyncio.to_thread(ping, self.conninfo))
         running = self._running
         try:

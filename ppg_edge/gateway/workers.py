@@ -135,7 +135,11 @@ class Supervisor:
 def supervise(config: GatewayConfig) -> int:
     """Run ``config.workers`` workers until SIGTERM or SIGINT; the exit status."""
     address = holder(config.listen_host, config.listen_port)
-    admin = holder(*config.admin_listen) if config.admin_listen else None
+    config.listen_port = address.getsockname()[1]  # port 0: every worker binds the one chosen
+    admin = None
+    if config.admin_listen is not None:
+        admin = holder(*config.admin_listen)
+        config.admin_listen = (config.admin_listen[0], admin.getsockname()[1])
     with tempfile.TemporaryDirectory(prefix="ppg-edge-metrics-") as metrics_dir:
         os.environ[MULTIPROC_VARIABLE] = metrics_dir  # read by the workers' prometheus-client
         supervisor = Supervisor(config)
