@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ppg_edge.gateway.config import READY_CACHE_SECONDS
+from ppg_edge.gateway.config import READY_CACHE_SECONDS, parse_config
 from ppg_edge.gateway.embedded import free_port
 from ppg_edge.gateway.metrics import METRICS_PATH
 from tests.support.raw import (
@@ -370,3 +370,26 @@ async def test_a_dead_worker_is_reported_and_replaced(gateway_factory: Factory) 
     await log_has(gateway, "worker 1: accepting(.|\n)*exited(.|\n)*worker 1: accepting")
     answers = [await fresh_query(gateway, "SELECT 1") for _ in range(20)]
     assert all(answer.rows == [["1"]] for answer in answers)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "must be at least 1"),
+        (["--admin-listen", "127.0.0.1"], "--admin-listen needs HOST:PORT"),
+        (["--admin-listen", "127.0.0.1:8787"], "--admin-listen must differ from --listen"),
+        (["--shutdown-grace", "-1"], "must be 0 or more seconds"),
+    ],
+)
+def test_operations_options_are_checked(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_config(["--upstream", "postgres://127.0.0.1:5432", *argv])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_operations_defaults() -> None:
+    config = parse_config(["--upstream", "postgres://127.0.0.1:5432"])
+    assert (config.workers, config.shutdown_grace, config.admin_listen) == (1, 30.0, None)
