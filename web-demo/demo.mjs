@@ -20,22 +20,27 @@ function formJSON() {
   return JSON.stringify(Object.fromEntries(fields.map((name) => [name, $(name).value.trim()])));
 }
 
-/** A clock that shows elapsed seconds while a statement runs. */
-const clock = {
-  started: 0,
-  timer: 0,
-  start() {
-    this.started = performance.now();
-    this.timer = setInterval(() => this.show(), 50);
-  },
-  show() {
-    $("elapsed").textContent = ((performance.now() - this.started) / 1000).toFixed(2);
-  },
-  stop() {
-    clearInterval(this.timer);
-    this.show();
-  },
-};
+/** A clock that shows, in the element `id`, the seconds since its start while something runs. */
+function makeClock(id) {
+  return {
+    started: 0,
+    timer: 0,
+    start() {
+      this.started = performance.now();
+      this.timer = setInterval(() => this.show(), 50);
+    },
+    show() {
+      $(id).textContent = ((performance.now() - this.started) / 1000).toFixed(2);
+    },
+    stop() {
+      clearInterval(this.timer);
+      this.show();
+    },
+  };
+}
+
+/** The SQL tab's clock. */
+const clock = makeClock("elapsed");
 
 /** One thing runs at a time; `stopper` is the Stop button that ends it, if any. */
 function setBusy(busy, stopper = null) {
@@ -97,22 +102,8 @@ function frameList(info) {
   return list;
 }
 
-/** A clock for the Python tab. */
-const pyClock = {
-  started: 0,
-  timer: 0,
-  start() {
-    this.started = performance.now();
-    this.timer = setInterval(() => this.show(), 50);
-  },
-  show() {
-    $("py-elapsed").textContent = ((performance.now() - this.started) / 1000).toFixed(2);
-  },
-  stop() {
-    clearInterval(this.timer);
-    this.show();
-  },
-};
+/** The Python tab's clock. */
+const pyClock = makeClock("py-elapsed");
 
 /** Printed text joins the previous span of the same stream (print writes text, then "\n"). */
 function appendOutput(text, kind) {

@@ -23,7 +23,7 @@ WEB_DEMO_MANIFEST = Path("vendor") / "manifest.json"
 
 
 def _banner(config: GatewayConfig, password: str) -> str:
-    endpoint = f"http://{config.listen_host}:{config.listen_port}"
+    endpoint = f"{config.scheme}://{config.listen_host}:{config.listen_port}"
     url = (
         f"postgres://{EMBEDDED_USER}:{password}@{config.listen_host}:{config.listen_port}"
         f"/{EMBEDDED_DATABASE}"
@@ -49,7 +49,7 @@ def web_demo_line(demo: Path, config: GatewayConfig, password: str) -> str | Non
     fragment = urlencode(
         {"user": EMBEDDED_USER, "password": password, "database": EMBEDDED_DATABASE}
     )
-    return f"Web demo: http://{config.listen_host}:{config.listen_port}/#{fragment}"
+    return f"Web demo: {config.scheme}://{config.listen_host}:{config.listen_port}/#{fragment}"
 
 
 def _adopt_web_demo(config: GatewayConfig, password: str) -> str | None:
@@ -90,7 +90,8 @@ def _main(argv: list[str] | None) -> int:
     log = logging.getLogger("ppg_edge.gateway")
     if not config.embedded:
         log.info(
-            "serving http://%s:%d -> postgres %s:%d",
+            "serving %s://%s:%d -> postgres %s:%d",
+            config.scheme,
             config.listen_host,
             config.listen_port,
             config.upstream_host,

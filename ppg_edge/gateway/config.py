@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +34,10 @@ MAX_AUTH_MESSAGE = 64 * 1024
 KEEPALIVE_TIMEOUT = 75.0
 """How long an idle keep-alive HTTP connection (no byte of a next request) stays open."""
 LISTEN_BACKLOG = 128
+ENV_PREFIX = "PPG_EDGE_GATEWAY_"
+"""Every flag ``--foo-bar`` may come from ``PPG_EDGE_GATEWAY_FOO_BAR``; a flag given wins."""
+ENV_TRUE = ("1", "true", "yes", "on")
+ENV_FALSE = ("", "0", "false", "no", "off")
 FD_RESERVE = 64 + 3 * LISTEN_BACKLOG
 """Descriptors kept free of client connections: logs, the listener, idle upstream
 connections, and accept bursts (asyncio accepts up to the backlog per loop turn and
@@ -75,6 +82,14 @@ class GatewayConfig:
     """Where /metrics, /live and /ready are served apart from the protocol (``--admin-listen``)."""
     shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
     workers: int = DEFAULT_WORKERS
+    tls_cert: Path | None = None
+    """PEM certificate chain: the listener speaks https/wss (with ``tls_key``)."""
+    tls_key: Path | None = None
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when the gateway terminates TLS itself, else ``http``."""
+        return "https" if self.tls_cert else "http"
 
     def cors_origin(self, origin: str | None) -> str | None:
         """The Access-Control-Allow-Origin value for this Origin, or None if not allowed."""
@@ -188,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ppg_edge.gateway",
         description="Serve the Prisma Postgres serverless protocol in front of PostgreSQL.",
+        epilog=f"Every flag --foo-bar may also come from the environment variable "
+        f"{ENV_PREFIX}FOO_BAR (a flag given on the command line wins; for a bare flag "
+        f"1/true/yes/on sets it; a repeatable flag takes a comma-separated list).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -279,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_transport_arguments(parser)
     _add_operations_arguments(parser)
+    _add_tls_arguments(parser)
     return parser
 
 
@@ -358,10 +377,104 @@ def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def parse_config(argv: list[str] | None = None) -> GatewayConfig:
-    """Parse the command line into a GatewayConfig."""
+def _add_tls_arguments(parser: argparse.ArgumentParser) -> None:
+    """TLS terminated by the gateway itself, for clients that reach it without a proxy."""
+    parser.add_argument(
+        "--tls-cert",
+        type=_readable_file,
+        metavar="FILE",
+        help="PEM certificate chain: serve https and wss (needs --tls-key)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=_readable_file,
+        metavar="FILE",
+        help="PEM private key of --tls-cert (unencrypted)",
+    )
+
+
+def _readable_file(value: str) -> Path:
+    path = Path(value)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise argparse.ArgumentTypeError(f"no readable file {value!r}")
+    return path
+
+
+def environment_arguments(
+    parser: argparse.ArgumentParser, argv: Sequence[str], environ: Mapping[str, str]
+) -> list[str]:
+    """Command-line arguments from ``PPG_EDGE_GATEWAY_*`` variables, placed before ``argv``.
+
+    One mechanism for every flag, so a new flag is configurable by environment
+    the day it exists. A variable is skipped when its flag (or a flag it
+    excludes) is on the command line: the command line wins, also for
+    repeatable flags and for ``--upstream`` / ``--embedded``.
+    """
+    given = {arg.split("=", 1)[0] for arg in argv if arg.startswith("--")}
+    known = {_variable(flag) for action in parser._actions for flag in action.option_strings}
+    unknown = sorted(name for name in environ if name.startswith(ENV_PREFIX) and name not in known)
+    if unknown:  # a misspelt variable would otherwise be silently without effect
+        parser.error(f"unknown variable {', '.join(unknown)} (no such flag)")
+    args: list[str] = []
+    for action in parser._actions:
+        flags = [option for option in action.option_strings if option.startswith("--")]
+        if not flags or action.dest == "help":
+            continue
+        name = _variable(flags[0])
+        value = environ.get(name)
+        if value is None or given & set(_rivals(parser, action)):
+            continue
+        args.extend(_from_environment(parser, action, flags[0], name, value))
+    return args
+
+
+def _variable(flag: str) -> str:
+    """``--foo-bar`` -> ``PPG_EDGE_GATEWAY_FOO_BAR``."""
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
+
+
+def _rivals(parser: argparse.ArgumentParser, action: argparse.Action) -> list[str]:
+    """The action's own flags and those of every flag it is mutually exclusive with."""
+    rivals = list(action.option_strings)
+    for group in parser._mutually_exclusive_groups:
+        if action in group._group_actions:
+            rivals += [flag for other in group._group_actions for flag in other.option_strings]
+    return rivals
+
+
+def _from_environment(
+    parser: argparse.ArgumentParser, action: argparse.Action, flag: str, name: str, value: str
+) -> list[str]:
+    """One variable as arguments, its values checked here so the error names the variable."""
+    if action.nargs == 0:
+        if value.strip().lower() in ENV_TRUE:
+            return [flag]
+        if value.strip().lower() in ENV_FALSE:
+            return []
+        parser.error(f"{name}={value!r}: expected one of {', '.join(ENV_TRUE + ENV_FALSE[1:])}")
+    repeatable = isinstance(action.default, list)
+    items = [item.strip() for item in value.split(",")] if repeatable else [value]
+    args: list[str] = []
+    for item in filter(None, items):
+        if callable(action.type):
+            try:
+                action.type(item)
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                parser.error(f"{name}={item!r}: {exc}")
+        args.append(f"{flag}={item}")
+    return args
+
+
+def parse_config(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> GatewayConfig:
+    """Parse ``PPG_EDGE_GATEWAY_*`` variables and the command line into a GatewayConfig."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    environ = os.environ if environ is None else environ
+    args = parser.parse_args([*environment_arguments(parser, argv, environ), *argv])
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     buffered = args.max_buffered_bytes or 4 * args.max_body_size
     if buffered < args.max_body_size:
         parser.error("--max-buffered-bytes must be at least --max-body-size")
@@ -393,6 +506,7 @@ def parse_config(argv: list[str] | None = None) -> GatewayConfig:
     config.workers = args.workers
     if config.admin_listen == (config.listen_host, config.listen_port):
         parser.error("--admin-listen must differ from --listen")
+    config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config

@@ -16,6 +16,7 @@ import os
 import resource
 import signal
 import socket
+import ssl
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -89,6 +90,27 @@ def quiet_resource_errors(tally: Tally) -> Any:
     return handle
 
 
+def tls_context(config: GatewayConfig) -> ssl.SSLContext | None:
+    """The listener's TLS (``--tls-cert``/``--tls-key``), or None for plain http/ws.
+
+    TLS 1.2 at least and ALPN ``http/1.1`` only: aiohttp speaks no HTTP/2, so a
+    browser must not be offered it. A file that does not load stops the gateway
+    at startup with the reason, before it listens.
+    """
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_alpn_protocols(["http/1.1"])
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except (ssl.SSLError, OSError) as exc:
+        raise SystemExit(
+            f"error: cannot load --tls-cert {config.tls_cert} / --tls-key {config.tls_key}: {exc}"
+        ) from None
+    return context
+
+
 async def _orphaned(parent: int, stop: asyncio.Event) -> None:
     """Set ``stop`` once the supervisor ``parent`` is gone (the worker is reparented)."""
     while os.getppid() == parent:
@@ -137,10 +159,12 @@ def bind_all(config: GatewayConfig, *, reuse_port: bool = False) -> Sockets:
     return Sockets(main, admin)
 
 
-async def listen(guard: ConnectionGuard, sock: socket.socket) -> asyncio.AbstractServer:
-    """Accept protocol connections on ``sock`` through the guard."""
+async def listen(
+    guard: ConnectionGuard, sock: socket.socket, tls: ssl.SSLContext | None
+) -> asyncio.AbstractServer:
+    """Accept protocol connections on ``sock`` through the guard (https/wss with ``tls``)."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(guard, sock=sock, backlog=LISTEN_BACKLOG)
+    return await loop.create_server(guard, sock=sock, backlog=LISTEN_BACKLOG, ssl=tls)
 
 
 async def start_admin(app: web.Application, sock: socket.socket | None) -> web.AppRunner | None:
@@ -166,11 +190,12 @@ async def serve(
         handler_cancellation=True,
         shutdown_timeout=SHUTDOWN_SECONDS,
     )
+    tls = tls_context(config)
     await runner.setup()
     assert runner.server is not None
     limit = config.client_limit(descriptor_limit())
     guard = ConnectionGuard(runner.server, config, limit)
-    listener = await listen(guard, sockets.main)
+    listener = await listen(guard, sockets.main, tls)
     admin = await start_admin(runner.app, sockets.admin)
     LOG.info("accepting at most %d client connections at once", limit)
     try:

@@ -63,6 +63,9 @@ _LIBPQ_PREAMBLE = re.compile(
 )
 """How libpq names the address it failed to log in to; clients never see the upstream's address."""
 REFUSED = "PostgreSQL refused the connection (details in the gateway log)"
+REPORTED_SETTINGS = ("TimeZone", "DateStyle", "IntervalStyle")
+"""Session settings PostgreSQL reports at login (GUC_REPORT): checked against what was asked."""
+SETTINGS_IGNORED = "PostgreSQL ignored the gateway's session settings (details in the gateway log)"
 UNREACHABLE = "cannot reach PostgreSQL (details in the gateway log)"
 
 
@@ -131,11 +134,37 @@ async def connect(upstream: Upstream, credentials: Credentials) -> Connection:
     forget_libpq_environment()
     try:
         # No automatic prepared statements: DISCARD ALL would drop them under psycopg.
-        return await psycopg.AsyncConnection.connect(
+        conn = await psycopg.AsyncConnection.connect(
             autocommit=True, prepare_threshold=None, **login_parameters(upstream, credentials)
         )
     except psycopg.Error as exc:
         raise login_failure(exc, credentials) from None
+    if ignored := settings_ignored(conn):
+        await conn.close()
+        LOG.error(
+            "database %r: %s; a pooler dropped the `options` startup parameter? Set them on "
+            "the pooler's database entry or in PostgreSQL (see docs/DEPLOYMENT.md)",
+            credentials.database or credentials.user,
+            ignored,
+        )
+        raise UpstreamUnavailable(SETTINGS_IGNORED)
+    return conn
+
+
+def settings_ignored(conn: Connection) -> str | None:
+    """What PostgreSQL reports otherwise than ``options`` asked for, or None if all is as asked.
+
+    A pooler such as PgBouncer refuses ``options`` or, told to ignore it, drops
+    it: results would then come in the server's own DateStyle or IntervalStyle,
+    which clients parse wrongly. No round trip: these are reported at login.
+    """
+    for name in REPORTED_SETTINGS:
+        reported = conn.info.parameter_status(name)
+        wanted = SESSION_SETTINGS[name]
+        # DateStyle is reported with its input order ("ISO, MDY"); only the output style counts.
+        if reported is not None and reported.split(",")[0].strip() != wanted:
+            return f"{name} is {reported!r}, not {wanted!r}"
+    return None
 
 
 def _is_auth_failure(sqlstate: str | None, message: str) -> bool:

@@ -4,12 +4,17 @@ aiohttp's ``receive`` answers a violation its parser found (invalid UTF-8,
 reserved bits or opcodes, fragmented or oversized control frames, a bad close
 frame, an oversized message) with ``close(code=...)`` and no reason; the gateway
 README promises one. Violations aiohttp does not look for (unmasked frames, an
-oversized auth message) are ``FrameGate``'s.
+oversized auth message) are ``FrameGate``'s. Two more gaps are closed here: a
+client close with a code RFC 6455 section 7.4 keeps off the wire (1005, 1006,
+1015, 5000 and up; aiohttp checks none of them) is answered 1002, not echoed as
+1000; and a handshake whose ``Sec-WebSocket-Key`` is not ASCII, which aiohttp
+lets escape as a bare ``ValueError`` (a 500), is a 400.
 """
 
 from __future__ import annotations
 
 from aiohttp import WebSocketError, WSCloseCode, web
+from aiohttp.abc import AbstractStreamWriter
 
 from ppg_edge.core.protocol import CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR
 
@@ -21,6 +26,20 @@ FRAME_ERRORS = {
     CLOSE_MESSAGE_TOO_BIG: "too big: a message exceeds the size limit",
 }
 """aiohttp's parser closes with these codes and no reason; the general reason per code."""
+NOT_ON_THE_WIRE = frozenset({1005, 1006, 1015})
+"""Close codes only for reporting a close locally; a close frame must never carry them."""
+LAST_CLOSE_CODE = 4999
+
+
+def close_code_problem(code: int) -> str | None:
+    """Why a close code received from a client is not allowed on the wire, or None.
+
+    aiohttp already refuses codes under 3000 that it does not know (and uses 0
+    for a close frame without a code, which is allowed).
+    """
+    if code in NOT_ON_THE_WIRE or code > LAST_CLOSE_CODE:
+        return f"protocol error: close code {code} may not be sent in a close frame"
+    return None
 
 
 class GatewaySocket(web.WebSocketResponse):
@@ -29,9 +48,20 @@ class GatewaySocket(web.WebSocketResponse):
     sent: tuple[int, str] | None = None
     """The code and reason of the close frame this side sent first, for the log."""
 
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
+        try:
+            return await super().prepare(request)
+        except ValueError:
+            raise web.HTTPBadRequest(
+                text="Handshake error: Sec-WebSocket-Key is not base64 (it holds non-ASCII bytes)"
+            ) from None
+
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
+        problem = close_code_problem(self.close_code or 0) if code == WSCloseCode.OK else None
+        if problem is not None:
+            code, message = CLOSE_PROTOCOL_ERROR, close_reason(problem)
         if not message and code in FRAME_ERRORS:
             message = close_reason(self._violation(code))
         if self.sent is None and not self.closed:

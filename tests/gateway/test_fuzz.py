@@ -222,7 +222,7 @@ async def _fuzz(gateway: Any, seed: str, count: int, summary: Summary) -> RunSta
 
 
 async def _check_gateway(gateway: Any, stats: RunStats, summary: Summary) -> None:
-    """Alive, memory bounded, still serving, and no password in its log."""
+    """Alive, memory bounded, still serving, no traceback and no password in its log."""
     process = gateway.process
     if process.poll() is not None:
         summary.note("run: gateway died", f"exit status {process.returncode}")
@@ -239,6 +239,10 @@ async def _check_gateway(gateway: Any, stats: RunStats, summary: Summary) -> Non
     login = Login(gateway.user, gateway.password, gateway.database)
     log = gateway.log_text()
     stats.tracebacks = log.count("Traceback (most recent call last)")
+    if stats.tracebacks:
+        # Client input is the client's fault: one quiet line each, never a traceback (point 12).
+        first = log[log.index("Traceback (most recent call last)") :][:600]
+        summary.note("run: tracebacks in the gateway log", f"{stats.tracebacks}; first: {first}")
     for form in secrets_in_log(log, login):
         summary.note("run: secret in the gateway log", form)
 

@@ -33,6 +33,7 @@ from ppg_edge.core.protocol import (
     DESCRIPTOR_URN,
     ERROR_URN,
     STATEMENT_PATH,
+    WS_SUBPROTOCOL,
     multipart_content_type,
 )
 from ppg_edge.gateway.config import DEFAULT_AUTH_TIMEOUT
@@ -57,6 +58,7 @@ from tests.support.raw_ws import (
     body_of,
     frame,
     raw_http,
+    read_http_answer,
     status_of,
     text_frame,
 )
@@ -154,6 +156,13 @@ VIOLATIONS: dict[str, tuple[bytes, set[int]]] = {
     ),
     "invalid close code": (frame(OP_CLOSE, struct.pack("!H", 1)), {CLOSE_PROTOCOL_ERROR}),
     "one-byte close payload": (frame(OP_CLOSE, b"\x03"), {CLOSE_PROTOCOL_ERROR}),
+    # aiohttp lets these through (1006 is in its own list; it checks nothing from 3000 up),
+    # and echoed them with 1000: RFC 6455 7.4 reserves 1005, 1006 and 1015, and ends at 4999.
+    "close code 1006 on the wire": (
+        frame(OP_CLOSE, struct.pack("!H", 1006)),
+        {CLOSE_PROTOCOL_ERROR},
+    ),
+    "close code over 4999": (frame(OP_CLOSE, struct.pack("!H", 5000)), {CLOSE_PROTOCOL_ERROR}),
 }
 
 
@@ -174,6 +183,38 @@ async def test_frame_violation_closes_with_a_code_and_a_reason(
     assert code in codes and reason.strip(), (code, reason)
     if violation == "unmasked frame":
         assert "masked" in reason
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 3000, 4999])
+async def test_a_valid_client_close_is_answered_normally(watched: Gateway, code: int) -> None:
+    ws = await session(watched, auth=True)
+    try:
+        await ws.send(frame(OP_CLOSE, struct.pack("!H", code) + b"bye"))
+        closed = await ws.read_close()
+    finally:
+        ws.close()
+    assert closed is not None and closed[0] == 1000, closed
+
+
+async def test_non_ascii_websocket_key_is_400_with_a_reason(watched: Gateway) -> None:
+    head = (
+        (
+            f"GET /v0/session?db={watched.database} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Protocol: {WS_SUBPROTOCOL}\r\n"
+        ).encode()
+        + b"Sec-WebSocket-Key: "
+        + b"\xff" * 24
+        + b"\r\n\r\n"
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", watched.port)
+    try:
+        writer.write(head)
+        answer = await read_http_answer(reader)
+    finally:
+        writer.close()
+    assert status_of(answer) == 400, answer
+    assert b"Sec-WebSocket-Key" in body_of(answer)
 
 
 async def test_auth_message_over_its_cap_closes_1009_before_it_is_buffered(
