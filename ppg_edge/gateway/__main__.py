@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from .config import GatewayConfig, parse_config
 from .embedded import EmbeddedPostgres, EmbeddedUnavailable
 from .server import configure_logging, run
+from .workers import supervise
 
 EMBEDDED_USER = "ppg"
 EMBEDDED_DATABASE = "ppg"
@@ -75,6 +76,14 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _serve(config: GatewayConfig) -> int:
+    """Serve in this process, or supervise ``--workers`` processes; the exit status."""
+    if config.workers > 1:
+        return supervise(config)
+    run(config)
+    return 0
+
+
 def _main(argv: list[str] | None) -> int:
     config = parse_config(argv)
     configure_logging(config.log_level)
@@ -88,8 +97,7 @@ def _main(argv: list[str] | None) -> int:
             config.upstream_host,
             config.upstream_port,
         )
-        run(config)
-        return 0
+        return _serve(config)
     try:
         postgres = EmbeddedPostgres().start()
     except EmbeddedUnavailable as exc:
@@ -102,10 +110,9 @@ def _main(argv: list[str] | None) -> int:
         demo = _adopt_web_demo(config, password)
         banner = _banner(config, password) + (f"{demo}\n" if demo else "")
         print(banner, flush=True)
-        run(config)
+        return _serve(config)
     finally:
         postgres.stop()
-    return 0
 
 
 if __name__ == "__main__":

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import mimetypes
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from ppg_edge.core.protocol import CLOSE_GOING_AWAY, SESSION_PATH, STATEMENT_PATH
+from ppg_edge.core.protocol import SESSION_PATH, STATEMENT_PATH
 
+from . import metrics
 from .buffers import BodyBuffers
 from .config import GatewayConfig
+from .drain import IN_FLIGHT, InFlight, count_in_flight
 from .errors import (
     AuthenticationFailed,
     BodyTooLarge,
@@ -23,6 +26,7 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
+from .health import HEALTH_PATHS, Readiness, add_health_routes, ping_conninfo
 from .http_statement import ANSWERED, BodyTimedOut, statement_handler
 from .state import GATEWAY, LOG, LOG_DATABASE, LOG_USER, LOGGED, Gateway
 from .upstream import Pools, Upstream
@@ -52,7 +56,18 @@ def _plain(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=safe_text(message) + "\n", content_type="text/plain")
 
 
+REJECTED_BY: dict[type[Exception], str] = {
+    BodyTooLarge: "max_body_size",
+    BodyTimedOut: "body_timeout",
+    GatewayBusy: "max_buffered_bytes",
+}
+"""Refusals at a limit, counted in ``ppg_edge_gateway_rejections_total`` by limit."""
+
+
 def _error_response(exc: Exception) -> web.Response:
+    limit = REJECTED_BY.get(type(exc))
+    if limit is not None:
+        metrics.rejected(limit)
     if isinstance(exc, AuthenticationFailed):
         return _plain(401, f"authentication failed: {exc}")
     if isinstance(exc, BodyTooLarge):
@@ -97,9 +112,15 @@ async def errors_and_log(request: web.Request, handler: Handler) -> web.StreamRe
 
 
 def _log_request(request: web.Request, status: int, started: float) -> None:
+    """The request's log line, and its count and time in the metrics if it was a statement."""
     elapsed = (time.monotonic() - started) * 1000
+    if request.path == STATEMENT_PATH and request.method == "POST":
+        metrics.http_answered(status, elapsed / 1000)
     note = request.get("ppg_edge.note", "")
-    LOG.info(
+    # Probes come every few seconds: at INFO they would drown the requests that matter.
+    level = logging.DEBUG if request.path in HEALTH_PATHS else logging.INFO
+    LOG.log(
+        level,
         "%s %s %s user=%s db=%s %s %.0fms %s",
         request.method,
         request.path,
@@ -171,16 +192,30 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _shutdown(app: web.Application) -> None:
+    """Whatever socket the drain left (none after a SIGTERM): 1012, the service restarts."""
     for ws in [*app[GATEWAY].sessions, *app[UNAUTHENTICATED]]:
-        await ws.close(code=CLOSE_GOING_AWAY, message=b"gateway shutting down")
+        await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"gateway shutting down")
+
+
+def sampler_of(app: web.Application) -> Callable[[], None]:
+    """Set this worker's metric gauges from the gateway's state (sessions, pools)."""
+    gateway = app[GATEWAY]
+
+    def sample_now() -> None:
+        metrics.sample(len(gateway.sessions), gateway.pools.idle_count())
+
+    return sample_now
 
 
 async def _cleanup(app: web.Application) -> None:
     await app[GATEWAY].pools.close()
 
 
-def build_app(config: GatewayConfig) -> web.Application:
-    """The gateway as an aiohttp application (used by the CLI and in-process)."""
+def build_app(config: GatewayConfig, readiness: Readiness | None = None) -> web.Application:
+    """The gateway as an aiohttp application (used by the CLI and in-process).
+
+    ``readiness`` is shared with the admin listener and the drain (a fresh one if None).
+    """
     for suffix, content_type in STATIC_TYPES.items():
         mimetypes.add_type(content_type, suffix)
     upstream = Upstream(
@@ -189,7 +224,10 @@ def build_app(config: GatewayConfig) -> web.Application:
         math.ceil(config.statement_timeout * 1000),
         config.upstream_sslmode,
     )
-    app = web.Application(middlewares=[errors_and_log], client_max_size=config.max_body_size)
+    app = web.Application(
+        middlewares=[count_in_flight, errors_and_log], client_max_size=config.max_body_size
+    )
+    app[IN_FLIGHT] = InFlight()
     pools = Pools(
         upstream,
         config.max_connections,
@@ -202,10 +240,12 @@ def build_app(config: GatewayConfig) -> web.Application:
     app.router.add_route("OPTIONS", STATEMENT_PATH, preflight)
     app.router.add_get(SESSION_PATH, session_handler)
     add_wheel_routes(app, config)
+    add_health_routes(app, readiness or Readiness(ping_conninfo(config)))
     if config.static_dir is not None:
         app.router.add_get("/{tail:.*}", _static_handler(config.static_dir))
     app.on_response_prepare.append(_add_cors)
     app.cleanup_ctx.append(_sweeper)
+    app.cleanup_ctx.append(metrics.sampler(sampler_of(app)))
     app.on_shutdown.append(_shutdown)
     app.on_cleanup.append(_cleanup)
     return app

@@ -44,6 +44,11 @@ FD_RESERVE = 64 + 3 * LISTEN_BACKLOG
 """Descriptors kept free of client connections: logs, the listener, idle upstream
 connections, and accept bursts (asyncio accepts up to the backlog per loop turn and
 closes refused or evicted sockets a turn or two later)."""
+READY_CACHE_SECONDS = 1.0
+"""How long ``/ready`` reuses its last PostgreSQL ping (probes never hammer PostgreSQL)."""
+DEFAULT_SHUTDOWN_GRACE = 30.0
+"""Seconds a SIGTERM leaves in-flight statements and sessions to finish (``--shutdown-grace``)."""
+DEFAULT_WORKERS = 1
 
 
 @dataclass
@@ -75,6 +80,10 @@ class GatewayConfig:
     max_unauthenticated: int = DEFAULT_MAX_UNAUTHENTICATED
     max_clients: int | None = None
     """None: derived from the descriptor limit, see ``client_limit``."""
+    admin_listen: tuple[str, int] | None = None
+    """Where /metrics, /live and /ready are served apart from the protocol (``--admin-listen``)."""
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    workers: int = DEFAULT_WORKERS
     tls_cert: Path | None = None
     """PEM certificate chain: the listener speaks https/wss (with ``tls_key``)."""
     tls_key: Path | None = None
@@ -137,6 +146,14 @@ def _upstream(value: str) -> tuple[str, int, str]:
 
 def _listen(value: str) -> tuple[str, int]:
     return _host_port(value, DEFAULT_PORT)
+
+
+def _admin(value: str) -> tuple[str, int]:
+    """An admin address needs its port spelled out (no default to collide with --listen)."""
+    host, port = _host_port(value, 0)
+    if not port:
+        raise argparse.ArgumentTypeError(f"--admin-listen needs HOST:PORT, got {value!r}")
+    return host, port
 
 
 def _size(value: str) -> int:
@@ -283,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"password or NOLOGIN takes effect (default {DEFAULT_LOGIN_LIFETIME:g})",
     )
     _add_transport_arguments(parser)
+    _add_operations_arguments(parser)
     _add_tls_arguments(parser)
     _add_wheel_arguments(parser)
     return parser
@@ -335,6 +353,32 @@ def _add_transport_arguments(parser: argparse.ArgumentParser) -> None:
         type=_count,
         metavar="N",
         help="concurrent client connections (default: derived from the descriptor limit)",
+    )
+
+
+def _add_operations_arguments(parser: argparse.ArgumentParser) -> None:
+    """Running in production: processes, the admin address, shutdown."""
+    parser.add_argument(
+        "--workers",
+        type=_count,
+        default=DEFAULT_WORKERS,
+        metavar="N",
+        help="worker processes serving one address (SO_REUSEPORT); limits apply per worker "
+        f"(default {DEFAULT_WORKERS})",
+    )
+    parser.add_argument(
+        "--admin-listen",
+        type=_admin,
+        metavar="HOST:PORT",
+        help="also serve /metrics, /live and /ready here (/metrics is served only here)",
+    )
+    parser.add_argument(
+        "--shutdown-grace",
+        type=_timeout,
+        default=DEFAULT_SHUTDOWN_GRACE,
+        metavar="SECONDS",
+        help="after SIGTERM, how long in-flight statements and sessions may finish "
+        f"(default {DEFAULT_SHUTDOWN_GRACE:g})",
     )
 
 
@@ -462,6 +506,11 @@ def parse_config(
     config.heartbeat = args.heartbeat
     config.max_unauthenticated = args.max_unauthenticated
     config.max_clients = args.max_clients
+    config.admin_listen = args.admin_listen
+    config.shutdown_grace = args.shutdown_grace
+    config.workers = args.workers
+    if config.admin_listen == (config.listen_host, config.listen_port):
+        parser.error("--admin-listen must differ from --listen")
     config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
     config.wheel = None if args.no_wheel else args.wheel or checkout_wheel()
     if args.upstream:

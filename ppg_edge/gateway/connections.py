@@ -36,6 +36,7 @@ from aiohttp.http_websocket import WebSocketReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from . import metrics
 from .config import KEEPALIVE_TIMEOUT, GatewayConfig
 from .frame_gate import FrameGate
 from .log_tally import Tally
@@ -112,6 +113,7 @@ class GuardedHandler(RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
+        metrics.count_sent(transport)
         keep_alive(transport, self.guard.config.heartbeat)
         self.guard.live.add(self)
         self._wait_for_head(arm=True)
@@ -122,6 +124,7 @@ class GuardedHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        metrics.received(len(data))
         if self.waiting_since is not None and not self.ending:
             self.head_bytes += len(data)
             if self._head_ends_in(data):
@@ -216,6 +219,7 @@ class GuardedHandler(RequestHandler):
             timeout = self.guard.config.header_timeout
             answer = f"request head not received within {timeout:g} s"
             self.transport.write(plain_answer(408, "Request Timeout", answer))
+        metrics.rejected("header_timeout")
         self.guard.late.note("connections closed without a request head in time")
         self.force_close()
 
@@ -260,6 +264,7 @@ class ConnectionGuard:
 
     def __call__(self) -> asyncio.Protocol:
         if len(self.live) >= self.limit and not self._evict():
+            metrics.rejected("max_clients")
             self.tally.note(f"connections refused at the limit of {self.limit}")
             return Refusal(self._refusal)
         loop = asyncio.get_running_loop()
@@ -273,5 +278,6 @@ class ConnectionGuard:
         victim = min(waiting, key=lambda handler: cast(float, handler.waiting_since))
         self.live.discard(victim)
         victim.evict()
+        metrics.evicted()
         self.tally.note(f"idle connections closed at the limit of {self.limit}")
         return True

@@ -30,6 +30,7 @@ from psycopg import pq
 
 from ppg_edge.core.protocol import SESSION_SETTINGS
 
+from . import metrics
 from .config import DEFAULT_LOGIN_LIFETIME
 from .credentials import check_credentials
 from .errors import AuthenticationFailed, UpstreamUnavailable
@@ -287,6 +288,7 @@ class Pools:
         try:
             await asyncio.wait_for(self._slots.acquire(), self.wait_seconds)
         except TimeoutError:
+            metrics.rejected("queue_timeout")
             message = f"too many concurrent statements (limit {self.max_connections})"
             raise UpstreamUnavailable(message, 503) from None
         try:
@@ -305,6 +307,7 @@ class Pools:
 
     async def _login(self, credentials: Credentials) -> Connection:
         conn = await connect(self.upstream, credentials)
+        metrics.upstream_opened(conn)
         self._logged_in[conn] = time.monotonic()
         return conn
 

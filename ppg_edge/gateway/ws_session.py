@@ -31,6 +31,7 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL_CANCEL,
 )
 
+from . import drain, metrics
 from .credentials import check_credentials
 from .errors import (
     AuthenticationFailed,
@@ -107,6 +108,7 @@ class Session:
         self.statements = 0
         self.note = ""
         self.code: int | None = None
+        drain.track(self)
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with a code and a readable reason (once)."""
@@ -169,6 +171,7 @@ class Session:
         self.unauthenticated.discard(self.ws)
         config = self.gateway.config
         if len(self.gateway.sessions) >= config.max_sessions:
+            metrics.rejected("max_sessions")
             reason = f"too many sessions (limit {config.max_sessions}); try again later"
             await self.close(WSCloseCode.TRY_AGAIN_LATER, reason)
             return False
@@ -274,12 +277,14 @@ class Session:
             while True:
                 batch = await self._next_batch(carry)
                 self.busy = True
+                started = time.monotonic()
                 await self.cancels.start(tuple(number for number, _ in batch))
                 await self._answer(conn, batch)
                 self.cancels.done()
                 self.busy = False
                 self.last_activity = time.monotonic()
                 self.statements += len(batch)
+                metrics.ws_answered(len(batch), self.last_activity - started)
                 if conn.closed:
                     await self.close(CLOSE_SERVER_ERROR, "connection to PostgreSQL lost")
                     return
@@ -339,6 +344,7 @@ async def session_handler(request: web.Request) -> web.StreamResponse:
     started = time.monotonic()
     try:
         if len(waiting) >= config.max_unauthenticated:
+            metrics.rejected("max_unauthenticated")
             reason = (
                 f"too many sockets waiting to authenticate (limit {config.max_unauthenticated}); "
                 "try again later"
@@ -375,6 +381,7 @@ def _log_session(session: Session, request: web.Request, started: float) -> None
         "readahead": session.most_queued_bytes,
         "close": session.code or session.ws.close_code,
     }
+    metrics.session_ended(info["close"])
     fields = " ".join(f"{key}={value}" for key, value in info.items())
     elapsed = (time.monotonic() - started) * 1000
     LOG.info("WS %s %s %s (%s) %.0fms", request.path, fields, request.remote, session.note, elapsed)

@@ -103,7 +103,8 @@ def test_every_flag_has_its_variable(tmp_path: Path) -> None:
         with_type: Any = action.type
         value = "1" if bare else "x"
         if with_type is not None:  # a value its own type accepts
-            value = {"--upstream": "postgres://h", "--listen": "h:1"}.get(flag, "1")
+            addresses = {"--listen": "h:1", "--admin-listen": "h:2"}
+            value = {"--upstream": "postgres://h", **addresses}.get(flag, "1")
             if flag.startswith("--tls-") or flag == "--wheel":
                 value = __file__ if flag != "--wheel" else str(wheel)
         expected = [flag] if bare else [f"{flag}={value}"]
