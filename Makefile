@@ -15,13 +15,13 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 demo: setup
 	$(BIN)/python scripts/build_web_demo.py
-	$(BIN)/python -m ppg_edge.gateway --embedded
+	$(BIN)/python -m ppg_edge_gateway --embedded --static web-demo --wheel wheels
 
 test: setup
 	$(BIN)/python -m pytest
 
 lint: python-env
-	$(BIN)/ruff check ppg_edge tests benchmarks scripts examples
+	$(BIN)/ruff check ppg_edge gateway tests benchmarks scripts examples
 	$(BIN)/mypy
 
 setup: system-packages python-env node-env wheel
@@ -42,10 +42,10 @@ system-packages:
 
 python-env: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml gateway/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test]" -e "./gateway[embedded]"
 	touch $@
 
 # The interop, browser and workers suites need Node >= 20 (Debian 12's apt has 18): when the

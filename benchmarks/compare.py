@@ -18,7 +18,7 @@ its row count and last row (a miscount fails the benchmark). Figures:
 - peak RSS growth of a process streaming 2 x ROWS rows with `async for`.
 
 Run from the repository root: `python benchmarks/compare.py [--rows N] [--only FIGURE]`
-(asyncpg: `pip install -e ".[bench]"`; Node >= 20; `npm ci` in benchmarks/js runs by
+(`pip install -e ".[bench]" -e ./gateway`; Node >= 20; `npm ci` in benchmarks/js runs by
 itself when needed).
 """
 

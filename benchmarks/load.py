@@ -355,7 +355,7 @@ def run_once(postgres: Postgres, workers: int, args: argparse.Namespace) -> bool
 def gateway_has_workers() -> bool:
     """Whether this gateway's CLI offers ``--workers`` (another change adds it)."""
     done = subprocess.run(
-        [sys.executable, "-m", "ppg_edge.gateway", "--help"],
+        [sys.executable, "-m", "ppg_edge_gateway", "--help"],
         capture_output=True,
         text=True,
         env=gateway_environment(),

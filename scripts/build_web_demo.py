@@ -1,7 +1,7 @@
 """Fill web-demo/vendor/ with Pyodide (from npm) and a fresh ppg_edge wheel.
 
 After this, web-demo/ is a self-contained static site: any static server (or
-`python -m ppg_edge.gateway --static web-demo`) can serve it, with no CDN.
+`python -m ppg_edge_gateway --static web-demo`) can serve it, with no CDN.
 
     python scripts/build_web_demo.py
 """
@@ -60,7 +60,8 @@ def build_vendor() -> Path:
 
 def main() -> None:
     vendor = build_vendor()
-    print(f"web demo ready: {vendor.parent} (serve it, e.g. python -m ppg_edge.gateway --embedded)")
+    serve = "python -m ppg_edge_gateway --embedded --static web-demo"
+    print(f"web demo ready: {vendor.parent} (serve it, e.g. {serve})")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,12 @@
-"""Build the pure ppg_edge wheel (py3-none-any) into wheels/.
+"""Build the ppg_edge driver wheel (or, with --gateway, the gateway's) into wheels/.
 
-This is the driver wheel that Pyodide pages, the web demo and the browser tests
-install: it leaves out `ppg_edge.gateway`, the server (aiohttp + psycopg), which
-no browser or Worker can import (`--with-gateway` keeps it). The edge wheel
-carries the local version label `+edge` (e.g. `ppg_edge-0.1.0+edge-py3-none-any.whl`)
-so it is never mistaken for the full wheel, and a short readme instead of the
-project README, which would otherwise be most of its METADATA. The source is
-copied to a temporary directory first, so no build/ or .egg-info leftovers in
-the work tree can leak stale modules into the wheel.
+The driver wheel is the one Pyodide pages, the web demo, notebooks and Workers install:
+the repository root is the driver's own distribution, and the gateway is a sibling
+distribution in gateway/ (`ppg-edge-gateway`), so nothing is left out or relabelled here.
+Each project is copied to a temporary directory first, so no build/ or .egg-info leftovers
+in the work tree can leak stale modules into a wheel.
 
-    python scripts/build_wheel.py [--outdir DIR] [--with-gateway]
+    python scripts/build_wheel.py [--outdir DIR] [--gateway] [--no-isolation]
 """
 
 from __future__ import annotations
@@ -19,73 +16,51 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("pyproject.toml", "README.md", "LICENSE", "ppg_edge")
-"""What the build backend needs: metadata files and the package itself."""
-
-PACKAGE_PREFIX = "ppg_edge-"
-GATEWAY = Path("ppg_edge") / "gateway"
-"""The server subpackage, left out of the driver wheel."""
-
-EDGE_LABEL = "edge"
-"""PEP 440 local version label of the driver-only wheel."""
-
-EDGE_README = """\
-# ppg_edge (edge build)
-
-Pure-Python driver for the Prisma Postgres serverless protocol (SQL over HTTP and
-WebSocket) for Pyodide, browsers and Cloudflare Python Workers. This build leaves
-out `ppg_edge.gateway`, the server; see README.md in the ppg_edge source repository
-for documentation.
-"""
-"""Stands in for README.md in the edge wheel's METADATA, which embeds the readme."""
 
 
-def copy_sources(destination: Path, with_gateway: bool) -> None:
-    """Copy the files a build needs, without caches (and without the gateway unless asked)."""
-    for name in SOURCES:
-        source = ROOT / name
+@dataclass(frozen=True)
+class Project:
+    """One distribution of this repository: its folder, what a build needs, its wheel's prefix."""
+
+    folder: Path
+    sources: tuple[str, ...]
+    prefix: str
+
+
+DRIVER = Project(ROOT, ("pyproject.toml", "docs/PACKAGE.md", "LICENSE", "ppg_edge"), "ppg_edge-")
+GATEWAY = Project(ROOT / "gateway", ("pyproject.toml", "ppg_edge_gateway"), "ppg_edge_gateway-")
+
+
+def copy_sources(project: Project, destination: Path) -> None:
+    """Copy the files a build needs, without caches."""
+    for name in project.sources:
+        source = project.folder / name
         if source.is_dir():
             shutil.copytree(
                 source, destination / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
             )
-        elif source.exists():
+        else:
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination / name)
-    if not with_gateway:
-        shutil.rmtree(destination / GATEWAY, ignore_errors=True)
-        make_edge_metadata(destination)
 
 
-def make_edge_metadata(source: Path) -> None:
-    """Give the copied project the short readme and the `+edge` local version label."""
-    pyproject = source / "pyproject.toml"
-    text = pyproject.read_text(encoding="utf-8")
-    project = tomllib.loads(text)["project"]
-    version = project["version"]
-    version_line = f'version = "{version}"'
-    if text.count(version_line) != 1:
-        raise SystemExit(f"pyproject.toml: expected exactly one line {version_line!r}")
-    edge_line = f'version = "{version}+{EDGE_LABEL}"'
-    pyproject.write_text(text.replace(version_line, edge_line), encoding="utf-8")
-    (source / project["readme"]).write_text(EDGE_README, encoding="utf-8")
-
-
-def build_wheel(outdir: Path, isolation: bool = True, with_gateway: bool = False) -> Path:
-    """Build the wheel into `outdir`, replacing older ppg_edge wheels there; return its path."""
+def build_wheel(outdir: Path, isolation: bool = True, project: Project = DRIVER) -> Path:
+    """Build the wheel into `outdir`, replacing older wheels of it there; return its path."""
     with tempfile.TemporaryDirectory() as tmp:
         source, built = Path(tmp) / "src", Path(tmp) / "dist"
         source.mkdir()
-        copy_sources(source, with_gateway)
+        copy_sources(project, source)
         command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(built), str(source)]
         if not isolation:
             command.insert(4, "--no-isolation")
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        (wheel,) = built.glob(f"{PACKAGE_PREFIX}*-py3-none-any.whl")
+        (wheel,) = built.glob(f"{project.prefix}*-py3-none-any.whl")
         outdir.mkdir(parents=True, exist_ok=True)
-        for old in outdir.glob(f"{PACKAGE_PREFIX}*.whl"):
+        for old in outdir.glob(f"{project.prefix}*.whl"):
             old.unlink()
         return Path(shutil.copy2(wheel, outdir / wheel.name))
 
@@ -99,12 +74,10 @@ def main() -> None:
         help="build with this Python's setuptools instead of a fresh isolated one",
     )
     parser.add_argument(
-        "--with-gateway",
-        action="store_true",
-        help="keep ppg_edge.gateway (the server) in the wheel",
+        "--gateway", action="store_true", help="build the gateway's wheel (gateway/) instead"
     )
     args = parser.parse_args()
-    wheel = build_wheel(args.outdir, not args.no_isolation, args.with_gateway)
+    wheel = build_wheel(args.outdir, not args.no_isolation, GATEWAY if args.gateway else DRIVER)
     print(f"{wheel} ({wheel.stat().st_size} bytes)")
 
 

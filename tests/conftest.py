@@ -1,13 +1,13 @@
 """Session fixtures every suite uses: a private PostgreSQL and the real gateway.
 
-The project's own pytest plugin (``ppg_edge.gateway.pytest_plugin``, also an
+The project's own pytest plugin (``ppg_edge_gateway.pytest_plugin``, also an
 installed entry point) is loaded here, so its fixtures work from a fresh
 checkout too; ``pytester`` is for the plugin's own tests (tests/plugin/).
 
 - ``postgres``: the plugin's ``ppg_postgres`` (one PostgreSQL per session):
   ``.host``, ``.port``, ``.superuser_dsn`` (psycopg conninfo),
   ``.dsn(user, password, dbname)``.
-- ``gateway``: a ``python -m ppg_edge.gateway`` subprocess with ``.url``,
+- ``gateway``: a ``python -m ppg_edge_gateway`` subprocess with ``.url``,
   ``.ws_url``, ``.port``, ``.user``, ``.password``, ``.database``,
   ``.connection_string``, ``.direct_dsn`` and ``.log_path``; its role
   (LOGIN CREATEDB) owns its database.
@@ -26,7 +26,7 @@ import pytest
 
 from tests.support.servers import Gateway, Postgres, running_gateway
 
-pytest_plugins = ["ppg_edge.gateway.pytest_plugin", "pytester"]
+pytest_plugins = ["ppg_edge_gateway.pytest_plugin", "pytester"]
 
 
 @pytest.fixture(scope="session")

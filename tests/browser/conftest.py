@@ -1,7 +1,7 @@
 """Fixtures that run ppg_edge inside Pyodide: in Chromium (page and module Web
 Worker, via Playwright) and on Node (npm `ws` as WebSocket).
 
-Built on the project's pytest plugin (ppg_edge.gateway.pytest_plugin): its
+Built on the project's pytest plugin (ppg_edge_gateway.pytest_plugin): its
 Chromium (`ppg_browser`, flags and path from pyproject.toml), its freshly built
 wheel (`ppg_wheel`), its Pyodide folder (`ppg_pyodide_dir`, npm-installed here
 on demand), its PostgreSQL and its static server class. The suite's page,
@@ -29,7 +29,7 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, Page
 
-from ppg_edge.gateway.testing.site import SiteHandler, StaticSite
+from ppg_edge_gateway.testing.site import SiteHandler, StaticSite
 
 BROWSER_TESTS = Path(__file__).resolve().parent
 ROOT = BROWSER_TESTS.parent.parent

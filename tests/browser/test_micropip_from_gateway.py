@@ -22,7 +22,7 @@ from urllib.parse import quote
 import pytest
 from playwright.async_api import Browser, Page
 
-from ppg_edge.gateway.testing.site import StaticSite
+from ppg_edge_gateway.testing.site import StaticSite
 from tests.browser.conftest import ROOT, SITE
 
 pytestmark = pytest.mark.timeout(600)  # Pyodide boots once per page

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ppg_edge.gateway.testing.page import PagePythonError, PyodidePage
+from ppg_edge_gateway.testing.page import PagePythonError, PyodidePage
 
 pytestmark = pytest.mark.timeout(600)  # the first test boots Pyodide
 

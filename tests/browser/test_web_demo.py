@@ -1,6 +1,6 @@
 """The web demo, driven the way a newcomer uses it.
 
-`python -m ppg_edge.gateway --embedded` starts a private PostgreSQL and serves
+`python -m ppg_edge_gateway --embedded` starts a private PostgreSQL and serves
 the demo (once `scripts/build_web_demo.py` has filled web-demo/vendor); the test
 opens it in Chromium, fills in the connection form from the printed connection
 string, opens the printed `Web demo:` URL, runs queries, provokes an
@@ -36,7 +36,7 @@ PYTHON_SCREENSHOT = ARTIFACTS / "web-demo-python.png"
 PYTHON_ERROR_SCREENSHOT = ARTIFACTS / "web-demo-python-error.png"
 BANNER_TIMEOUT = 90.0
 UI_TIMEOUT_MS = 120_000
-GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge.gateway", "--embedded")
+GATEWAY_COMMAND = (sys.executable, "-m", "ppg_edge_gateway", "--embedded", "--static", "web-demo")
 CONNECTION_LINE = re.compile(r"Connection string: postgres://([^:]+):([^@]+)@[^/]+/(\S+)")
 DEMO_LINE = re.compile(r"Web demo: (http://\S+)")
 
@@ -147,7 +147,7 @@ async def test_demo_boots_python_and_fills_the_endpoint(
 ) -> None:
     assert await demo.input_value("#endpoint") == demo_server.url
     boot = await demo.inner_text("#boot")
-    assert re.fullmatch(r"Python 3\.14 · ppg_edge \d+\.\d+\.\d+\+edge · ready in [\d.]+ s", boot)
+    assert re.fullmatch(r"Python 3\.14 · ppg_edge \d+\.\d+\.\d+ · ready in [\d.]+ s", boot)
     assert await demo.is_enabled("#run")
 
 

@@ -23,7 +23,7 @@ BUILD_SCRIPT = ROOT / "scripts" / "build_wheel.py"
 
 
 def driver_sources() -> dict[str, bytes]:
-    """Every file of the package except the server (gateway) and caches."""
+    """Every file of the driver package except caches."""
     package = ROOT / "ppg_edge"
     return {
         path.relative_to(ROOT).as_posix(): path.read_bytes()
@@ -31,7 +31,6 @@ def driver_sources() -> dict[str, bytes]:
         if path.is_file()
         and "__pycache__" not in path.parts
         and path.suffix != ".pyc"
-        and path.relative_to(package).parts[0] != "gateway"
     }
 
 
@@ -52,28 +51,39 @@ def test_wheel_is_pure_and_small(wheel: Path) -> None:
     assert wheel.stat().st_size < WHEEL_SIZE_LIMIT
 
 
-def test_edge_wheel_is_labelled_and_carries_a_short_readme(wheel: Path) -> None:
-    edge_version = f"{project_version()}+edge"
-    assert wheel.name == f"ppg_edge-{edge_version}-py3-none-any.whl"
-    metadata = wheel_metadata(wheel)
-    assert metadata["Version"] == edge_version
-    description = metadata.get_payload()
-    assert "ppg_edge (edge build)" in description
-    assert len(description) < 1000  # not the project README
+def test_driver_wheel_is_the_plain_distribution_without_the_gateway(wheel: Path) -> None:
+    assert wheel.name == f"ppg_edge-{project_version()}-py3-none-any.whl"
+    assert wheel_metadata(wheel)["Version"] == project_version()
+    assert len(wheel_metadata(wheel).get_payload()) < 1000  # docs/PACKAGE.md, not the README
+    with zipfile.ZipFile(wheel) as archive:
+        assert not [n for n in archive.namelist() if "gateway" in n]
+    requirements = " ".join(wheel_metadata(wheel).get_all("Requires-Dist") or [])
+    assert "psycopg" not in requirements and "aiohttp" not in requirements
 
 
-def test_full_wheel_keeps_the_plain_version_and_the_gateway(tmp_path: Path) -> None:
+def test_gateway_wheel_is_a_sibling_that_depends_on_the_driver(tmp_path: Path) -> None:
     subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--outdir", str(tmp_path), "--with-gateway"],
+        [sys.executable, str(BUILD_SCRIPT), "--outdir", str(tmp_path), "--gateway"],
         check=True,
         timeout=600,
         stdout=subprocess.DEVNULL,
     )
-    (full,) = tmp_path.glob("*.whl")
-    assert full.name == f"ppg_edge-{project_version()}-py3-none-any.whl"
-    with zipfile.ZipFile(full) as archive:
-        assert "ppg_edge/gateway/__init__.py" in archive.namelist()
-    assert wheel_metadata(full)["Version"] == project_version()
+    (gateway,) = tmp_path.glob("*.whl")
+    assert gateway.name == f"ppg_edge_gateway-{project_version()}-py3-none-any.whl"
+    with zipfile.ZipFile(gateway) as archive:
+        names = archive.namelist()
+    assert "ppg_edge_gateway/__main__.py" in names
+    assert "ppg_edge_gateway/testing/page/harness.mjs" in names
+    assert not [n for n in names if n.startswith("ppg_edge/")]
+    metadata = wheel_metadata(gateway)
+    requirements = metadata.get_all("Requires-Dist") or []
+    assert f"ppg-edge=={project_version()}" in requirements
+    assert not [r for r in requirements if "pool" in r]  # psycopg-pool was never used
+    with zipfile.ZipFile(gateway) as archive:
+        (points,) = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        entry_points = archive.read(points).decode()
+    assert "ppg-edge-gateway = ppg_edge_gateway.__main__:main" in entry_points
+    assert "ppg_edge_gateway.pytest_plugin" in entry_points
 
 
 def test_wheel_holds_exactly_the_driver_source(wheel: Path) -> None:

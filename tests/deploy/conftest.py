@@ -2,7 +2,7 @@
 
 Everything is real and local: certificates made by the ``openssl`` CLI at test
 time (never committed), Debian's ``pgbouncer`` and ``haproxy`` as subprocesses
-on free 127.0.0.1 ports, gateways as ``python -m ppg_edge.gateway``.
+on free 127.0.0.1 ports, gateways as ``python -m ppg_edge_gateway``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each gets a generated configuration in a temp folder and runs in the
 foreground (stopped by PID on exit). PgBouncer refuses to run as root, so as
 root it runs as the account PostgreSQL runs as (``postgres``), like
-``ppg_edge.gateway.embedded`` does for the server.
+``ppg_edge_gateway.embedded`` does for the server.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 
-from ppg_edge.gateway.embedded import free_port, stop_process
+from ppg_edge_gateway.embedded import free_port, stop_process
 from tests.support.servers import Postgres, port_open
 
 READY_TIMEOUT = 20.0

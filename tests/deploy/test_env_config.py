@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 import ppg_edge
-from ppg_edge.gateway.config import (
+from ppg_edge_gateway.config import (
     ENV_PREFIX,
     build_parser,
     environment_arguments,
     parse_config,
 )
-from ppg_edge.gateway.embedded import free_port, stop_process
+from ppg_edge_gateway.embedded import free_port, stop_process
 from tests.support.servers import Gateway, Postgres, gateway_environment, port_open
 
 UPSTREAM = ["--upstream", "postgres://db.example:5433"]
@@ -125,7 +125,7 @@ async def test_a_gateway_configured_by_environment_only(
         }
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "ppg_edge.gateway"],
+        [sys.executable, "-m", "ppg_edge_gateway"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

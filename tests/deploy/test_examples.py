@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import ppg_edge
-from ppg_edge.gateway.config import parse_config
+from ppg_edge_gateway.config import parse_config
 from tests.deploy.conftest import Certificates
 from tests.deploy.proxies import Pool, running_pgbouncer
 from tests.support.servers import REPO_ROOT, Gateway, Postgres
@@ -51,7 +51,7 @@ def test_the_systemd_unit_runs_the_gateway_from_its_environment_file() -> None:
     unit.optionxform = str  # type: ignore[assignment,method-assign]
     unit.read(EXAMPLES / "ppg-edge-gateway.service")
     service = unit["Service"]
-    assert service["ExecStart"].endswith("python -m ppg_edge.gateway")
+    assert service["ExecStart"].endswith("/bin/ppg-edge-gateway")  # the console script
     assert service["EnvironmentFile"].endswith("/gateway.env")
     assert service["KillSignal"] == "SIGTERM"
     assert service["User"] != "root"

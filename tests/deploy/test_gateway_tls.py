@@ -136,7 +136,7 @@ def two_plain(gateway_factory: Callable[..., Gateway]) -> list[Gateway]:
 
 
 def test_certificate_flags_go_together(certificates: Certificates) -> None:
-    from ppg_edge.gateway.config import parse_config
+    from ppg_edge_gateway.config import parse_config
 
     with pytest.raises(SystemExit):
         parse_config(["--upstream", "postgres://x", "--tls-cert", str(certificates.cert)], {})
@@ -158,7 +158,7 @@ def test_a_key_that_does_not_match_stops_the_gateway(certificates: Certificates)
     pair = ["--tls-cert", str(certificates.cert), "--tls-key", str(certificates.other_key)]
     upstream = ["--upstream", "postgres://127.0.0.1:9", "--listen", "127.0.0.1:0"]
     done = subprocess.run(
-        [sys.executable, "-m", "ppg_edge.gateway", *upstream, *pair],
+        [sys.executable, "-m", "ppg_edge_gateway", *upstream, *pair],
         env=gateway_environment(),
         capture_output=True,
         text=True,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,12 +17,11 @@ import aiohttp
 import psycopg
 import pytest
 
-import ppg_edge
-from ppg_edge.gateway.__main__ import web_demo_line
-from ppg_edge.gateway.config import GatewayConfig
-from ppg_edge.gateway.embedded import free_port, stop_process
+from ppg_edge_gateway.__main__ import web_demo_line
+from ppg_edge_gateway.config import GatewayConfig
+from ppg_edge_gateway.embedded import free_port, stop_process
 from tests.support.raw import RawHttp
-from tests.support.servers import REPO_ROOT, Gateway, port_open
+from tests.support.servers import REPO_ROOT, Gateway, gateway_environment, port_open
 
 ORIGIN = "http://app.example"
 
@@ -148,7 +145,7 @@ async def test_static_site_does_not_shadow_the_protocol(
 
 def test_cli_requires_an_upstream() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ppg_edge.gateway"],
+        [sys.executable, "-m", "ppg_edge_gateway"],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -159,7 +156,7 @@ def test_cli_requires_an_upstream() -> None:
 
 def test_cli_rejects_a_bad_upstream() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ppg_edge.gateway", "--upstream", "http://x:1"],
+        [sys.executable, "-m", "ppg_edge_gateway", "--upstream", "http://x:1"],
         capture_output=True,
         text=True,
         cwd=REPO_ROOT,
@@ -169,15 +166,16 @@ def test_cli_rejects_a_bad_upstream() -> None:
 
 
 @contextmanager
-def _embedded(root: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    """``python -m ppg_edge.gateway --embedded`` with ppg_edge from ``root``; stopped on exit."""
+def _embedded(cwd: Path, port: int, *options: str) -> Iterator[subprocess.Popen[str]]:
+    """``python -m ppg_edge_gateway --embedded`` run in ``cwd``; stopped on exit."""
+    command = [sys.executable, "-m", "ppg_edge_gateway", "--embedded"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "ppg_edge.gateway", "--embedded", "--listen", f"127.0.0.1:{port}"],
+        [*command, "--listen", f"127.0.0.1:{port}", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(root)},
+        cwd=cwd,
+        env=gateway_environment(),
     )
     try:
         yield process
@@ -238,9 +236,7 @@ def test_web_demo_line_depends_on_the_built_vendor_folder(tmp_path: Path) -> Non
 
 
 def _demo_layout(root: Path) -> bytes:
-    """A copy of the package beside a built-looking web-demo/; returns its index.html."""
-    package = Path(ppg_edge.__file__).resolve().parent
-    shutil.copytree(package, root / "ppg_edge", ignore=shutil.ignore_patterns("__pycache__"))
+    """A built-looking web-demo/ in ``root``; returns its index.html."""
     page = b"<!doctype html><title>ppg_edge web demo</title>"
     (root / "web-demo" / "vendor").mkdir(parents=True)
     (root / "web-demo" / "index.html").write_bytes(page)
@@ -253,7 +249,7 @@ async def test_embedded_serves_the_built_web_demo(
 ) -> None:
     page = _demo_layout(tmp_path)
     port = free_port()
-    with _embedded(tmp_path, port) as process:
+    with _embedded(tmp_path, port, "--static", "web-demo") as process:
         assert process.stdout is not None
         banner = "".join(process.stdout.readline() for _ in range(5))
         login = re.search(r"Connection string: postgres://(\w+):(\S+)@", banner)

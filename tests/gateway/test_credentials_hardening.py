@@ -21,8 +21,8 @@ from ppg_edge.core.protocol import (
     STATEMENT_PATH,
     multipart_content_type,
 )
-from ppg_edge.gateway.credentials import MAX_NAME_BYTES, MAX_PASSWORD_BYTES
-from ppg_edge.gateway.embedded import free_port
+from ppg_edge_gateway.credentials import MAX_NAME_BYTES, MAX_PASSWORD_BYTES
+from ppg_edge_gateway.embedded import free_port
 from tests.support.raw import (
     BOUNDARY,
     RawHttp,

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from ppg_edge.core.protocol import CLOSE_POLICY_VIOLATION, STATEMENT_PATH, multipart_content_type
-from ppg_edge.gateway.config import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_BODY
+from ppg_edge_gateway.config import DEFAULT_AUTH_TIMEOUT, DEFAULT_MAX_BODY
 from tests.support.raw import (
     BOUNDARY,
     RawHttp,

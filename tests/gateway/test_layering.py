@@ -1,15 +1,17 @@
-"""The gateway depends on nothing of the driver but the protocol constants."""
+"""The gateway depends on nothing of the driver but the protocol constants.
+
+It is a distribution of its own (gateway/), so it must not reach into the driver
+or guess a source checkout's layout either.
+"""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import ppg_edge.gateway
-from ppg_edge.gateway.__main__ import WEB_DEMO
-from tests.support.servers import REPO_ROOT
+import ppg_edge_gateway
 
-GATEWAY_DIR = Path(ppg_edge.gateway.__file__).resolve().parent
+GATEWAY_DIR = Path(ppg_edge_gateway.__file__).resolve().parent
 ALLOWED = {"ppg_edge.core.protocol"}
 
 
@@ -35,5 +37,18 @@ def test_gateway_imports_only_the_protocol_constants() -> None:
     assert offending == {}
 
 
-def test_web_demo_is_found_beside_the_package() -> None:
-    assert WEB_DEMO == REPO_ROOT / "web-demo"
+CHECKOUT_NAMES = ("web-demo", '"wheels"', "wheels/")
+"""A source checkout's folders, which only explicit flags (--static, --wheel) may name."""
+
+
+def test_the_server_does_not_look_for_a_checkout_layout() -> None:
+    test_side = {"testing", "pytest_plugin.py"}  # the pytest plugin builds wheels from a checkout
+    served = [s for s in GATEWAY_DIR.rglob("*.py") if not test_side & set(s.parts)]
+    assert len(served) > 5
+    named = {
+        str(source.relative_to(GATEWAY_DIR)): name
+        for source in served
+        for name in CHECKOUT_NAMES
+        if name in source.read_text()
+    }
+    assert named == {}

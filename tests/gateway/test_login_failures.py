@@ -12,9 +12,9 @@ import pytest
 from aiohttp import WSCloseCode
 
 from ppg_edge.core.protocol import CLOSE_POLICY_VIOLATION
-from ppg_edge.gateway.embedded import free_port
-from ppg_edge.gateway.errors import AuthenticationFailed, UpstreamUnavailable
-from ppg_edge.gateway.upstream import Credentials, Upstream, connect
+from ppg_edge_gateway.embedded import free_port
+from ppg_edge_gateway.errors import AuthenticationFailed, UpstreamUnavailable
+from ppg_edge_gateway.upstream import Credentials, Upstream, connect
 from tests.support.raw import RawHttp, basic_auth, expect_close, open_session, send_statement
 
 FULL_ROLE = "ppg_full_role"

@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ppg_edge.gateway.config import DEFAULT_LOGIN_LIFETIME, parse_config
+from ppg_edge_gateway.config import DEFAULT_LOGIN_LIFETIME, parse_config
 from tests.support.raw import RawHttp, basic_auth
 
 LIFETIME = 2.0

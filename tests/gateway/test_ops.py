@@ -21,9 +21,9 @@ import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ppg_edge.gateway.config import READY_CACHE_SECONDS, parse_config
-from ppg_edge.gateway.embedded import free_port
-from ppg_edge.gateway.metrics import METRICS_PATH
+from ppg_edge_gateway.config import READY_CACHE_SECONDS, parse_config
+from ppg_edge_gateway.embedded import free_port
+from ppg_edge_gateway.metrics import METRICS_PATH
 from tests.support.raw import (
     RawHttp,
     answer_rows,
@@ -91,7 +91,7 @@ async def test_health_requests_are_logged_at_debug(gateway_factory: Factory) -> 
         if "GET /live 200" in gateway.log_text():
             break
         await asyncio.sleep(0.05)
-    assert "DEBUG ppg_edge.gateway: GET /live 200" in gateway.log_text()
+    assert "DEBUG ppg_edge_gateway: GET /live 200" in gateway.log_text()
 
 
 async def test_ready_is_503_with_a_reason_when_postgres_does_not_answer(

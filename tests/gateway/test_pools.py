@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from ppg_edge.gateway.upstream import Connection, Credentials, Pools, Upstream
+from ppg_edge_gateway.upstream import Connection, Credentials, Pools, Upstream
 
 
 async def live_backends(dsn: str, pids: list[int], expected: set[int]) -> set[int]:

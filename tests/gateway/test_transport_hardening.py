@@ -36,7 +36,7 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
     multipart_content_type,
 )
-from ppg_edge.gateway.config import DEFAULT_AUTH_TIMEOUT
+from ppg_edge_gateway.config import DEFAULT_AUTH_TIMEOUT
 from tests.support.raw import (
     BOUNDARY,
     answer_rows,
@@ -275,7 +275,7 @@ async def test_malformed_requests_are_one_quiet_line_each(watched: Gateway) -> N
     await asyncio.sleep(0.3)
     new = watched.log_text()[len(before) :]
     assert "Traceback" not in new and " ERROR " not in new, new[:3000]
-    assert len(re.findall(r" INFO ppg_edge\.gateway: bad request from ", new)) == 3 * len(MALFORMED)
+    assert len(re.findall(r" INFO ppg_edge_gateway: bad request from ", new)) == 3 * len(MALFORMED)
 
 
 def reset(ws: RawWebSocket) -> None:

@@ -11,11 +11,11 @@ import pytest
 from aiohttp.http_exceptions import BadHttpMessage, InvalidURLError, LineTooLong
 
 from ppg_edge.core.protocol import CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR
-from ppg_edge.gateway.config import FD_RESERVE, GatewayConfig, parse_config
-from ppg_edge.gateway.connections import bad_request_reason, close_frame, keep_alive
-from ppg_edge.gateway.frame_gate import FrameGate
-from ppg_edge.gateway.log_redaction import RedactSecrets, redact
-from ppg_edge.gateway.wire_text import close_reason, safe_text
+from ppg_edge_gateway.config import FD_RESERVE, GatewayConfig, parse_config
+from ppg_edge_gateway.connections import bad_request_reason, close_frame, keep_alive
+from ppg_edge_gateway.frame_gate import FrameGate
+from ppg_edge_gateway.log_redaction import RedactSecrets, redact
+from ppg_edge_gateway.wire_text import close_reason, safe_text
 from tests.support.raw_ws import OP_PING, frame, text_frame
 
 

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from ppg_edge.core.protocol import BINARY_PARAM_URN, DATAROW_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
-from ppg_edge.gateway.config import parse_config
-from ppg_edge.gateway.errors import ProtocolViolation
-from ppg_edge.gateway.execute import _DUMPS, _compact_encoder, row_block
-from ppg_edge.gateway.http_statement import media_type
-from ppg_edge.gateway.statement import parse_descriptor
-from ppg_edge.gateway.upstream import Credentials, Upstream
-from ppg_edge.gateway.ws_assembler import StatementAssembler
-from ppg_edge.gateway.ws_session import close_reason
+from ppg_edge_gateway.config import parse_config
+from ppg_edge_gateway.errors import ProtocolViolation
+from ppg_edge_gateway.execute import _DUMPS, _compact_encoder, row_block
+from ppg_edge_gateway.http_statement import media_type
+from ppg_edge_gateway.statement import parse_descriptor
+from ppg_edge_gateway.upstream import Credentials, Upstream
+from ppg_edge_gateway.ws_assembler import StatementAssembler
+from ppg_edge_gateway.ws_session import close_reason
 
 
 def test_descriptor_with_inline_and_extended_parameters() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from ppg_edge.gateway.driver_wheel import checkout_wheel
+from ppg_edge_gateway.config import parse_config
 from tests.support.servers import gateway_environment
 
 ALLOWED = "http://notebook.example"
@@ -20,7 +20,7 @@ ELSEWHERE = "http://elsewhere.example"
 
 @pytest.fixture(scope="module")
 def wheel_gateway(gateway_factory: Any, ppg_wheel: Path) -> Any:
-    """A gateway serving the freshly built edge wheel, allowing one browser origin."""
+    """A gateway serving the freshly built driver wheel, allowing one browser origin."""
     return gateway_factory(wheel=ppg_wheel, allow_origin=[ALLOWED])
 
 
@@ -130,7 +130,7 @@ def test_a_bad_wheel_flag_stops_the_gateway_at_start_up(
     }[kind]
     if kind == "not_a_wheel":
         target.write_text("hello")
-    command = [sys.executable, "-m", "ppg_edge.gateway", "--upstream", "postgres://127.0.0.1:1"]
+    command = [sys.executable, "-m", "ppg_edge_gateway", "--upstream", "postgres://127.0.0.1:1"]
     done = subprocess.run(
         [*command, "--wheel", str(target)],
         capture_output=True,
@@ -144,13 +144,11 @@ def test_a_bad_wheel_flag_stops_the_gateway_at_start_up(
     assert reason in done.stderr
 
 
-def test_a_source_checkout_serves_its_built_wheel_by_default(tmp_path: Path) -> None:
-    assert checkout_wheel(tmp_path) is None  # not a checkout
-    (tmp_path / "scripts").mkdir()
-    (tmp_path / "scripts" / "build_wheel.py").write_text("")
-    (tmp_path / "pyproject.toml").write_text("")
-    assert checkout_wheel(tmp_path) is None  # a checkout without a built wheel
+def test_without_wheel_flag_no_wheel_is_served(tmp_path: Path) -> None:
+    """An installed gateway never guesses a checkout's wheels/ folder: only --wheel names one."""
     (tmp_path / "wheels").mkdir()
-    built = tmp_path / "wheels" / "ppg_edge-0.1.0+edge-py3-none-any.whl"
-    built.write_bytes(b"PK")
-    assert checkout_wheel(tmp_path) == built
+    (tmp_path / "wheels" / "ppg_edge-0.1.0-py3-none-any.whl").write_bytes(b"PK")
+    upstream = ["--upstream", "postgres://127.0.0.1:1"]
+    assert parse_config(upstream, {}).wheel is None
+    given = parse_config([*upstream, "--wheel", str(tmp_path / "wheels")], {})
+    assert given.wheel == tmp_path / "wheels" / "ppg_edge-0.1.0-py3-none-any.whl"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from ppg_edge.gateway.pytest_plugin import chromium_launch
+from ppg_edge_gateway.pytest_plugin import chromium_launch
 from tests.support.jupyterlite import SiteServer
 from tests.support.notebook import NOTEBOOK, ROOT, CellOutput, Table, check_outputs, code_cells
 
@@ -31,7 +31,7 @@ RUN_ALL_MS = 180_000
 VIEWPORT = {"width": 1280, "height": 1000}
 OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 """No host but 127.0.0.1 resolves: a fetch from a CDN or from PyPI would fail."""
-EDGE_WHEEL = "/pypi/ppg_edge-0.1.0+edge-py3-none-any.whl"
+EDGE_WHEEL = "/pypi/ppg_edge-0.1.0-py3-none-any.whl"
 
 READ_OUTPUTS = """() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell')].map(cell => {
   const outputs = [...cell.querySelectorAll('.jp-OutputArea-output')];
@@ -124,7 +124,7 @@ async def test_example_notebook_runs_in_jupyterlite(
         json.dumps({"marks": marks, "cells": raw}, indent=2)
     )
     check_outputs(outputs)
-    assert outputs[0].text.strip() == "ppg_edge 0.1.0+edge", "not the site's edge wheel"
+    assert outputs[0].text.strip() == "ppg_edge 0.1.0", "not the site's driver wheel"
     assert lite_gateway.password not in page_text
     foreign = [url for url in requests if not url.startswith(jupyterlite_site.origin)]
     assert foreign and all(url.startswith(f"{lite_gateway.url}/v0/") for url in foreign)

@@ -1,10 +1,11 @@
 """The pytest plugin as a user gets it: from the installed wheel, in a project of its own.
 
-`installed_plugin` builds the full wheel (what PyPI serves) and pip-installs it into
-a private folder; `user_project` is a `pytester` project with only that folder on
-PYTHONPATH, so the subprocess pytest finds the plugin through the wheel's
-`pytest11` entry point (nothing here loads it by name), and ppg_edge there is
-not a source checkout; `run_pytest(*args)` runs pytest there in a subprocess.
+`installed_plugin` builds both wheels (what PyPI serves: the driver's and the
+gateway's, which holds the plugin) and pip-installs them into a private folder;
+`user_project` is a `pytester` project with only that folder on PYTHONPATH, so
+the subprocess pytest finds the plugin through the gateway wheel's `pytest11`
+entry point (nothing here loads it by name), and ppg_edge there is not a
+source checkout; `run_pytest(*args)` runs pytest there in a subprocess.
 `machine_options` passes this machine's Chromium and its flags, read from this
 project's own pyproject.toml.
 """
@@ -31,25 +32,27 @@ PYTEST_TIMEOUT = 600.0
 @dataclass(frozen=True)
 class InstalledPlugin:
     site: Path
-    """A `pip install --target` folder: ppg_edge and its dist-info with the entry point."""
+    """A `pip install --target` folder: ppg_edge, ppg_edge_gateway (with the entry point)."""
     wheel: Path
-    """The full wheel that was installed."""
+    """The driver wheel that was installed (the one a page loads)."""
 
 
 @pytest.fixture(scope="session")
 def installed_plugin(tmp_path_factory: pytest.TempPathFactory) -> InstalledPlugin:
     built = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, str(BUILD_SCRIPT), "--outdir", str(built), "--with-gateway"],
-        check=True,
-        timeout=600,
-        stdout=subprocess.DEVNULL,
-    )
+    for which in ([], ["--gateway"]):
+        subprocess.run(
+            [sys.executable, str(BUILD_SCRIPT), "--outdir", str(built), *which],
+            check=True,
+            timeout=600,
+            stdout=subprocess.DEVNULL,
+        )
     (wheel,) = built.glob("ppg_edge-*-py3-none-any.whl")
+    (gateway,) = built.glob("ppg_edge_gateway-*-py3-none-any.whl")
     site = tmp_path_factory.mktemp("site")
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index"]
     subprocess.run(
-        [*pip, "--target", str(site), str(wheel)],
+        [*pip, "--target", str(site), str(wheel), str(gateway)],
         check=True,
         timeout=600,
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-PLUGIN = "ppg_edge.gateway.pytest_plugin"
+PLUGIN = "ppg_edge_gateway.pytest_plugin"
 HEAVY = ("playwright", "aiohttp", "psycopg")
 
 
@@ -34,7 +34,7 @@ def test_the_wheels_entry_point_loads_the_plugin_and_nothing_heavy(
         def test_nothing_heavy_was_imported():
             loaded = {{name.split(".")[0] for name in sys.modules}}
             assert loaded.isdisjoint({HEAVY!r})
-            assert "ppg_edge.gateway.testing" not in sys.modules
+            assert "ppg_edge_gateway.testing" not in sys.modules
         """
     )
     run_pytest().assert_outcomes(passed=2)
@@ -72,7 +72,7 @@ def test_without_the_extras_only_the_tests_that_need_them_fail(
     result = run_pytest()
     result.assert_outcomes(passed=1, errors=2)
     output = result.stdout.str()
-    assert "ppg_edge's fixtures need psycopg: pip install 'ppg-edge[gateway]'" in output
+    assert "ppg_edge's fixtures need psycopg: pip install ppg-edge-gateway" in output
     assert "ppg_edge's fixtures need playwright: pip install playwright pytest-asyncio" in output
     assert "During handling of the above exception" not in output
     assert run_pytest("--help").ret == 0

@@ -1,7 +1,7 @@
 """README.md's "Testing with Playwright" example, run as a user's project would run it.
 
 The ini block and the test file are taken from the README verbatim, so the
-example cannot rot: the project gets the full wheel in wheels/ (what PyPI
+example cannot rot: the project gets the driver wheel in wheels/ (what PyPI
 serves) and npm's pyodide in node_modules/, and runs in pytest-asyncio's
 default strict mode.
 """

@@ -21,14 +21,14 @@ WHEELS = ROOT / "wheels"
 
 
 def build_site() -> Path:
-    """A fresh edge wheel, then the site around it (rebuilt only when an input changed)."""
+    """A fresh driver wheel, then the site around it (rebuilt only when an input changed)."""
     subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_wheel.py"), "--outdir", str(WHEELS)],
         check=True,
         timeout=600,
         stdout=subprocess.DEVNULL,
     )
-    (wheel,) = WHEELS.glob("ppg_edge-*+edge-py3-none-any.whl")
+    (wheel,) = WHEELS.glob("ppg_edge-*-py3-none-any.whl")
     built = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "build_jupyterlite.py"), "--wheel", str(wheel)],
         check=True,

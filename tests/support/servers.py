@@ -1,6 +1,6 @@
 """Real servers for tests and benchmarks: a private PostgreSQL and gateway subprocesses.
 
-The code lives in ``ppg_edge.gateway.testing.servers`` (the pytest plugin
+The code lives in ``ppg_edge_gateway.testing.servers`` (the pytest plugin
 starts the same servers); this module keeps the names tests and benchmarks
 import, plus ``REPO_ROOT``:
 
@@ -14,7 +14,7 @@ import resource
 from pathlib import Path
 from typing import Any
 
-from ppg_edge.gateway.testing.servers import (
+from ppg_edge_gateway.testing.servers import (
     READY_TIMEOUT,
     TEST_DATABASE,
     TEST_USER,

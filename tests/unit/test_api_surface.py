@@ -24,7 +24,7 @@ def test_import_loads_no_runtime_gateway_or_browser_code() -> None:
         "tops = {'aiohttp', 'psycopg', 'h11', 'wsproto', 'js', 'pyodide', 'workers'}; "
         "bad = [m for m in sys.modules if m.split('.')[0] in tops or m.startswith(("
         "'ppg_edge.runtime.cpython', 'ppg_edge.runtime.pyodide', "
-        "'ppg_edge.runtime.cloudflare', 'ppg_edge.gateway'))]; print(bad)"
+        "'ppg_edge.runtime.cloudflare', 'ppg_edge_gateway'))]; print(bad)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True

@@ -11,5 +11,5 @@ simple query protocol for multi-statement scripts, and every error field of a
 result. Neither library needs hand-written multipart or PostgreSQL wire parsing.
 
 The gateway imports only :mod:`ppg_edge.core.protocol` from the driver; the
-driver never imports the gateway. Run it with ``python -m ppg_edge.gateway``.
+driver never imports the gateway. Run it with ``python -m ppg_edge_gateway``.
 """

@@ -3,16 +3,15 @@
 A notebook on another origin installs the driver with
 ``await micropip.install(f"{endpoint}/v0/wheel/<file name>")``. micropip takes the
 project name, version and tags from the URL's last segment, so the file keeps its
-real wheel name (``ppg_edge-0.1.0+edge-py3-none-any.whl``); a name without a
+real wheel name (``ppg_edge-0.1.0-py3-none-any.whl``); a name without a
 version does not parse and micropip refuses it.
 
 Where the wheel comes from, in this order:
 
-1. ``--wheel PATH``: a wheel file, or a folder holding exactly one ppg_edge wheel.
-   This is what an installed gateway uses (e.g. a wheel shipped beside it).
-2. Otherwise, when this ``ppg_edge`` is a source checkout, its ``wheels/`` folder,
-   where ``scripts/build_wheel.py`` writes the edge wheel.
-3. Otherwise none: the wheel routes answer 404 saying so (``--no-wheel`` asks for that).
+1. ``--wheel PATH``: a wheel file, or a folder holding exactly one ppg_edge wheel
+   (``make demo`` passes ``--wheel wheels``, where ``scripts/build_wheel.py`` writes it).
+2. Otherwise none: the wheel routes answer 404 saying so (``--no-wheel`` says so too).
+   An installed gateway never guesses a source checkout's layout.
 
 The file is read once at start-up (it is small: the driver wheel is under 80 KB),
 so every answer carries the same bytes and ETag until the gateway restarts.
@@ -25,15 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WHEEL_GLOB = "ppg_edge-*-py3-none-any.whl"
-"""A pure ppg_edge wheel, the edge one or the full one (both install under Pyodide)."""
-
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-"""The folder holding the ``ppg_edge`` package: a source checkout or site-packages."""
-
-CHECKOUT_WHEELS = "wheels"
-"""Where ``scripts/build_wheel.py`` writes the edge wheel in a source checkout."""
-
-CHECKOUT_MARKERS = ("pyproject.toml", "scripts/build_wheel.py")
+"""The pure driver wheel (it installs under Pyodide)."""
 
 
 class WheelNotFound(LookupError):
@@ -53,16 +44,6 @@ def find_wheel(path: Path) -> Path:
         names = ", ".join(p.name for p in found) or "none"
         raise WheelNotFound(f"expected exactly one {WHEEL_GLOB} in {path}, found {names}")
     return found[0]
-
-
-def checkout_wheel(root: Path = PACKAGE_ROOT) -> Path | None:
-    """The edge wheel built in this source checkout's ``wheels/``, if it is one and has one."""
-    if not all((root / marker).is_file() for marker in CHECKOUT_MARKERS):
-        return None
-    try:
-        return find_wheel(root / CHECKOUT_WHEELS)
-    except WheelNotFound:
-        return None
 
 
 @dataclass(frozen=True)

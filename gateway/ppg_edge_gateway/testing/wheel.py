@@ -1,10 +1,9 @@
 """The ppg_edge wheel a test page installs into Pyodide: given, or built on demand.
 
 A given path is a wheel file or a folder holding exactly one ppg_edge wheel
-(either the edge wheel ``ppg_edge-X+edge-py3-none-any.whl`` or the full one:
-both are pure and need nothing under Pyodide). Without one, and when this
-``ppg_edge`` is a source checkout, its ``scripts/build_wheel.py`` builds the
-edge wheel from the current source, so a page never runs a stale driver.
+(``ppg_edge-X-py3-none-any.whl``: pure, it needs nothing under Pyodide). Without
+one, and when this ``ppg_edge`` is a source checkout, its ``scripts/build_wheel.py``
+builds the driver wheel from the current source, so a page never runs a stale driver.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ def source_checkout(root: Path = PACKAGE_ROOT) -> Path | None:
 
 
 def build_edge_wheel(outdir: Path, root: Path | None = None) -> Path:
-    """Build the edge wheel from the source checkout into ``outdir``; return its path."""
+    """Build the driver wheel from the source checkout into ``outdir``; return its path."""
     checkout = root or source_checkout()
     if checkout is None:
         raise WheelNotFound(

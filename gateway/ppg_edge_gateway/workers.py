@@ -35,7 +35,7 @@ from types import FrameType
 from .config import GatewayConfig
 from .metrics import MULTIPROC_VARIABLE, worker_exited
 
-LOG = logging.getLogger("ppg_edge.gateway")
+LOG = logging.getLogger("ppg_edge_gateway")
 RESTART_BACKOFF_SECONDS = 1.0
 """A worker that died sooner than this after its start is replaced only this much later."""
 STOP_MARGIN_SECONDS = 10.0

@@ -51,7 +51,7 @@ GATEWAY_USER = "ppg_pytest"
 GATEWAY_DATABASE = "ppg_pytest"
 DEFAULT_PYODIDE = "node_modules/pyodide"
 CHROMIUM_VARIABLE = "PPG_CHROMIUM"
-GATEWAY_EXTRA = "pip install 'ppg-edge[gateway]'"
+GATEWAY_EXTRA = "pip install ppg-edge-gateway"
 PLAYWRIGHT_EXTRA = "pip install playwright pytest-asyncio"
 
 

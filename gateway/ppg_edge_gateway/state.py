@@ -16,7 +16,7 @@ from .config import GatewayConfig
 from .errors import AuthenticationFailed
 from .upstream import Credentials, Pools, Upstream
 
-LOG = logging.getLogger("ppg_edge.gateway")
+LOG = logging.getLogger("ppg_edge_gateway")
 
 
 @dataclass

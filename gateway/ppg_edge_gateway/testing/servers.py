@@ -8,12 +8,13 @@ the same servers:
 
 The PostgreSQL is the gateway's own ``--embedded`` code (initdb in a temp dir,
 run as the unprivileged ``postgres`` user when we are root, a free port). The
-gateway runs as ``python -m ppg_edge.gateway`` with the folder holding this
+gateway runs as ``python -m ppg_edge_gateway`` with the folder holding this
 ``ppg_edge`` first on its ``PYTHONPATH``, so it serves the very code under test.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import secrets
 import shutil
@@ -31,8 +32,19 @@ from typing import Any
 
 from ..embedded import EmbeddedPostgres, free_port, stop_process
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[3]
-"""The folder that holds the ``ppg_edge`` package (a checkout or site-packages)."""
+
+def _driver_origin() -> str:
+    """Where ``ppg_edge/__init__.py`` is, found without importing the driver."""
+    spec = importlib.util.find_spec("ppg_edge")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the ppg_edge driver is not installed (pip install ppg-edge)")
+    return spec.origin
+
+
+GATEWAY_ROOT = Path(__file__).resolve().parents[2]
+"""The folder holding the ``ppg_edge_gateway`` package: gateway/ of a checkout, or site-packages."""
+PACKAGE_ROOT = Path(_driver_origin()).resolve().parents[1]
+"""The folder holding the ``ppg_edge`` driver package: a source checkout or site-packages."""
 
 READY_TIMEOUT = 20.0
 """Seconds a gateway subprocess may take to accept connections."""
@@ -113,9 +125,10 @@ def port_open(port: int) -> bool:
 
 
 def gateway_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The inherited environment plus ``extra``, with this ``ppg_edge`` first on PYTHONPATH."""
+    """The inherited environment plus ``extra``, this gateway and driver first on PYTHONPATH."""
     env = {**os.environ, **(extra or {})}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_ROOT), env.get("PYTHONPATH")]))
+    first = dict.fromkeys([str(GATEWAY_ROOT), str(PACKAGE_ROOT)])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*first, env.get("PYTHONPATH")]))
     return env
 
 
@@ -143,7 +156,7 @@ def _start(
         cmd = [
             sys.executable,
             "-m",
-            "ppg_edge.gateway",
+            "ppg_edge_gateway",
             "--upstream",
             upstream,
             "--listen",
@@ -182,7 +195,7 @@ def running_gateway(
     extra_args: Sequence[str] = (),
     **options: Any,
 ) -> Iterator[Gateway]:
-    """Start ``python -m ppg_edge.gateway`` on a free port in front of ``postgres``.
+    """Start ``python -m ppg_edge_gateway`` on a free port in front of ``postgres``.
 
     Keyword ``options`` become CLI flags (``allow_origin=["http://x"]``,
     ``max_sessions=2``); ``upstream="postgres://HOST:PORT"`` points the gateway

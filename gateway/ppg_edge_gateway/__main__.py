@@ -1,4 +1,4 @@
-"""``python -m ppg_edge.gateway``: serve the protocol (optionally with an embedded PostgreSQL)."""
+"""``python -m ppg_edge_gateway``: serve the protocol (optionally with an embedded PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from .workers import supervise
 
 EMBEDDED_USER = "ppg"
 EMBEDDED_DATABASE = "ppg"
-WEB_DEMO = Path(__file__).resolve().parents[2] / "web-demo"
-"""The repository's web demo, served by ``--embedded`` once its vendor/ is built."""
 WEB_DEMO_MANIFEST = Path("vendor") / "manifest.json"
 
 
@@ -52,14 +50,15 @@ def web_demo_line(demo: Path, config: GatewayConfig, password: str) -> str | Non
     return f"Web demo: {config.scheme}://{config.listen_host}:{config.listen_port}/#{fragment}"
 
 
-def _adopt_web_demo(config: GatewayConfig, password: str) -> str | None:
-    """Serve the built web demo at / unless --static names another folder."""
-    if config.static_dir is not None:
+def _web_demo(config: GatewayConfig, password: str) -> str | None:
+    """The web demo line for the ``--static`` folder, if one is given.
+
+    An installed gateway knows no source checkout: the demo is served only when
+    named (``make demo`` passes the repository's demo folder to ``--static``).
+    """
+    if config.static_dir is None:
         return None
-    line = web_demo_line(WEB_DEMO, config, password)
-    if (WEB_DEMO / WEB_DEMO_MANIFEST).is_file():
-        config.static_dir = WEB_DEMO
-    return line
+    return web_demo_line(config.static_dir, config, password)
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -87,7 +86,7 @@ def _serve(config: GatewayConfig) -> int:
 def _main(argv: list[str] | None) -> int:
     config = parse_config(argv)
     configure_logging(config.log_level)
-    log = logging.getLogger("ppg_edge.gateway")
+    log = logging.getLogger("ppg_edge_gateway")
     if not config.embedded:
         log.info(
             "serving %s://%s:%d -> postgres %s:%d",
@@ -107,7 +106,7 @@ def _main(argv: list[str] | None) -> int:
         password = secrets.token_urlsafe(12)
         postgres.create_role_and_database(EMBEDDED_USER, password, EMBEDDED_DATABASE)
         config.upstream_host, config.upstream_port = postgres.host, postgres.port
-        demo = _adopt_web_demo(config, password)
+        demo = _web_demo(config, password)
         banner = _banner(config, password) + (f"{demo}\n" if demo else "")
         print(banner, flush=True)
         return _serve(config)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from .driver_wheel import WheelNotFound, checkout_wheel, find_wheel
+from .driver_wheel import WheelNotFound, find_wheel
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
@@ -203,9 +203,9 @@ def _wait(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``python -m ppg_edge.gateway`` argument parser."""
+    """The ``python -m ppg_edge_gateway`` argument parser."""
     parser = argparse.ArgumentParser(
-        prog="python -m ppg_edge.gateway",
+        prog="python -m ppg_edge_gateway",
         description="Serve the Prisma Postgres serverless protocol in front of PostgreSQL.",
         epilog=f"Every flag --foo-bar may also come from the environment variable "
         f"{ENV_PREFIX}FOO_BAR (a flag given on the command line wins; for a bare flag "
@@ -512,7 +512,7 @@ def parse_config(
     if config.admin_listen == (config.listen_host, config.listen_port):
         parser.error("--admin-listen must differ from --listen")
     config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
-    config.wheel = None if args.no_wheel else args.wheel or checkout_wheel()
+    config.wheel = None if args.no_wheel else args.wheel
     if args.upstream:
         config.upstream_host, config.upstream_port, config.upstream_sslmode = args.upstream
     return config
@@ -534,7 +534,7 @@ def _add_wheel_arguments(parser: argparse.ArgumentParser) -> None:
         type=_wheel,
         metavar="PATH",
         help="driver wheel (or a folder with one ppg_edge-*-py3-none-any.whl) served at "
-        "/v0/wheel/<file name> with CORS (default: a source checkout's wheels/ folder)",
+        "/v0/wheel/<file name> with CORS (default: none)",
     )
     wheel.add_argument(
         "--no-wheel", action="store_true", help="serve no wheel (/v0/wheel answers 404)"
