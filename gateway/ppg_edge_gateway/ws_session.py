@@ -85,7 +85,7 @@ class Session:
     def __init__(
         self,
         gateway: Gateway,
-        ws: web.WebSocketResponse,
+        ws: GatewaySocket,
         database: str | None,
         unauthenticated: set[web.WebSocketResponse],
     ) -> None:
@@ -315,10 +315,12 @@ class Session:
                 self.cancels.reading(numbers[ended], conn)
 
     async def _send(self, frames: list[tuple[str, str]]) -> None:
+        """A batch of frames as URN/JSON message pairs, in one write."""
+        messages: list[str] = []
         for urn, texts in frames:
             for text in texts.split("\n"):
-                await self.ws.send_str(urn)
-                await self.ws.send_str(text)
+                messages += (urn, text)
+        await self.ws.send_texts(messages)
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from ppg_edge.core.protocol import BINARY_PARAM_URN, DATAROW_URN, DESCRIPTOR_URN, TEXT_PARAM_URN
 from ppg_edge_gateway.config import parse_config
@@ -16,6 +19,7 @@ from ppg_edge_gateway.statement import parse_descriptor
 from ppg_edge_gateway.upstream import Credentials, Upstream
 from ppg_edge_gateway.ws_assembler import StatementAssembler
 from ppg_edge_gateway.ws_session import close_reason
+from ppg_edge_gateway.ws_socket import text_frames
 
 
 def test_descriptor_with_inline_and_extended_parameters() -> None:
@@ -225,3 +229,15 @@ def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
     encode = _compact_encoder()
     assert encode(["a", None]) == '["a",null]'
     assert getattr(json.encoder, "c_make_encoder", None) is None or encode is not _DUMPS
+
+
+@given(st.lists(st.text(), max_size=5), st.sampled_from([0, 125, 126, 65535, 65536]))
+def test_batched_text_frames_decode_as_the_same_messages(texts: list[str], pad: int) -> None:
+    """One write of many frames is what a client reads as those messages (wsproto decodes)."""
+    texts = [*texts, "x" * pad]  # every length encoding: 7-bit, 16-bit and 64-bit
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(text_frames(texts))
+    frames = list(client.received_frames())
+    assert [frame.opcode for frame in frames] == [Opcode.TEXT] * len(texts)
+    assert [frame.payload for frame in frames] == texts
+    assert all(frame.frame_finished and frame.message_finished for frame in frames)
