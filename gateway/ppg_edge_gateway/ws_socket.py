@@ -76,8 +76,9 @@ class GatewaySocket(web.WebSocketResponse):
 
         aiohttp writes every message on its own (``send_str``: a header, a write, a
         check of the buffer): two writes a row. One write per batch took the gateway's
-        CPU for 1,000,000 session rows from 7.25 s to 2.22 s (``benchmarks/compare.py
-        --only e2e`` streams the same rows; the CPU read from /proc). Frames are the
+        CPU for streaming 1,000,000 rows over a session from 7.25 s to 2.22 s (the rows
+        of ``benchmarks/compare.py``'s end-to-end figure, the gateway's CPU time read
+        as ``benchmarks/gateway_bench.py`` reads it for HTTP). Frames are the
         same bytes ``send_str`` writes (the socket is uncompressed); where aiohttp's
         writer is not as expected, each message goes through ``send_str``.
         """
