@@ -7,11 +7,12 @@ imports excluded) and prints one JSON line. `npm ci` runs first when node_module
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+
+from .child import json_child
 
 JS_DIR = Path(__file__).resolve().parents[1] / "js"
 PINNED = "1.0.1"
@@ -42,16 +43,6 @@ def ensure_installed() -> None:
 
 def run(url: str, endpoint: str, *args: str) -> dict[str, Any]:
     """One timed run of peer.mjs; its parsed JSON line (`count`, `seconds`, `last`, …)."""
-    env = {**os.environ, "PPG_BENCH_URL": url, "PPG_BENCH_ENDPOINT": endpoint}
-    done = subprocess.run(
-        [node(), "peer.mjs", *args],
-        cwd=JS_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RUN_TIMEOUT,
+    return json_child(
+        [node(), "peer.mjs", *args], JS_DIR, url, endpoint, RUN_TIMEOUT, f"peer.mjs {args[0]}"
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"peer.mjs {args[0]} failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result

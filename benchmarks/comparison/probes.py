@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .child import json_child
+
 IMPORT_SAMPLES = 10
 RSS_TIMEOUT = 900.0
 """Seconds the RSS child may take to stream its rows."""
@@ -61,19 +63,8 @@ def imported_from(module: str, cwd: Path) -> Path:
 
 def rss_growth(url: str, endpoint: str, rows: int, cwd: Path) -> dict[str, Any]:
     """Run the RSS child for `rows` rows; its JSON line."""
-    env = {**os.environ, "PPG_BENCH_URL": url, "PPG_BENCH_ENDPOINT": endpoint}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.comparison.probes", "rss", str(rows)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=RSS_TIMEOUT,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the RSS child failed ({done.returncode}):\n{done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    command = [sys.executable, "-m", "benchmarks.comparison.probes", "rss", str(rows)]
+    return json_child(command, cwd, url, endpoint, RSS_TIMEOUT, "the RSS child")
 
 
 def _status_kib(field: str) -> int:
