@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import metrics
 from .errors import GatewayBusy
 
 
@@ -25,7 +26,9 @@ class BodyBuffers:
                 "try again later"
             )
         self.used += size
+        metrics.body_bytes(self.used)
 
     def give(self, size: int) -> None:
         """Release bytes reserved with take."""
         self.used -= size
+        metrics.body_bytes(self.used)

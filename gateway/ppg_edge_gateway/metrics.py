@@ -69,6 +69,11 @@ BYTES_SENT = Counter(f"{PREFIX}_sent_bytes", "bytes sent to clients")
 SESSIONS_OPEN = Gauge(
     f"{PREFIX}_sessions_open", "WebSocket sessions holding a slot", multiprocess_mode="livesum"
 )
+BODY_BYTES = Gauge(
+    f"{PREFIX}_buffered_body_bytes",
+    "request body bytes held in memory while HTTP statements read them (--max-buffered-bytes)",
+    multiprocess_mode="livesum",
+)
 UPSTREAM = Gauge(
     f"{PREFIX}_upstream_connections",
     "connections to PostgreSQL: in_use (a statement or session holds it) or idle (pooled)",
@@ -122,6 +127,11 @@ def upstream_opened(conn: Any) -> None:
 def received(size: int) -> None:
     """Bytes arrived from a client."""
     BYTES_RECEIVED.inc(size)
+
+
+def body_bytes(size: int) -> None:
+    """The request body bytes this worker holds right now (see ``buffers.BodyBuffers``)."""
+    BODY_BYTES.set(size)
 
 
 def count_sent(transport: Any) -> None:

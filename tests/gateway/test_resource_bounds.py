@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support.metrics import admin_address, scrape_until, value
 from tests.support.raw import (
     RawHttp,
     answer_rows,
@@ -79,31 +80,32 @@ def length_body(size: int) -> bytes:
 
 
 async def test_bodies_buffered_at_once_are_bounded_in_bytes(
-    client: aiohttp.ClientSession, small_bodies: Any
+    client: aiohttp.ClientSession, gateway_factory: Callable[..., Any]
 ) -> None:
-    http = RawHttp(client, small_bodies)
+    listen, admin = admin_address()
+    gateway = gateway_factory(max_body_size=LIMIT, max_buffered_bytes=BUFFERED, admin_listen=listen)
+    http = RawHttp(client, gateway)
     big = length_body(1_000_000)
     release = asyncio.Event()
 
     async def slow_upload() -> AsyncIterator[bytes]:
-        yield big[:900_000]
+        yield big[:950_000]
         await release.wait()
-        yield big[900_000:]
+        yield big[950_000:]
 
-    # The first 900 kB are reserved as they are read; the rest waits for ``release``.
+    # Nearly all of the first 950 kB are reserved as they are read; the rest waits for ``release``.
     announced = {"Content-Length": str(len(big))}
     stalled = asyncio.create_task(http.post(slow_upload(), headers=announced))
-    await asyncio.sleep(1.0)
+    reserved = await scrape_until(admin, lambda s: value(s, "buffered_body_bytes") >= 900_000)
+    assert value(reserved, "buffered_body_bytes") >= 900_000
     refused = await http.post(length_body(700_000))
     assert refused.status == 503 and "try again later" in refused.text
     small = await http.post(length_body(10))
     assert small.status == 200 and small.rows == [["10"]]
     release.set()
     assert (await stalled).rows == [["1000000"]]
-    deadline = time.monotonic() + 10
-    while True:  # the bytes are given back just after the stalled answer went out
-        again = await http.post(length_body(700_000))
-        if again.status != 503 or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.05)
+    # The bytes are given back just after the stalled answer went out.
+    released = await scrape_until(admin, lambda s: value(s, "buffered_body_bytes") == 0)
+    assert value(released, "buffered_body_bytes") == 0
+    again = await http.post(length_body(700_000))
     assert again.status == 200 and again.rows == [["700000"]]
