@@ -32,6 +32,7 @@ from ppg_edge.core.types import (
     default_parsers,
     default_serializers,
 )
+from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.results import QueryResult
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.session import Session
@@ -169,7 +170,7 @@ class Client(AsyncClosing):
             ("Content-Type", body.content_type),
             ("Accept", NDJSON),
         ]
-        chunks = ReplayableBody(body.chunks) if body.replayable else body.chunks()
+        chunks = ReplayableBody(lambda: body_chunks(body)) if body.replayable else body_chunks(body)
         request = self.runtime.request(
             "POST", connection.statement_url(), headers, chunks, body.size
         )
