@@ -35,9 +35,10 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
     WS_SUBPROTOCOL_CANCEL,
 )
-from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
+from ppg_edge.core.session import PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.parameter_streams import session_messages
 from ppg_edge.results import QueryResult
 from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
@@ -127,7 +128,7 @@ class Session(AsyncClosing):
     async def prepare(self, kind: str, sql: str, params: Sequence[Any]) -> Prepared:
         """Serialize a statement into its messages, before anything is queued or sent."""
         values = [self.registry.serialize(value) for value in params]
-        return Prepared(kind, await statement_messages(encode_statement(kind, sql, values)))
+        return Prepared(kind, await session_messages(encode_statement(kind, sql, values)))
 
     def submit(self, prepared: Prepared) -> PendingStatement:
         """Queue a prepared statement and send it behind every earlier one."""

@@ -20,11 +20,11 @@ with that code; everything pending has then already failed with a ProtocolError.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError, WebSocketError
 from ppg_edge.core.frames import Frame, FrameOrder, decode_ws_frame
-from ppg_edge.core.parameters import TEXT
+from ppg_edge.core.parameters import TEXT, BoundedByteStreamParameter, Bytes
 from ppg_edge.core.protocol import (
     BINARY_PARAM_URN,
     CLOSE_PROTOCOL_ERROR,
@@ -194,27 +194,31 @@ class SessionMachine:
             yield self._pending.popleft()
 
 
-async def statement_messages(statement: EncodedStatement) -> list[str | bytes]:
+def statement_messages(
+    statement: EncodedStatement, pulled: Sequence[Bytes] = ()
+) -> list[str | bytes]:
     """Every message of one statement: descriptor URN and JSON, then each parameter.
 
-    Built in full before anything is sent, so a bad stream parameter fails the
-    statement without leaving half of it on the wire.
+    `pulled` holds, in order, the bytes the face read from each stream parameter
+    (see `ExtendedParameter.stream`); the face reads them in full before anything
+    is sent, so a bad stream fails the statement without half of it on the wire.
     """
+    streamed = iter(pulled)
     messages: list[str | bytes] = [DESCRIPTOR_URN, statement.descriptor]
     for parameter in statement.extended:
         messages.append(TEXT_PARAM_URN if parameter.format == TEXT else BINARY_PARAM_URN)
-        messages.append(await parameter_message(parameter))
+        data = parameter.data
+        if isinstance(data, BoundedByteStreamParameter):
+            data = next(streamed)
+        messages.append(parameter_message(parameter, data))
     return messages
 
 
-async def parameter_message(parameter: ExtendedParameter) -> str | bytes:
+def parameter_message(parameter: ExtendedParameter, data: Bytes) -> str | bytes:
     """A parameter as one whole WebSocket message (text frames carry UTF-8 text)."""
-    data = bytearray()
-    async for chunk in parameter.chunks():
-        data += chunk
     if parameter.format == TEXT:
         try:
-            return data.decode("utf-8")
+            return bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValidationError("a text parameter is not valid UTF-8") from exc
     return bytes(data)
