@@ -148,7 +148,10 @@ def test_a_statement_to_a_tls_server_that_never_answers_times_out_connecting(
 
 
 def _keepalive(sock: socket.socket) -> dict[str, int]:
-    seen = {"SO_KEEPALIVE": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)}
+    seen = {
+        "SO_KEEPALIVE": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+        "TCP_NODELAY": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+    }
     for name in ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT"):
         option = getattr(socket, name, None)
         if option is not None:
@@ -156,7 +159,7 @@ def _keepalive(sock: socket.socket) -> dict[str, int]:
     return seen
 
 
-def test_the_driver_sockets_have_tcp_keepalive(gateway: Any) -> None:
+def test_the_driver_sockets_have_tcp_keepalive_and_nodelay(gateway: Any) -> None:
     with ppg_edge.connect_sync(gateway.connection_string, endpoint=gateway.url) as db:
         assert db.query("SELECT 1 AS one").collect() == [{"one": 1}]
         pool = db.client.runtime.pool  # type: ignore[attr-defined]
@@ -166,6 +169,7 @@ def test_the_driver_sockets_have_tcp_keepalive(gateway: Any) -> None:
             assert len(sockets) == 2
             expected = {
                 "SO_KEEPALIVE": 1,
+                "TCP_NODELAY": 1,
                 "TCP_KEEPIDLE": KEEPALIVE_IDLE,
                 "TCP_KEEPINTVL": KEEPALIVE_INTERVAL,
                 "TCP_KEEPCNT": KEEPALIVE_COUNT,
