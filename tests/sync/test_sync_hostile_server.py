@@ -3,8 +3,10 @@ within a bound, in bounded memory, never a hang or a wrong result."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 
 import ppg_edge
-from ppg_edge import ConnectTimeoutError, ProtocolError, WebSocketError
+from ppg_edge import ConnectTimeoutError, ProtocolError, QueryTimeoutError, WebSocketError
 from ppg_edge.core.protocol import CLOSE_MESSAGE_TOO_BIG, CLOSE_PROTOCOL_ERROR, DESCRIPTION_URN
 from ppg_edge.runtime.cpython_http import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL
 from tests.driver.broken_server import (
@@ -178,3 +180,37 @@ def test_the_driver_sockets_have_tcp_keepalive_and_nodelay(gateway: Any) -> None
                 seen = _keepalive(sock)
                 assert seen == {name: expected[name] for name in seen}
                 assert seen["SO_KEEPALIVE"] == 1
+
+
+def test_a_session_statement_to_a_server_that_stopped_reading_times_out(
+    background: BackgroundLoop,
+) -> None:
+    """The statement's messages fill every buffer on the way: the blocking send must be
+    bounded by the statement's timeout, not wait for a server that will never read."""
+
+    async def stop_reading(peer: RawPeer) -> None:
+        await _opened(peer)
+        await asyncio.sleep(60)  # read nothing more; cancelled when the test ends
+
+    big = b"\x01" * (64 * MiB)
+    outcome: list[BaseException | None] = []
+
+    def run(client: ppg_edge.SyncClient) -> None:
+        try:
+            with client.new_session() as session:
+                session.exec("SELECT length($1::bytea)", big, timeout=1.0)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with (
+        background.entered(raw_server(stop_reading)) as server,
+        ppg_edge.client_sync(URL, endpoint=server.url) as client,
+    ):
+        started = time.perf_counter()
+        worker = threading.Thread(target=run, args=(client,), daemon=True)  # the test's watch
+        worker.start()
+        worker.join(20)
+        assert not worker.is_alive(), "the statement hung on a server that stopped reading"
+    assert isinstance(outcome[0], QueryTimeoutError), outcome
+    assert time.perf_counter() - started < 10
