@@ -38,8 +38,11 @@ def test_generated_files_are_fresh_and_untouched() -> None:
 
 def test_the_sync_face_has_no_async_code_and_no_event_loop() -> None:
     """No coroutine, no asyncio, no thread in any module of ppg_edge/_sync (the pool's
-    lock aside): blocking calls only."""
+    lock aside): blocking calls only. `bridged.py` is the exception by design: on Pyodide
+    and Workers the host's event loop is the only I/O, and it blocks through JSPI."""
     for path in sorted((REPO / "ppg_edge" / "_sync").glob("*.py")):
+        if path.name == "bridged.py":
+            continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             assert not isinstance(
