@@ -11,6 +11,7 @@ time left like the CPython sockets are. It moves no bytes itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -85,7 +86,9 @@ class BridgedRuntime:
         )
 
     def close(self) -> None:
-        self.finish(self._runtime.aclose())
+        """Release the host runtime; without JSPI nothing could have been opened."""
+        with contextlib.suppress(GenericError):
+            self.finish(self._runtime.aclose())
 
 
 def _async_body(body: Body) -> base.Body:
