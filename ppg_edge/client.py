@@ -6,18 +6,12 @@ the response streams in, and leaving early closes the response.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ppg_edge.answers import (
-    Deadline,
-    effective_timeout,
-    exec_count,
-    start_query,
-    statement_deadline,
-)
+from ppg_edge.answers import effective_timeout, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
+from ppg_edge.concurrency import Closer, Deadline
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
@@ -106,7 +100,7 @@ class Client(AsyncClosing):
         self.registry = TypeRegistry(config.parsers, config.serializers)
         self._runtime = runtime
         self._owns_runtime = runtime is None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closer = Closer()
 
     def __repr__(self) -> str:
         return f"Client({self.config!r})"
@@ -171,11 +165,10 @@ class Client(AsyncClosing):
             ("Accept", NDJSON),
         ]
         chunks = ReplayableBody(lambda: body_chunks(body)) if body.replayable else body_chunks(body)
-        request = self.runtime.request(
-            "POST", connection.statement_url(), headers, chunks, body.size
-        )
+        request = self.runtime.request
+        url = connection.statement_url()
         try:
-            response = await deadline.wait(request)
+            response = await deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
         except (OSError, ValueError) as exc:
@@ -190,14 +183,11 @@ class Client(AsyncClosing):
         Used once a batch or transaction has its answer, so the handshake's round
         trip is not added to it; `aclose()` waits for these closes.
         """
-        task = asyncio.ensure_future(session.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closer.later(session.close)
 
     async def aclose(self) -> None:
         """Wait for sessions still closing, then release a runtime this client created."""
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closer.wait()
         if self._owns_runtime and self._runtime is not None:
             await self._runtime.aclose()
 
@@ -208,7 +198,7 @@ async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpRespons
     try:
         body = response.body()
         while len(data) < _ERROR_BODY_LIMIT:
-            chunk = await deadline.wait(anext(body, None))
+            chunk = await deadline.run(anext, body, None)
             if chunk is None:
                 break
             data += chunk
@@ -237,7 +227,7 @@ async def _http_frames(
     try:
         while True:
             try:
-                chunk = await deadline.wait(anext(body, None))
+                chunk = await deadline.run(anext, body, None)
             except GenericError:
                 raise
             except OSError as exc:

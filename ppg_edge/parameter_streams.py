@@ -8,8 +8,9 @@ fills the markers in: the HTTP body as chunks, the session's messages whole.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 
+from ppg_edge.concurrency import pull
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.parameters import BoundedByteStreamParameter, Bytes
 from ppg_edge.core.session import statement_messages
@@ -21,14 +22,9 @@ async def stream_chunks(parameter: BoundedByteStreamParameter) -> AsyncIterator[
     source = parameter.source
     check_source(source)
     check = ExactSize(parameter)
-    if isinstance(source, AsyncIterable):
-        async for chunk in source:
-            if piece := check.take(chunk):
-                yield piece
-    else:
-        for chunk in source:
-            if piece := check.take(chunk):
-                yield piece
+    async for chunk in pull(source):
+        if piece := check.take(chunk):
+            yield piece
     check.finish()
 
 
