@@ -317,3 +317,16 @@ async def test_a_malformed_row_in_a_run_fails_its_statement_with_the_careful_err
     result = await task
     with pytest.raises(ProtocolError, match="values must be a list of strings and nulls"):
         await result.rows.collect()
+
+
+async def test_a_burst_of_statements_shares_its_writes_in_issue_order(pair: Any) -> None:
+    socket, session = pair
+    tasks = [asyncio.ensure_future(session.exec(f"SELECT {n}")) for n in range(50)]
+    await asyncio.sleep(0.05)
+    assert [d["exec"] for d in socket.descriptors()] == [f"SELECT {n}" for n in range(50)]
+    assert socket.writes <= 2  # not one write per statement
+    for n in range(50):
+        socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "n", "typeOid": 23}]}))
+        socket.push(DATAROW_URN, json.dumps({"values": [str(n)]}))
+        socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 10) == list(range(50))
