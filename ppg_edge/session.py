@@ -118,7 +118,21 @@ class Session(AsyncClosing):
     @property
     def active(self) -> bool:
         """True while the session can run statements."""
-        return self._machine.open and not self._closing
+        self._notice_close()
+        return self._machine.open and not self._closing and self._socket.close_status is None
+
+    def _notice_close(self) -> None:
+        """Take in a close that came while nobody read (an idle timeout, a restart).
+
+        Nothing reads while no statement waits, so the socket is asked. With no
+        statement pending, nothing queued can be an answer: the session ends with
+        the server's code. Otherwise the pending statements' consumers read what
+        came before the close, and meet it after.
+        """
+        machine = self._machine
+        closed = self._socket.close_status
+        if closed is not None and machine.open and not machine.pending and not self._reading:
+            machine.closed(closed.code, closed.reason)
 
     @property
     def pending(self) -> int:
@@ -152,6 +166,10 @@ class Session(AsyncClosing):
         """Queue a prepared statement and send it behind every earlier one."""
         if self._closing:
             raise WebSocketError("the session is closed", CLOSE_NORMAL)
+        self._notice_close()
+        closed = self._socket.close_status
+        if closed is not None and self._machine.open:  # answers still to read: keep them
+            raise _closed_error("the session's WebSocket closed", closed)
         pending = self._machine.submit(prepared.kind)
         self._send_later(prepared.messages, pending)
         return pending
