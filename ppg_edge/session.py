@@ -10,9 +10,10 @@ what it needs it hands reading over to the oldest parked one. So nothing is
 read that nobody asked for: a slow consumer of a large result holds one batch,
 and the runtime and TCP push back on the server (backpressure for free).
 
-Statements are sent as soon as they are issued, each in one `send_many` (one
-transport write on CPython), through a chain of send tasks that keeps their
-messages contiguous and in issue order even when a caller is cancelled mid-send.
+Statements are sent as soon as they are issued, in issue order with each one's
+messages contiguous, by one sender task (so a caller cancelled mid-send cannot
+cut a statement in half): what was queued by the time it runs goes out in one
+`send_many`, one transport write on CPython, so a burst shares its writes.
 A statement whose consumer stops reading (break, aclose, cancellation or
 timeout) is abandoned: its remaining frames are discarded as whoever reads next
 passes them, and the session stays usable. When the server selected the cancel
@@ -20,7 +21,7 @@ extension (PROTOCOL.md section 6), the driver also tells it to cancel that
 statement, so what runs behind it does not wait for it to finish.
 
 Only `async def`/`await` are used, and what is asyncio's (futures to park and
-wake, the send chain) sits in a few small methods, so the module can be turned
+wake, the sender task) sits in a few small methods, so the module can be turned
 into its synchronous twin mechanically.
 """
 
@@ -81,7 +82,9 @@ class Session(AsyncClosing):
         """True while some statement's consumer reads the socket for everyone."""
         self._parked: OrderedDict[PendingStatement, asyncio.Future[None]] = OrderedDict()
         """Consumers waiting for frames while another reads, oldest first."""
-        self._last_send: asyncio.Task[None] | None = None
+        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        """Messages of statements submitted and not yet handed to the socket, in order."""
+        self._sender: asyncio.Task[None] | None = None
         self._closing = False
 
     @classmethod
@@ -111,7 +114,21 @@ class Session(AsyncClosing):
     @property
     def active(self) -> bool:
         """True while the session can run statements."""
-        return self._machine.open and not self._closing
+        self._notice_close()
+        return self._machine.open and not self._closing and self._socket.close_status is None
+
+    def _notice_close(self) -> None:
+        """Take in a close that came while nobody read (an idle timeout, a restart).
+
+        Nothing reads while no statement waits, so the socket is asked. With no
+        statement pending, nothing queued can be an answer: the session ends with
+        the server's code. Otherwise the pending statements' consumers read what
+        came before the close, and meet it after.
+        """
+        machine = self._machine
+        closed = self._socket.close_status
+        if closed is not None and machine.open and not machine.pending and not self._reading:
+            machine.closed(closed.code, closed.reason)
 
     @property
     def pending(self) -> int:
@@ -145,6 +162,10 @@ class Session(AsyncClosing):
         """Queue a prepared statement and send it behind every earlier one."""
         if self._closing:
             raise WebSocketError("the session is closed", CLOSE_NORMAL)
+        self._notice_close()
+        closed = self._socket.close_status
+        if closed is not None and self._machine.open:  # answers still to read: keep them
+            raise _closed_error("the session's WebSocket closed", closed)
         pending = self._machine.submit(prepared.kind)
         self._send_later(prepared.messages, pending)
         return pending
@@ -265,29 +286,28 @@ class Session(AsyncClosing):
                 return
 
     def _send_later(self, messages: list[Message], pending: PendingStatement | None) -> None:
-        """Send behind every earlier statement, in a task the caller's cancellation
-        cannot cut short (a half-sent statement would end the session)."""
-        previous = self._last_send
-        self._last_send = asyncio.ensure_future(self._send_after(previous, messages, pending))
+        """Queue a statement's messages behind every earlier one's; one sender task sends
+        them, so the caller's cancellation cannot cut a statement in half (which would
+        end the session), and a burst of statements shares its writes."""
+        self._outbox.append((messages, pending))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.ensure_future(self._send_queued())
 
-    async def _send_after(
-        self,
-        previous: asyncio.Task[None] | None,
-        messages: list[Message],
-        pending: PendingStatement | None,
-    ) -> None:
-        if previous is not None:
-            await asyncio.wait([previous])
-        await self._send(messages, pending)
+    async def _send_queued(self) -> None:
+        """Send what is queued, all of it in one `send_many`, until nothing is left."""
+        while self._outbox:
+            queued, self._outbox = self._outbox, []
+            messages = [message for statement, _ in queued for message in statement]
+            await self._send(messages, [pending for _, pending in queued if pending is not None])
 
-    async def _send(self, messages: list[Message], pending: PendingStatement | None) -> None:
-        """A statement's messages in one write; a failure ends the session."""
+    async def _send(self, messages: list[Message], statements: list[PendingStatement]) -> None:
+        """Statements' messages in one write; a failure ends the session."""
         machine = self._machine
         if not machine.open:
             return
         try:
             await self._socket.send_many(messages)
-            if pending is not None:
+            for pending in statements:
                 machine.sent(pending)
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
@@ -307,7 +327,8 @@ class Session(AsyncClosing):
         self._wake_answered()
         with contextlib.suppress(Exception):
             await self._socket.close(CLOSE_NORMAL, "")
-        sending = self._last_send
+        self._outbox.clear()
+        sending = self._sender
         if sending is not None and not sending.done():
             sending.cancel()
             await asyncio.gather(sending, return_exceptions=True)

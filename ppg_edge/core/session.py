@@ -309,9 +309,10 @@ def _decode_run(payloads: list[str]) -> RowRun | None:
 
     Sound because every separator is a comma then a raw newline, which no JSON
     string holds: each separator lies outside strings; checked to follow a `}`,
-    it follows the end of an object, and rows hold only strings and nulls (which
-    the row function checks), so it ends a row object. So each payload is
-    exactly one row object, as decoding it alone would give.
+    it follows the end of an object; a row object has one key (checked here) and
+    holds only strings and nulls (which the row function checks), so that is the
+    end of a row object. So each payload is exactly one row object, as decoding
+    it alone would give.
     """
     rows = len(payloads)
     try:

@@ -89,6 +89,12 @@ class WebSocket(Protocol):
     @property
     def subprotocol(self) -> str | None: ...
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        """How the socket closed, once it has (messages received before may still be
+        waiting); None while it is open. Lets an idle reader-less user see a close."""
+        ...
+
     async def send(self, message: Message) -> None: ...
 
     async def send_many(self, messages: Sequence[Message]) -> None:

@@ -107,6 +107,10 @@ class _AcceptedWebSocket:
     def subprotocol(self) -> str | None:
         return self._subprotocol
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        return self._closed
+
     def _on_message(self, event: Any) -> None:
         data = event.data
         self._queue.put_nowait(data if isinstance(data, str) else data.to_bytes())

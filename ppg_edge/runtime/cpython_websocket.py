@@ -183,6 +183,10 @@ class CPythonWebSocket:
     def subprotocol(self) -> str | None:
         return self._subprotocol
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        return None if self._closed is None else WebSocketClosed(*self._closed)
+
     async def send(self, message: Message) -> None:
         """Send one whole message; large ones go out in fragments with a drain each.
 

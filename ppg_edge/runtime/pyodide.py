@@ -107,6 +107,10 @@ class JsWebSocket:
     def subprotocol(self) -> str | None:
         return str(self._socket.protocol) or None
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        return self._closed.result() if self._closed.done() else None
+
     async def wait_open(self, timeout: float | None = None) -> None:
         """Return once the handshake succeeded; a failed or unanswered one is a ConnectionError."""
         either: list[asyncio.Future[Any]] = [self._opened, self._closed]

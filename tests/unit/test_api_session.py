@@ -42,6 +42,7 @@ class LoopbackSocket:
         self.closed_with: tuple[int, str] | None = None
         self.writes = 0
         self.reads = 0
+        self.server_close: WebSocketClosed | None = None
 
     async def send(self, message: Message) -> None:
         await self.send_many([message])
@@ -75,8 +76,17 @@ class LoopbackSocket:
             self.closed_with = (code, reason)
             self.incoming.put_nowait(WebSocketClosed(code, reason))
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        """The close pushed by the test (the server) or made by the session, if any."""
+        return self.server_close or (
+            None if self.closed_with is None else WebSocketClosed(*self.closed_with)
+        )
+
     def push(self, *messages: Message) -> None:
         for message in messages:
+            if isinstance(message, WebSocketClosed):
+                self.server_close = message
             self.incoming.put_nowait(message)
 
     def answer_rows(self, *values: str) -> None:
@@ -317,3 +327,46 @@ async def test_a_malformed_row_in_a_run_fails_its_statement_with_the_careful_err
     result = await task
     with pytest.raises(ProtocolError, match="values must be a list of strings and nulls"):
         await result.rows.collect()
+
+
+async def test_a_burst_of_statements_shares_its_writes_in_issue_order(pair: Any) -> None:
+    socket, session = pair
+    tasks = [asyncio.ensure_future(session.exec(f"SELECT {n}")) for n in range(50)]
+    await asyncio.sleep(0.05)
+    assert [d["exec"] for d in socket.descriptors()] == [f"SELECT {n}" for n in range(50)]
+    assert socket.writes <= 2  # not one write per statement
+    for n in range(50):
+        socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "n", "typeOid": 23}]}))
+        socket.push(DATAROW_URN, json.dumps({"values": [str(n)]}))
+        socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 10) == list(range(50))
+
+
+async def test_a_close_while_idle_is_seen_without_a_statement(pair: Any) -> None:
+    """Nothing reads an idle session; its `active` still turns False when the server
+    closes it (an idle timeout), and a new statement fails with the server's code."""
+    socket, session = pair
+    task = asyncio.ensure_future(session.query("SELECT 1"))
+    await asyncio.sleep(0.01)
+    socket.answer_rows("1")
+    assert [row.values for row in await (await task).rows.collect()] == [[1]]
+    assert session.active and session.pending == 0
+    socket.push(WebSocketClosed(1001, "idle timeout"))  # type: ignore[arg-type]
+    assert not session.active
+    with pytest.raises(WebSocketError) as caught:
+        await session.exec("SELECT 1")
+    assert (caught.value.close_code, caught.value.reason) == (1001, "idle timeout")
+
+
+async def test_answers_that_came_before_a_close_are_still_read(pair: Any) -> None:
+    socket, session = pair
+    task = asyncio.ensure_future(session.query("SELECT 1"))
+    await asyncio.sleep(0.01)
+    socket.answer_rows("5", "6")
+    socket.push(WebSocketClosed(1012, "restart"))  # type: ignore[arg-type]
+    assert not session.active  # no new statement can go out
+    with pytest.raises(WebSocketError) as caught:
+        await session.exec("SELECT 2")
+    assert caught.value.close_code == 1012
+    result = await asyncio.wait_for(task, 5)
+    assert [row.values for row in await result.rows.collect()] == [[5], [6]]

@@ -175,6 +175,7 @@ _FORGED = [
     ['{"values":["a"]}\n', '{"values":["b"]}'],  # a newline in a payload (valid JSON)
     ['{"values":["a"],"values":["b"]}', '{"values":["c"]}'],  # duplicate keys: last wins
     ['{"values":["a"],"x":1}', '{"values":["c"]}'],  # an extra key
+    ['{"values":["a"],"x":{}', '"y":1},{"values":["b"]}'],  # a separator inside an object
     ['{"values":["a"]}', b'{"values":["b"]}'],  # a binary message
     ['["a"]', '{"values":["b"]}'],  # not an object
     ['{"values":["a"]} ', ' {"values":["b"]}'],  # whitespace around: fine alone, too
