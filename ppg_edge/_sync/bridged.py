@@ -16,7 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from typing import Any, TypeVar
 
 from ppg_edge._sync.concurrency import Expired, time_left
-from ppg_edge._sync.transport import Body, Chunk, Headers, Message, ReplayableBody
+from ppg_edge._sync.transport import (
+    Body,
+    Chunk,
+    Headers,
+    Message,
+    ReplayableBody,
+    WebSocketClosed,
+)
 from ppg_edge.core.errors import GenericError
 from ppg_edge.runtime import base
 
@@ -144,6 +151,10 @@ class BridgedWebSocket:
     @property
     def subprotocol(self) -> str | None:
         return self._socket.subprotocol
+
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        return self._socket.close_status
 
     def send(self, message: Message) -> None:
         self._bridge.wait(self._socket.send(message))

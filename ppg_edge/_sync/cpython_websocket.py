@@ -15,6 +15,7 @@ left (`concurrency.time_left`), so a statement timeout interrupts a read.
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import time
@@ -188,6 +189,39 @@ class SyncWebSocket:
     @property
     def subprotocol(self) -> str | None:
         return self._subprotocol
+
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        """How the socket closed, once it has; None while open.
+
+        Nothing reads a sync socket between statements, so this takes in what has
+        already arrived, without waiting: a close the server sent while the
+        session sat idle (its idle timeout, a restart) is seen before a statement
+        is sent into it. Messages read on the way stay queued for `receive`.
+        """
+        if self._closed is None:
+            self._poll()
+        return None if self._closed is None else WebSocketClosed(*self._closed)
+
+    def _poll(self) -> None:
+        """Feed whatever the socket holds right now, never blocking."""
+        while self._closed is None:
+            buffered = isinstance(self._sock, ssl.SSLSocket) and self._sock.pending() > 0
+            if not buffered and not select.select([self._sock], [], [], 0)[0]:
+                return
+            try:
+                self._sock.settimeout(0)
+                data = self._sock.recv(READ_SIZE)
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError):
+                return
+            except OSError:
+                self._drop(ABNORMAL_CLOSURE, "connection lost")
+                return
+            if not data:
+                self._engine.receive_data(None)
+                self._end(self._handle_events() or (ABNORMAL_CLOSURE, "connection closed"))
+                return
+            self.feed(data)
 
     def send(self, message: Message) -> None:
         """Send one whole message (large ones in fragments)."""

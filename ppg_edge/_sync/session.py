@@ -12,9 +12,10 @@ what it needs it hands reading over to the oldest parked one. So nothing is
 read that nobody asked for: a slow consumer of a large result holds one batch,
 and the runtime and TCP push back on the server (backpressure for free).
 
-Statements are sent as soon as they are issued, each in one `send_many` (one
-transport write on CPython), through a chain of send tasks that keeps their
-messages contiguous and in issue order even when a caller is cancelled mid-send.
+Statements are sent as soon as they are issued, in issue order with each one's
+messages contiguous, by one sender task (so a caller cancelled mid-send cannot
+cut a statement in half): what was queued by the time it runs goes out in one
+`send_many`, one transport write on CPython, so a burst shares its writes.
 A statement whose consumer stops reading (break, close, cancellation or
 timeout) is abandoned: its remaining frames are discarded as whoever reads next
 passes them, and the session stays usable. When the server selected the cancel
@@ -22,7 +23,7 @@ extension (PROTOCOL.md section 6), the driver also tells it to cancel that
 statement, so what runs behind it does not wait for it to finish.
 
 Only `async def`/`await` are used, and what is asyncio's (futures to park and
-wake, the send chain) sits in a few small methods, so the module can be turned
+wake, the sender task) sits in a few small methods, so the module can be turned
 into its synchronous twin mechanically.
 """
 
@@ -118,7 +119,21 @@ class SyncSession(SyncClosing):
     @property
     def active(self) -> bool:
         """True while the session can run statements."""
-        return self._machine.open and not self._closing
+        self._notice_close()
+        return self._machine.open and not self._closing and self._socket.close_status is None
+
+    def _notice_close(self) -> None:
+        """Take in a close that came while nobody read (an idle timeout, a restart).
+
+        Nothing reads while no statement waits, so the socket is asked. With no
+        statement pending, nothing queued can be an answer: the session ends with
+        the server's code. Otherwise the pending statements' consumers read what
+        came before the close, and meet it after.
+        """
+        machine = self._machine
+        closed = self._socket.close_status
+        if closed is not None and machine.open and not machine.pending and not self._reading:
+            machine.closed(closed.code, closed.reason)
 
     @property
     def pending(self) -> int:
@@ -152,6 +167,10 @@ class SyncSession(SyncClosing):
         """Queue a prepared statement and send it behind every earlier one."""
         if self._closing:
             raise WebSocketError("the session is closed", CLOSE_NORMAL)
+        self._notice_close()
+        closed = self._socket.close_status
+        if closed is not None and self._machine.open:  # answers still to read: keep them
+            raise _closed_error("the session's WebSocket closed", closed)
         pending = self._machine.submit(prepared.kind)
         self._send_later(prepared.messages, pending)
         return pending
@@ -268,14 +287,14 @@ class SyncSession(SyncClosing):
         write (a batch's BEGIN, statements and COMMIT together), in submission order."""
         self._outbox.append((messages, pending))
 
-    def _send(self, messages: list[Message], pending: PendingStatement | None) -> None:
-        """A statement's messages in one write; a failure ends the session."""
+    def _send(self, messages: list[Message], statements: list[PendingStatement]) -> None:
+        """Statements' messages in one write; a failure ends the session."""
         machine = self._machine
         if not machine.open:
             return
         try:
             self._socket.send_many(messages)
-            if pending is not None:
+            for pending in statements:
                 machine.sent(pending)
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
@@ -302,11 +321,8 @@ class SyncSession(SyncClosing):
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
-        self._send([message for messages, _ in outbox for message in messages], None)
-        if self._machine.open:
-            for _, pending in outbox:
-                if pending is not None:
-                    self._machine.sent(pending)
+        messages = [message for statement, _ in outbox for message in statement]
+        self._send(messages, [pending for _, pending in outbox if pending is not None])
 
 
 def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:

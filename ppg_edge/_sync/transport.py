@@ -70,6 +70,12 @@ class WebSocket(Protocol):
     @property
     def subprotocol(self) -> str | None: ...
 
+    @property
+    def close_status(self) -> WebSocketClosed | None:
+        """How the socket closed, once it has (messages received before may still be
+        waiting); None while open. Lets a session see a close that came while idle."""
+        ...
+
     def send(self, message: Message) -> None: ...
 
     def send_many(self, messages: Sequence[Message]) -> None:

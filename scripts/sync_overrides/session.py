@@ -32,7 +32,7 @@ class Waiter(Protocol):
     def set_result(self, result: None) -> None: ...
 
 
-DROP = ("SyncSession._send_after", "SyncSession.close=", "_within")
+DROP = ("SyncSession._send_queued", "SyncSession.close=", "_within")
 """Definitions of the generated module that have no sync counterpart (`name=`: an assignment)."""
 
 
@@ -98,11 +98,8 @@ class SyncSession:
         outbox, self._outbox = self._outbox, []
         if not outbox:
             return
-        self._send([message for messages, _ in outbox for message in messages], None)
-        if self._machine.open:
-            for _, pending in outbox:
-                if pending is not None:
-                    self._machine.sent(pending)
+        messages = [message for statement, _ in outbox for message in statement]
+        self._send(messages, [pending for _, pending in outbox if pending is not None])
 
     def _read_for(self, pending: PendingStatement) -> None:
         """Send what is held, then be the reader until `pending` has something."""

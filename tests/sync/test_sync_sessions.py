@@ -227,3 +227,20 @@ def test_unique_markers_do_not_leak_between_sessions(db: ppg_edge.SyncDatabase) 
             {"a": marker}
         ]
     assert db.batch(Query("SELECT current_setting('application_name') AS a"))[0] != [{"a": marker}]
+
+
+def test_a_close_while_idle_is_seen_before_the_next_statement(
+    gateway_factory: Any,
+) -> None:
+    short = gateway_factory(idle_timeout=1)
+    with ppg_edge.client_sync(short.connection_string, endpoint=short.url) as client:
+        session = client.new_session()
+        assert session.exec("SELECT 1") == 1
+        deadline = time.monotonic() + 10
+        while session.active and time.monotonic() < deadline:
+            time.sleep(0.1)  # nothing reads the socket: `active` looks at what arrived
+        assert not session.active
+        with pytest.raises(WebSocketError) as closed:
+            session.exec("SELECT 1")
+        assert closed.value.close_code == 1001
+        session.close()
