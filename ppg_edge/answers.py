@@ -20,7 +20,7 @@ from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError, QueryTimeoutError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
-from ppg_edge.core.types.registry import BatchBuilder
+from ppg_edge.core.types.batches import BatchBuilder
 from ppg_edge.results import CollectableIterator, QueryResult, Row
 
 T = TypeVar("T")
@@ -88,8 +88,9 @@ async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResu
 class RowMaker:
     """Builds a result's rows, a batch at a time: `Row`s, or dicts once `as_dicts()`.
 
-    A `RowRun` goes through the generated batch function; if that finds anything
-    amiss, the run is checked and parsed again row by row, for the exact error.
+    A `RowRun` goes through the result's generated flat function, a session's
+    checked `DataRow`s through its batch function; if a parser fails, the rows
+    are checked and parsed again one by one, for the exact error.
     """
 
     def __init__(self, registry: TypeRegistry, columns: Sequence[Column]) -> None:
@@ -99,6 +100,7 @@ class RowMaker:
         self._names: list[str] | None = None
         self._parse = registry.row_parser(self._oids)
         self._build: BatchBuilder | None = None
+        self._flat: BatchBuilder | None = None
 
     def as_dicts(self) -> bool:
         """Build dicts keyed by column name instead; False once rows were built."""
@@ -109,11 +111,10 @@ class RowMaker:
 
     def rows(self, items: Sequence[Frame | RowRun]) -> list[Any]:
         """The rows of one batch of frames."""
-        build = self._build
-        if build is None:
-            wrap = None if self._names is not None else Row
-            build = self._build = self._registry.batch_builder(self._oids, self._names, wrap)
+        if len(items) == 1 and type(items[0]) is RowRun:  # an HTTP read's rows
+            return self._run(items[0])
         if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
+            build = self._build or self._builders()[0]
             try:
                 return build([item.values for item in items])  # type: ignore[union-attr]
             except Exception:  # a parser failed: the careful path, for its exact error
@@ -121,13 +122,26 @@ class RowMaker:
         built: list[Any] = []
         for item in items:
             if type(item) is RowRun:
-                try:
-                    built += build(item.values)
-                except Exception:  # anything amiss: the careful path, for its exact error
-                    built += [self._one(row.values) for row in item.frames(self._columns)]
+                built += self._run(item)
             else:
                 built.append(self._one(_row(item).values))
         return built
+
+    def _run(self, run: RowRun) -> list[Any]:
+        """A run's rows through the flat function, else line by line for the exact error."""
+        build = self._flat or self._builders()[1]
+        try:
+            return build(run.values)
+        except Exception:  # a parser failed: the careful path, for its exact error
+            return [self._one(row.values) for row in run.frames(self._columns)]
+
+    def _builders(self) -> tuple[BatchBuilder, BatchBuilder]:
+        """The result's generated functions, fixed (rows or dicts) by the first batch."""
+        wrap = None if self._names is not None else Row
+        if self._columns:
+            self._flat = self._registry.flat_builder(self._oids, self._names, wrap)
+        self._build = self._registry.batch_builder(self._oids, self._names, wrap)
+        return self._build, self._flat or self._build
 
     def _one(self, values: list[str | None]) -> Any:
         parsed = self._parse(values)

@@ -166,7 +166,7 @@ def test_one_read_is_one_json_decode_and_one_run() -> None:
     answer = HttpAnswer("query")
     items = answer.feed(body)
     assert [type(item) for item in items] == [Description, RowRun]
-    assert len(items[1].values) == 100  # type: ignore[union-attr]
+    assert items[1].count == 100  # type: ignore[union-attr]
     assert answer.outcome == Complete()
     assert answer.end() == []
 
