@@ -12,7 +12,7 @@ timeout.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from ppg_edge.core.answer import RowRun
@@ -101,20 +101,24 @@ class RowMaker:
         self._parse = registry.row_parser(self._oids)
         self._build: BatchBuilder | None = None
         self._flat: BatchBuilder | None = None
+        self._built = False
 
     def as_dicts(self) -> bool:
         """Build dicts keyed by column name instead; False once rows were built."""
-        if self._build is not None:
+        if self._built:
             return False
         self._names = [column.name for column in self._columns]
         return True
 
     def rows(self, items: Sequence[Frame | RowRun]) -> list[Any]:
         """The rows of one batch of frames."""
+        self._built = True
         if len(items) == 1 and type(items[0]) is RowRun:  # an HTTP read's rows
             return self._run(items[0])
         if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
-            build = self._build or self._builders()[0]
+            build = self._build
+            if build is None:
+                build = self._build = self._registry.batch_builder(*self._shape())
             try:
                 return build([item.values for item in items])  # type: ignore[union-attr]
             except Exception:  # a parser failed: the careful path, for its exact error
@@ -129,19 +133,17 @@ class RowMaker:
 
     def _run(self, run: RowRun) -> list[Any]:
         """A run's rows through the flat function, else line by line for the exact error."""
-        build = self._flat or self._builders()[1]
+        build = self._flat
+        if build is None:
+            build = self._flat = self._registry.flat_builder(*self._shape())
         try:
             return build(run.values)
         except Exception:  # a parser failed: the careful path, for its exact error
             return [self._one(row.values) for row in run.frames(self._columns)]
 
-    def _builders(self) -> tuple[BatchBuilder, BatchBuilder]:
-        """The result's generated functions, fixed (rows or dicts) by the first batch."""
-        wrap = None if self._names is not None else Row
-        if self._columns:
-            self._flat = self._registry.flat_builder(self._oids, self._names, wrap)
-        self._build = self._registry.batch_builder(self._oids, self._names, wrap)
-        return self._build, self._flat or self._build
+    def _shape(self) -> tuple[list[int], list[str] | None, Callable[[list[Any]], Any] | None]:
+        """What a generated function is built for: OIDs, dict keys or the `Row` wrapper."""
+        return self._oids, self._names, None if self._names is not None else Row
 
     def _one(self, values: list[str | None]) -> Any:
         parsed = self._parse(values)
