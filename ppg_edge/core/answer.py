@@ -32,7 +32,7 @@ from ppg_edge.core.frames import (
 from ppg_edge.core.ndjson import NdjsonDecoder
 from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, VALUES_KEY
 
-_DECODE = json.JSONDecoder().decode
+_DECODE_AT = json.JSONDecoder().raw_decode
 _ROW_HEAD = '{"' + VALUES_KEY + '":['
 _ROW_TAIL = "]}"
 _ROW_BREAK = _ROW_TAIL + "\n" + _ROW_HEAD
@@ -185,11 +185,11 @@ def _row_run(text: str, width: int) -> RowRun | None:
     if "\n" in joined:
         return None
     lines = (len(text) - len(joined)) // (len(_ROW_BREAK) - len(_SEPARATOR)) + 1
-    try:
-        values = _DECODE("[" + joined[len(_ROW_HEAD) : -len(_ROW_TAIL)] + "]")
+    try:  # the array from the head's `[` must end at the tail's `]`: decoded in place, no copy
+        values, end = _DECODE_AT(joined, len(_ROW_HEAD) - 1)
     except (ValueError, RecursionError):
         return None
-    if len(values) != lines * (width + 1) - 1:
+    if end != len(joined) - 1 or len(values) != lines * (width + 1) - 1:
         return None
     separators = values[width :: width + 1]
     if separators.count(True) != len(separators):  # no container: `1 == True` is harmless
