@@ -175,11 +175,11 @@ def _row_run(text: str, width: int) -> RowRun | None:
     no container among the items every one of them is a top-level item; the k-1
     places kept for separators then hold exactly those, so each line held exactly
     `width` values, as the careful path would have read it. Measured on
-    `benchmarks/compare.py --only decode` (same runs, side by side): one list per
-    read instead of a dict and a list per row took the figure from 456k to 764k
-    dict rows/s (1.43x to 2.17x @prisma/ppg); of the 0.47 µs saved per row, 0.2
-    was the garbage collector walking the rows' containers, which a flat list of
-    strings does not have.
+    `benchmarks/compare.py --only decode` (runs before and after, one machine):
+    one list per read instead of a dict and a list per row took the figure from
+    456k to 764k dict rows/s (1.43x to 2.17x @prisma/ppg); of the 0.47 µs saved
+    per row, 0.2 was the garbage collector walking the rows' containers, which a
+    flat list of strings does not have.
     """
     if not width or not text.startswith(_ROW_HEAD) or not text.endswith(_ROW_TAIL):
         return None
