@@ -12,7 +12,8 @@ from typing import Any
 
 from ppg_edge.core.errors import DataError, GenericError, ProtocolError, ValidationError
 from ppg_edge.core.parameters import WireValue
-from ppg_edge.core.types.batches import BatchBuilder, compile_checked, compile_flat
+from ppg_edge.core.types.batches import BatchBuilder as BatchBuilder  # re-exported
+from ppg_edge.core.types.batches import compile_checked, compile_flat
 from ppg_edge.core.types.model import Parse, ValueParser, ValueSerializer, shorten
 from ppg_edge.core.types.parsers import default_parsers, parse_text
 from ppg_edge.core.types.serializers import default_serializers
