@@ -11,7 +11,7 @@ timeout.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from ppg_edge.concurrency import Deadline
@@ -20,7 +20,7 @@ from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
-from ppg_edge.core.types.registry import BatchBuilder
+from ppg_edge.core.types.batches import BatchBuilder
 from ppg_edge.results import CollectableIterator, QueryResult, Row
 
 __all__ = [
@@ -74,8 +74,9 @@ async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResu
 class RowMaker:
     """Builds a result's rows, a batch at a time: `Row`s, or dicts once `as_dicts()`.
 
-    A `RowRun` goes through the generated batch function; if that finds anything
-    amiss, the run is checked and parsed again row by row, for the exact error.
+    A `RowRun` goes through the result's generated flat function, a session's
+    checked `DataRow`s through its batch function; if a parser fails, the rows
+    are checked and parsed again one by one, for the exact error.
     """
 
     def __init__(self, registry: TypeRegistry, columns: Sequence[Column]) -> None:
@@ -85,21 +86,25 @@ class RowMaker:
         self._names: list[str] | None = None
         self._parse = registry.row_parser(self._oids)
         self._build: BatchBuilder | None = None
+        self._flat: BatchBuilder | None = None
+        self._built = False
 
     def as_dicts(self) -> bool:
         """Build dicts keyed by column name instead; False once rows were built."""
-        if self._build is not None:
+        if self._built:
             return False
         self._names = [column.name for column in self._columns]
         return True
 
     def rows(self, items: Sequence[Frame | RowRun]) -> list[Any]:
         """The rows of one batch of frames."""
-        build = self._build
-        if build is None:
-            wrap = None if self._names is not None else Row
-            build = self._build = self._registry.batch_builder(self._oids, self._names, wrap)
+        self._built = True
+        if len(items) == 1 and type(items[0]) is RowRun:  # an HTTP read's rows
+            return self._run(items[0])
         if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
+            build = self._build
+            if build is None:
+                build = self._build = self._registry.batch_builder(*self._shape())
             try:
                 return build([item.values for item in items])  # type: ignore[union-attr]
             except Exception:  # a parser failed: the careful path, for its exact error
@@ -107,13 +112,24 @@ class RowMaker:
         built: list[Any] = []
         for item in items:
             if type(item) is RowRun:
-                try:
-                    built += build(item.values)
-                except Exception:  # anything amiss: the careful path, for its exact error
-                    built += [self._one(row.values) for row in item.frames(self._columns)]
+                built += self._run(item)
             else:
                 built.append(self._one(_row(item).values))
         return built
+
+    def _run(self, run: RowRun) -> list[Any]:
+        """A run's rows through the flat function, else line by line for the exact error."""
+        build = self._flat
+        if build is None:
+            build = self._flat = self._registry.flat_builder(*self._shape())
+        try:
+            return build(run.values)
+        except Exception:  # a parser failed: the careful path, for its exact error
+            return [self._one(row.values) for row in run.frames(self._columns)]
+
+    def _shape(self) -> tuple[list[int], list[str] | None, Callable[[list[Any]], Any] | None]:
+        """What a generated function is built for: OIDs, dict keys or the `Row` wrapper."""
+        return self._oids, self._names, None if self._names is not None else Row
 
     def _one(self, values: list[str | None]) -> Any:
         parsed = self._parse(values)

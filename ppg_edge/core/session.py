@@ -32,12 +32,10 @@ frame order, and so the FIFO, was intact, so the session stays open.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections import deque
 from collections.abc import Iterator, Sequence
-from operator import itemgetter
 
-from ppg_edge.core.answer import RowRun
+from ppg_edge.core.answer import RowRun, row_run
 from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError, WebSocketError
 from ppg_edge.core.frames import Frame, FrameOrder, decode_ws_frame
 from ppg_edge.core.parameters import TEXT, BoundedByteStreamParameter, Bytes
@@ -52,16 +50,11 @@ from ppg_edge.core.protocol import (
     EXEC_KIND,
     RESULT_URNS,
     TEXT_PARAM_URN,
-    VALUES_KEY,
 )
 from ppg_edge.core.statement import EncodedStatement, ExtendedParameter
 from ppg_edge.core.wirejson import decode_json
 
-_DECODE = json.JSONDecoder().decode
-_VALUES = itemgetter(VALUES_KEY)
 _OTHER_URNS = (COMPLETE_URN, ERROR_URN, DESCRIPTION_URN)
-_SEPARATOR = ",\n"
-"""Between the payloads of a run: a raw newline is never inside a JSON string."""
 
 AnswerItem = Frame | RowRun
 """What a statement's buffer hands out: frames, or a run of rows decoded at once."""
@@ -228,7 +221,8 @@ class SessionMachine:
             head._order.expect_rows(rows)
             self._answer(head)
             return 2 * rows
-        run = _decode_run(payloads)  # type: ignore[arg-type]  # None unless all are str
+        columns = head._order.columns or ()
+        run = _decode_run(payloads, len(columns))  # type: ignore[arg-type]  # None unless str
         if run is None:
             return 0
         head._order.expect_rows(rows)
@@ -304,36 +298,21 @@ def _leading_rows(urns: Sequence[str | bytes]) -> int:
     return stop
 
 
-def _decode_run(payloads: list[str]) -> RowRun | None:
-    """The payloads of a run of data rows by one JSON call, or None if anything is unusual.
+def _decode_run(payloads: list[str], width: int) -> RowRun | None:
+    """The payloads of a run of data rows decoded as one, or None if anything is unusual.
 
-    Sound because every separator is a comma then a raw newline, which no JSON
-    string holds: each separator lies outside strings; checked to follow a `}`,
-    it follows the end of an object; a row object has one key (checked here) and
-    holds only strings and nulls (which the row function checks), so that is the
-    end of a row object. So each payload is exactly one row object, as decoding
-    it alone would give.
+    Joined by line breaks they are the NDJSON lines of an HTTP answer's rows, and
+    `row_run` decodes those with one JSON call, exactly (see there). A payload
+    holding a line break of its own is left to the careful path, so that every
+    line is one message: a message holding two rows would otherwise pass for two.
     """
-    rows = len(payloads)
     try:
-        text = _SEPARATOR.join(payloads)
+        text = "\n".join(payloads)
     except TypeError:  # a binary message: the careful path says so
         return None
-    if text.count("\n") != rows - 1 or text.count("}" + _SEPARATOR) != rows - 1:
+    if text.count("\n") != len(payloads) - 1:
         return None
-    if not text.endswith("}"):
-        return None
-    try:
-        objects = _DECODE("[" + text + "]")
-    except (ValueError, RecursionError):
-        return None
-    try:
-        if len(objects) != rows or sum(map(len, objects)) != rows:  # one key each
-            return None
-        values = list(map(_VALUES, objects))
-    except (KeyError, TypeError):
-        return None
-    return RowRun(values, "\n".join(payloads))
+    return row_run(text, width)
 
 
 def statement_messages(

@@ -229,3 +229,76 @@ async def test_parameters_stored_as_psycopg_reads_them_websocket(
     async with await cl.new_session() as session:
         assert await session.exec(f"INSERT INTO {table} VALUES ({placeholders})", *values) == 1
     await _check_stored(direct, table)
+
+
+INSTANTS = [
+    "2024-01-31 04:05:06.123456+00",
+    "2024-06-01 12:00:00.5+00",
+    "0001-01-01 12:00:00+00",
+    "9999-12-31 00:00:00.999999+00",
+    "1900-01-01 00:00:00+00",
+]
+"""timestamptz instants whose text PostgreSQL prints with fractions of 1 to 6 digits, and,
+in the zones below, with offsets of minutes (Asia/Kolkata, America/St_Johns) and of
+seconds (Europe/Amsterdam in 1900: +00:19:32)."""
+BULK = 3000
+"""Rows per result: many network reads, so the batch path decodes most of them."""
+
+
+def _bulk_sql(texts: list[str]) -> str:
+    values = ", ".join(f"('{text}'::timestamptz)" for text in texts)
+    return f"SELECT g, v AS at FROM generate_series(1, {BULK}) g, (VALUES {values}) AS t(v)"
+
+
+def _expected(texts: list[str]) -> list[datetime]:
+    return [datetime.fromisoformat(text).astimezone(UTC) for text in texts] * BULK
+
+
+async def test_timestamptz_in_bulk_over_http_is_utc_whatever_the_fraction(db: Any) -> None:
+    rows = await db.query(_bulk_sql(INSTANTS) + " ORDER BY g").collect()
+    assert [row["at"] for row in rows] == _expected(INSTANTS)
+    assert {row["at"].tzinfo for row in rows} == {UTC}
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns", "Europe/Amsterdam"])
+async def test_timestamptz_in_bulk_printed_with_offsets_comes_back_in_utc(
+    db: Any, zone: str
+) -> None:
+    async with db.transaction() as tx:
+        await tx.exec(f"SET LOCAL TimeZone = '{zone}'")
+        (printed,) = await tx.query("SELECT $1::timestamptz::text AS t", INSTANTS[4]).collect()
+        rows = await tx.query(_bulk_sql(INSTANTS) + " ORDER BY g").collect()
+    assert printed["t"][19:] != "+00"  # PostgreSQL did print another offset
+    assert [row["at"] for row in rows] == _expected(INSTANTS)
+    assert {row["at"].tzinfo for row in rows} == {UTC}
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        (
+            "infinity",
+            "cannot parse timestamptz value 'infinity': Python has no infinite date/time; "
+            "register a ValueParser to map it",
+        ),
+        (
+            "0044-03-15 BC",
+            "cannot parse timestamptz value '0044-03-15 00:00:00+00 BC': BC dates are "
+            "outside Python's range (years 1 to 9999)",
+        ),
+    ],
+)
+async def test_a_bad_timestamptz_after_thousands_of_good_ones_is_the_exact_data_error(
+    db: Any, bad: str, message: str
+) -> None:
+    sql = (
+        "SELECT g, CASE WHEN g = 2500 THEN $1::timestamptz "
+        "ELSE timestamptz '2024-01-01 00:00:00+00' + g * interval '1.001 s' END AS at "
+        "FROM generate_series(1, 3000) g ORDER BY g"
+    )
+    seen = 0
+    with pytest.raises(ppg_edge.DataError) as caught:
+        async for _ in db.query(sql, bad):
+            seen += 1
+    assert str(caught.value) == message
+    assert 0 < seen < 2500  # the rows of the reads before the bad value's read

@@ -137,6 +137,29 @@ async def test_collectable_iterator_iterates_once_and_collects_the_rest() -> Non
     assert [x async for x in it] == []
 
 
+async def test_async_for_shares_its_position_with_the_other_ways_to_read() -> None:
+    """`async for` runs on a generator of its own; it and `__anext__`, `consumed`,
+    a second loop and `collect()` must see one position, in any order."""
+    it = CollectableIterator(_batches([1, 2, 3], [4, 5], [], [6, 7], [8]))
+    async for x in it:
+        if x == 2:
+            break
+    assert it.consumed == 2
+    assert await it.__anext__() == 3
+    seen = []
+    async for x in it:
+        seen.append(x)
+        if x == 4:
+            assert await it.__anext__() == 5  # read inside the loop: the loop skips it
+        if x == 6:
+            break
+    assert seen == [4, 6]
+    assert it.consumed == 6
+    assert await it.collect() == [7, 8]
+    assert [x async for x in it] == []
+    assert it.closed
+
+
 async def test_collectable_iterator_aclose_runs_cleanup_once() -> None:
     closed: list[str] = []
 

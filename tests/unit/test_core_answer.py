@@ -46,6 +46,23 @@ _row = st.tuples(_ints | st.none(), _text | st.none()).map(
 _good_row = st.tuples(_ints, _text | st.none()).map(
     lambda v: json.dumps({"values": list(v)}, ensure_ascii=False)
 )
+FORGED = [
+    '{"values":["1",true]}',
+    '{"values":["1","a",true]}',
+    '{"values":["1","a",true,"2","b"]}',
+    '{"values":["1","a",true]}\n{"values":["2"]}',
+    '{"values":["1",["a"]}',
+    '{"values":["b"],"2"]}',
+    '{"values":["1","a",["x"]}\n{"values":["y"],"2","b"]}',  # a list swallows a separator
+    '{"values":["1","a",{"x":["y"]}\n{"values":["z"]},"2","b"]}',
+    '{"values":["1","a"]],[["2","b"]}',
+    '{"values":["1"],"values":["2"]}',
+    '{"values": ["1", "a"]}',  # valid, not the compact form: the careful path reads it
+    '{"values":[1,"a"]}',
+    '{"values":[null,{"a":"b"}]}',
+]
+"""Lines (some two) that try to pass for the fast path's `,true,` separators, or to
+split or merge rows: each must give exactly what the careful path gives."""
 _odd_line = st.sampled_from(
     [
         "",
@@ -66,6 +83,7 @@ _odd_line = st.sampled_from(
         '{"values":"1a"}',
         '{"other":1}',
         "[" * 5000,
+        *FORGED,
     ]
 )
 
@@ -75,7 +93,9 @@ def _reads(body: bytes, cuts: list[int]) -> list[bytes]:
     return [body[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
-def _batched(reads: list[bytes], dicts: bool = False) -> tuple[list[Any], str]:
+def _batched(
+    reads: list[bytes], dicts: bool = False, columns: tuple[Column, ...] = COLUMNS
+) -> tuple[list[Any], str]:
     """Rows and the final outcome through HttpAnswer and the result's row maker."""
     answer = HttpAnswer("query")
     maker: RowMaker | None = None
@@ -86,6 +106,7 @@ def _batched(reads: list[bytes], dicts: bool = False) -> tuple[list[Any], str]:
             if items and maker is None:
                 if not isinstance(items[0], Description):
                     raise ProtocolError("rows arrived before the row description")
+                assert items[0].columns == columns
                 maker = RowMaker(REGISTRY, items[0].columns)
                 if dicts:
                     assert maker.as_dicts()
@@ -101,14 +122,16 @@ def _batched(reads: list[bytes], dicts: bool = False) -> tuple[list[Any], str]:
     return rows, "complete"
 
 
-def _careful(reads: list[bytes], dicts: bool = False) -> tuple[list[Any], str]:
+def _careful(
+    reads: list[bytes], dicts: bool = False, columns: tuple[Column, ...] = COLUMNS
+) -> tuple[list[Any], str]:
     """The same through the careful path: every line and frame checked on its own."""
     decoder = NdjsonDecoder()
     order = FrameOrder("query")
     outcome: Any = None
     rows: list[Any] = []
-    parse = REGISTRY.row_parser([c.oid for c in COLUMNS])
-    names = [c.name for c in COLUMNS]
+    parse = REGISTRY.row_parser([c.oid for c in columns])
+    names = [c.name for c in columns]
     try:
         for index in range(len(reads) + 1):
             objects = decoder.feed(reads[index]) if index < len(reads) else decoder.end()
@@ -161,12 +184,22 @@ def test_any_body_gives_the_careful_paths_rows_and_error(
     assert _batched(reads) == _careful(reads)
 
 
+@pytest.mark.parametrize("forged", FORGED)
+@pytest.mark.parametrize("around", [0, 1, 3])
+def test_forged_lines_in_a_run_give_the_careful_paths_answer(forged: str, around: int) -> None:
+    good = [f'{{"values":["{i}","r{i}"]}}' for i in range(around)]
+    body = _body([DESCRIPTION, *good, forged, *good, COMPLETE])
+    expected = _careful([body])
+    assert expected[1] != "complete" or forged.startswith('{"values": ')  # the oracle refuses
+    assert _batched([body]) == expected
+
+
 def test_one_read_is_one_json_decode_and_one_run() -> None:
     body = _body([DESCRIPTION, *(f'{{"values":["{i}","r{i}"]}}' for i in range(100)), COMPLETE])
     answer = HttpAnswer("query")
     items = answer.feed(body)
     assert [type(item) for item in items] == [Description, RowRun]
-    assert len(items[1].values) == 100  # type: ignore[union-attr]
+    assert items[1].count == 100  # type: ignore[union-attr]
     assert answer.outcome == Complete()
     assert answer.end() == []
 
@@ -305,3 +338,143 @@ def test_a_sessions_checked_rows_build_as_the_careful_path_does(
     except GenericError as exc:
         got = ([], f"{type(exc).__name__}: {exc}")
     assert got == expected
+
+
+WIDE = (Column("id", 23), Column("name", 25), Column("score", 701), Column("at", 1184))
+WIDE_DESCRIPTION = json.dumps({"columns": [{"name": c.name, "typeOid": c.oid} for c in WIDE]})
+_good_at = st.sampled_from(
+    [
+        "2024-01-31 04:05:06+00",
+        "2024-01-31 04:05:06.789+00",
+        "2024-01-31 04:05:06.123456+00",
+        "2024-01-31 04:05:06.5+05:30",
+        "2024-01-31 04:05:06-03:30:15",
+        "0001-01-01 00:00:00+00",
+        "9999-12-31 23:59:59.999999+00",
+    ]
+)
+_bad_at = st.sampled_from(
+    [
+        "0044-03-15 00:00:00+00 BC",
+        "infinity",
+        "-infinity",
+        "10000-01-01 00:00:00+00",
+        "2024-01-31 04:05:06",
+        "2024-02-30 00:00:00+00",
+        "yesterday",
+    ]
+)
+_score = st.sampled_from(["0.5", "-1e300", "NaN", "Infinity", "-Infinity", "3"])
+
+
+def _wide_line(values: list[Any]) -> str:
+    return json.dumps({"values": values}, ensure_ascii=False, separators=(",", ":"))
+
+
+_wide_good = st.tuples(
+    _ints | st.none(), _text | st.none(), _score | st.none(), _good_at | st.none()
+).map(lambda v: _wide_line(list(v)))
+_wide_bad = st.one_of(
+    st.tuples(_ints, _text, _score, _bad_at).map(lambda v: _wide_line(list(v))),
+    st.tuples(_ints, _text, st.sampled_from(["abc", "0x1", ""]), _good_at).map(
+        lambda v: _wide_line(list(v))
+    ),
+    st.tuples(_ints, _text, _score).map(lambda v: _wide_line(list(v))),  # too narrow
+    st.tuples(_ints, _text, _score, _good_at, _text).map(lambda v: _wide_line(list(v))),
+    st.tuples(_ints, _text, st.floats(allow_nan=False) | st.booleans(), _good_at).map(
+        lambda v: _wide_line(list(v))  # a value that is not a string
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_wide_good, max_size=30),
+    st.lists(_wide_bad, max_size=2),
+    st.data(),
+    st.booleans(),
+)
+def test_fast_path_fallbacks_raise_the_careful_paths_exact_error(
+    good: list[str], bad: list[str], data: st.DataObject, dicts: bool
+) -> None:
+    """Wrong width, a value that is not a string, a bad float or timestamp anywhere in a
+    run of the benchmark's shape: the same rows before it and the same exact error."""
+    lines = list(good)
+    for line in bad:
+        lines.insert(data.draw(st.integers(0, len(lines))), line)
+    body = _body([WIDE_DESCRIPTION, *lines, COMPLETE])
+    cuts = data.draw(st.lists(st.integers(0, len(body)), max_size=4))
+    reads = _reads(body, cuts)
+    # compared as text: NaN is a float8 value that equals nothing, not even itself
+    assert repr(_batched(reads, dicts, WIDE)) == repr(_careful(reads, dicts, WIDE))
+
+
+def test_a_good_run_takes_the_fast_path_and_parses_timestamptz_in_utc() -> None:
+    from datetime import UTC, datetime
+
+    lines = [
+        _wide_line(["1", "a", "0.5", "2024-01-31 04:05:06.123456+00"]),
+        _wide_line([None, None, None, "2024-01-31 04:05:06.5+05:30"]),
+    ]
+    answer = HttpAnswer("query")
+    items = answer.feed(_body([WIDE_DESCRIPTION, *lines, COMPLETE]))
+    assert [type(item) for item in items] == [Description, RowRun]
+    maker = RowMaker(REGISTRY, WIDE)
+    assert maker.as_dicts()
+    first, second = maker.rows(items[1:])
+    assert first == {
+        "id": 1,
+        "name": "a",
+        "score": 0.5,
+        "at": datetime(2024, 1, 31, 4, 5, 6, 123456, tzinfo=UTC),
+    }
+    assert second["at"] == datetime(2024, 1, 30, 22, 35, 6, 500000, tzinfo=UTC)
+    assert second["at"].tzinfo is UTC
+    assert second["id"] is None and second["name"] is None and second["score"] is None
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        (
+            _wide_line(["1", "a", "0.5", "0044-03-15 00:00:00+00 BC"]),
+            "cannot parse timestamptz value '0044-03-15 00:00:00+00 BC': BC dates are outside",
+        ),
+        (
+            _wide_line(["1", "a", "0.5", "infinity"]),
+            "cannot parse timestamptz value 'infinity': Python has no infinite date/time",
+        ),
+        (
+            _wide_line(["1", "a", "0.5", "2024-01-31 04:05:06"]),
+            "cannot parse timestamptz value '2024-01-31 04:05:06': no UTC offset",
+        ),
+        (_wide_line(["1", "a", "abc", None]), "cannot parse value 'abc' of type OID 701"),
+        (_wide_line(["1", "a", "0.5"]), "a data row has 3 values for 4 columns"),
+        (_wide_line(["1", "a", 0.5, None]), "a data row's values must be a list of strings"),
+    ],
+)
+async def test_a_bad_row_after_good_ones_in_a_run_raises_the_exact_error(
+    line: str, error: str
+) -> None:
+    good = [_wide_line([str(i), "x", "1.5", "2024-01-01 00:00:00+00"]) for i in range(50)]
+    answer = HttpAnswer("query")
+
+    async def frames() -> Any:
+        yield answer.feed(_body([WIDE_DESCRIPTION, *good, line, *good, COMPLETE]))
+
+    from ppg_edge.answers import start_query
+
+    with pytest.raises(GenericError) as caught:  # the machine's or the row function's
+        await (await start_query(frames(), REGISTRY)).dict_rows().collect()
+    assert str(caught.value).startswith(error)
+
+
+def test_lines_that_join_into_valid_json_are_not_taken_for_rows() -> None:
+    """Two broken lines whose concatenation would decode: the careful path refuses them."""
+    answer = HttpAnswer("query")
+    body = (
+        b'{"columns":[{"name":"v","typeOid":25}]}\n'
+        b'{"values":["a\n{"]},{"values":["b"]}\n{"complete":true}\n'
+    )
+    with pytest.raises(ProtocolError, match="not JSON"):
+        answer.feed(body)

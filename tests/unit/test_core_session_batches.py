@@ -39,7 +39,8 @@ def desc(width: int) -> list[str]:
 
 
 def row(values: list[str | None], **dumps: Any) -> list[str]:
-    return [DATAROW_URN, json.dumps({"values": values}, **dumps)]
+    """A data row as servers send it: compact JSON (what the one-call decoding takes)."""
+    return [DATAROW_URN, json.dumps({"values": values}, separators=(",", ":"), **dumps)]
 
 
 COMPLETE = [COMPLETE_URN, json.dumps({"complete": True})]
@@ -70,7 +71,8 @@ def outcome(pending: PendingStatement) -> list[Any]:
         while items := pending.pop_all():
             for item in items:
                 if isinstance(item, RowRun):
-                    seen += [("row", values) for values in item.values]
+                    width, flat = item.width, item.values
+                    seen += [("row", flat[i : i + width]) for i in range(0, len(flat), width)]
                 elif isinstance(item, DataRow):
                     seen.append(("row", item.values))
                 elif isinstance(item, Failure):

@@ -12,13 +12,13 @@ from typing import Any
 
 from ppg_edge.core.errors import DataError, GenericError, ProtocolError, ValidationError
 from ppg_edge.core.parameters import WireValue
+from ppg_edge.core.types.batches import BatchBuilder as BatchBuilder  # re-exported
+from ppg_edge.core.types.batches import compile_checked, compile_flat
 from ppg_edge.core.types.model import Parse, ValueParser, ValueSerializer, shorten
 from ppg_edge.core.types.parsers import default_parsers, parse_text
 from ppg_edge.core.types.serializers import default_serializers
 
 RowParser = Callable[[Sequence[str | None]], list[Any]]
-BatchBuilder = Callable[[list[Any]], list[Any]]
-"""Builds a batch of rows from their decoded value lists; raises on any anomaly."""
 _CACHE_LIMIT = 256
 
 
@@ -105,10 +105,34 @@ class TypeRegistry:
         path (`row_parser`, frame checks) for the exact error. Built once per
         result shape and cached.
         """
-        key = (tuple(oids), None if names is None else tuple(names), wrap)
+        return self._builder(compile_checked, oids, names, wrap)
+
+    def flat_builder(
+        self,
+        oids: Sequence[int],
+        names: Sequence[str] | None = None,
+        wrap: Callable[[list[Any]], Any] | None = None,
+    ) -> BatchBuilder:
+        """`batch_builder` for one flat list of already checked values (strings and
+        nulls), `len(oids)` per row in order, as `core.answer.RowRun` holds them.
+
+        No list per row, no type check per value (see `types.batches`); a
+        parser's failure raises, and the caller takes the careful path.
+        """
+        return self._builder(compile_flat, oids, names, wrap)
+
+    def _builder(
+        self,
+        compile_: Callable[..., BatchBuilder],
+        oids: Sequence[int],
+        names: Sequence[str] | None,
+        wrap: Callable[[list[Any]], Any] | None,
+    ) -> BatchBuilder:
+        """A generated builder, cached by shape (input kind, OIDs, names, wrapper)."""
+        key = (compile_, tuple(oids), None if names is None else tuple(names), wrap)
         build = self._batches.get(key)
         if build is None:
-            build = _compile_batch([self.parser_for(oid) for oid in key[0]], key[1], wrap)
+            build = compile_([self.parser_for(oid) for oid in key[1]], key[2], wrap)
             if len(self._batches) >= _CACHE_LIMIT:
                 self._batches.clear()
             self._batches[key] = build
@@ -175,66 +199,6 @@ def _compile(parsers: list[Parse | None], oids: tuple[int, ...]) -> RowParser:
     exec(source, scope)
     row: RowParser = scope["make"](**names)
     return row
-
-
-def _compile_batch(
-    parsers: list[Parse | None],
-    names: tuple[str, ...] | None,
-    wrap: Callable[[list[Any]], Any] | None,
-) -> BatchBuilder:
-    """Generate the batch function of `TypeRegistry.batch_builder`.
-
-    One comprehension over the batch unpacks each row into locals and builds
-    its dict or list in one expression, with every parser, key and type check
-    bound as a closure variable: no per-value lookups, no call for text columns.
-    """
-    width = len(parsers)
-    names_in: dict[str, Any] = {"_check": _batch_check(width), "_null": _null}
-    names_in |= {"_t": type, "_s": str}
-    values = []
-    for index, parse in enumerate(parsers):
-        value = f"a{index}"
-        if parse is not None:
-            names_in[f"p{index}"] = parse
-            value = f"p{index}(a{index})"
-        values.append(f"({value} if _t(a{index}) is _s else _null(a{index}))")
-    if names is not None:
-        for index, name in enumerate(names):
-            names_in[f"k{index}"] = name
-        item = "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(values)) + "}"
-    elif wrap is not None:
-        names_in["_wrap"] = wrap
-        item = f"_wrap([{', '.join(values)}])"
-    else:
-        item = f"[{', '.join(values)}]"
-    target = f"[{''.join(f'a{index}, ' for index in range(width))}]" if width else "_"
-    source = (
-        f"def make({', '.join(names_in)}):\n"
-        "    def build(rows):\n"
-        "        _check(rows)\n"
-        f"        return [{item} for {target} in rows]\n"
-        "    return build\n"
-    )
-    scope: dict[str, Any] = {}
-    exec(source, scope)
-    build: BatchBuilder = scope["make"](**names_in)
-    return build
-
-
-def _batch_check(width: int) -> Callable[[list[Any]], None]:
-    """Every row of a batch must be a list of `width` values (checked at C speed)."""
-
-    def check(rows: list[Any]) -> None:
-        if rows and ({*map(type, rows)} != {list} or {*map(len, rows)} != {width}):
-            raise ProtocolError("a batch holds a row that is not a list of the result's width")
-
-    return check
-
-
-def _null(value: Any) -> None:
-    """A value that is not a string must be null."""
-    if value is not None:
-        raise ProtocolError("a row value is neither a string nor null")
 
 
 def _row_failure(
