@@ -16,17 +16,19 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ppg_edge._sync.batch import SyncBatchBuilder
     from ppg_edge._sync.client import SyncClient
     from ppg_edge._sync.client import client as client_sync
-    from ppg_edge._sync.database import (
-        SyncBatchBuilder,
-        SyncDatabase,
-        SyncTransaction,
-        SyncTransactionContext,
-    )
+    from ppg_edge._sync.database import SyncDatabase
     from ppg_edge._sync.database import connect as connect_sync
     from ppg_edge._sync.results import SyncCollectableIterator, SyncQueryResult
     from ppg_edge._sync.session import SyncSession
+    from ppg_edge._sync.transaction import (
+        SyncSavepointContext,
+        SyncTransaction,
+        SyncTransactionContext,
+    )
+    from ppg_edge.batch import BatchBuilder
     from ppg_edge.client import Client, client, default_client_config
     from ppg_edge.core.config import ClientConfig
     from ppg_edge.core.errors import (
@@ -50,17 +52,16 @@ if TYPE_CHECKING:
         byte_array_parameter,
     )
     from ppg_edge.core.types import TypeRegistry, ValueParser, ValueSerializer
-    from ppg_edge.database import (
-        BatchBuilder,
-        Database,
-        Exec,
-        Query,
-        Transaction,
-        TransactionContext,
-        connect,
-    )
+    from ppg_edge.database import Database, connect
     from ppg_edge.results import CollectableIterator, QueryResult, Row, Rows
     from ppg_edge.session import Session
+    from ppg_edge.statements import Exec, Query
+    from ppg_edge.transaction import (
+        SavepointContext,
+        Transaction,
+        TransactionContext,
+        TransactionOptions,
+    )
 
 _EXPORTS = {
     "Client": "ppg_edge.client",
@@ -86,26 +87,29 @@ _EXPORTS = {
     "TypeRegistry": "ppg_edge.core.types",
     "ValueParser": "ppg_edge.core.types",
     "ValueSerializer": "ppg_edge.core.types",
-    "BatchBuilder": "ppg_edge.database",
+    "BatchBuilder": "ppg_edge.batch",
     "Database": "ppg_edge.database",
-    "Exec": "ppg_edge.database",
-    "Query": "ppg_edge.database",
-    "Transaction": "ppg_edge.database",
-    "TransactionContext": "ppg_edge.database",
+    "Exec": "ppg_edge.statements",
+    "Query": "ppg_edge.statements",
+    "SavepointContext": "ppg_edge.transaction",
+    "Transaction": "ppg_edge.transaction",
+    "TransactionContext": "ppg_edge.transaction",
+    "TransactionOptions": "ppg_edge.transaction",
     "connect": "ppg_edge.database",
     "CollectableIterator": "ppg_edge.results",
     "QueryResult": "ppg_edge.results",
     "Row": "ppg_edge.results",
     "Rows": "ppg_edge.results",
     "Session": "ppg_edge.session",
-    "SyncBatchBuilder": "ppg_edge._sync.database",
+    "SyncBatchBuilder": "ppg_edge._sync.batch",
     "SyncClient": "ppg_edge._sync.client",
     "SyncCollectableIterator": "ppg_edge._sync.results",
     "SyncDatabase": "ppg_edge._sync.database",
     "SyncQueryResult": "ppg_edge._sync.results",
     "SyncSession": "ppg_edge._sync.session",
-    "SyncTransaction": "ppg_edge._sync.database",
-    "SyncTransactionContext": "ppg_edge._sync.database",
+    "SyncSavepointContext": "ppg_edge._sync.transaction",
+    "SyncTransaction": "ppg_edge._sync.transaction",
+    "SyncTransactionContext": "ppg_edge._sync.transaction",
     "client_sync": "ppg_edge._sync.client:client",
     "connect_sync": "ppg_edge._sync.database:connect",
 }
@@ -166,17 +170,20 @@ __all__ = [
     "QueryTimeoutError",
     "Row",
     "Rows",
+    "SavepointContext",
     "Session",
     "SyncBatchBuilder",
     "SyncClient",
     "SyncCollectableIterator",
     "SyncDatabase",
     "SyncQueryResult",
+    "SyncSavepointContext",
     "SyncSession",
     "SyncTransaction",
     "SyncTransactionContext",
     "Transaction",
     "TransactionContext",
+    "TransactionOptions",
     "TypeRegistry",
     "ValidationError",
     "ValueParser",

@@ -38,6 +38,9 @@ MODULES = (
     "parameter_streams",
     "session",
     "client",
+    "statements",
+    "transaction",
+    "batch",
     "database",
 )
 """Generated modules, each after the ones it imports."""
@@ -62,6 +65,7 @@ CLASS_RENAMES = {
     "CollectableIterator": "SyncCollectableIterator",
     "Database": "SyncDatabase",
     "QueryResult": "SyncQueryResult",
+    "SavepointContext": "SyncSavepointContext",
     "Session": "SyncSession",
     "Transaction": "SyncTransaction",
     "TransactionContext": "SyncTransactionContext",
@@ -132,6 +136,7 @@ class Module:
         self.name = name
         self.source = (PACKAGE / f"{name}.py").read_text()
         self.tree = ast.parse(self.source)
+        self.sync_names = sync_names
         imported = _imports(self.tree)
         self.bound = {
             local
@@ -181,7 +186,8 @@ class Module:
                 for index in range(start, node.end_lineno or node.lineno):
                     keep[index] = False
         text = "".join(line for line, kept in zip(lines, keep, strict=True) if kept)
-        text = _rewrite(text, self.renames())
+        text = _split_imports(text, self.sync_names)
+        text = _rewrite(text, self.renames()).replace(_ASYNC_PACKAGE, "ppg_edge")
         text = _override(text, OVERRIDES / f"{self.name}.py")
         shared = self.shared()
         if shared:
@@ -191,6 +197,45 @@ class Module:
             "# Change the async module and rerun the script.\n"
         )
         return header + text
+
+
+_ASYNC_PACKAGE = "ppg_edge__async__"
+"""Marks an import that must stay on the async module through `_rewrite`."""
+
+
+def _split_imports(text: str, sync_names: dict[str, set[str]]) -> str:
+    """`from ppg_edge.m import a, b`: what m's sync twin defines from there, the rest from m.
+
+    A definition with nothing asynchronous stays in the async module only (one
+    `Query`, one `TransactionOptions`), so it is imported from there, not through
+    a generated module that would merely pass it on.
+    """
+    tree = ast.parse(text)
+    lines = text.splitlines(keepends=True)
+    edits = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or not node.module or node.level:
+            continue
+        generated = sync_names.get(sync_module(node.module))
+        if generated is None or node.module in TWINS:
+            continue
+        shared = [alias for alias in node.names if alias.name not in generated]
+        if not shared:
+            continue
+        indent = " " * node.col_offset
+        own = [alias for alias in node.names if alias.name in generated]
+        replacement = "".join(
+            f"{indent}{ast.unparse(ast.ImportFrom(module, names, 0))}\n"
+            for module, names in (
+                (node.module, own),
+                (node.module.replace("ppg_edge", _ASYNC_PACKAGE, 1), shared),
+            )
+            if names
+        )
+        edits.append((node.lineno - 1, node.end_lineno or node.lineno, replacement))
+    for start, end, replacement in sorted(edits, reverse=True):
+        lines[start:end] = [replacement]
+    return "".join(lines)
 
 
 def _rewrite(text: str, renames: dict[str, str]) -> str:
@@ -381,7 +426,9 @@ def generate() -> dict[Path, str]:
     outputs: dict[Path, str] = {}
     for name in MODULES:
         module = Module(name, sync_names)
-        sync_names[f"ppg_edge._sync.{name}"] = module.generated | set(module.renames().values())
+        sync_names[f"ppg_edge._sync.{name}"] = (
+            module.generated | module.bound | set(module.renames().values())
+        )
         path = TARGET / f"{name}.py"
         outputs[path] = _ruff(module.render(), path)
     return outputs

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ppg_edge._sync.answers import effective_timeout, exec_count, start_query, statement_deadline
+from ppg_edge._sync.answers import exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
 from ppg_edge._sync.concurrency import Closer, Deadline
 from ppg_edge._sync.parameter_streams import body_chunks
 from ppg_edge._sync.results import SyncQueryResult
 from ppg_edge._sync.session import SyncSession
 from ppg_edge._sync.transport import HttpResponse, ReplayableBody, Runtime
+from ppg_edge.answers import effective_timeout
 from ppg_edge.client import default_client_config
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig

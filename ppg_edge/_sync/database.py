@@ -2,263 +2,31 @@
 # Change the async module and rerun the script.
 """The high-level API: `connect()` -> sql, query, exec, transaction and batch.
 
-Rows come back as dicts keyed by column name. Transactions and batches run on a
+Rows come back as dicts keyed by column name (ppg_edge/statements.py).
+Transactions (ppg_edge/transaction.py) and batches (ppg_edge/batch.py) run on a
 WebSocket session: a transaction's BEGIN is pipelined with its first statement,
 and a batch sends BEGIN, every statement and COMMIT in one burst (one round trip).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from types import TracebackType
-from typing import Any, Protocol, TypeVar, overload
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, overload
 
-from ppg_edge._sync.answers import Deadline
+from ppg_edge._sync.batch import SyncBatchBuilder, run_batch
 from ppg_edge._sync.client import SyncClient, client
 from ppg_edge._sync.closing import SyncClosing
-from ppg_edge._sync.results import Rows, SyncCollectableIterator, SyncQueryResult
-from ppg_edge._sync.session import SyncSession
+from ppg_edge._sync.statements import Statements
+from ppg_edge._sync.transaction import SyncTransaction, SyncTransactionContext
 from ppg_edge._sync.transport import Runtime
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
-from ppg_edge.core.errors import GenericError, ValidationError
-from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, QUERY_KIND
-from ppg_edge.core.session import PendingStatement
+from ppg_edge.core.errors import ValidationError
+from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.core.types import ValueParser, ValueSerializer
-from ppg_edge.database import Exec, Query, _Statement, to_sql
+from ppg_edge.statements import Exec, Query, Statement
+from ppg_edge.transaction import TransactionOptions
 
 T = TypeVar("T")
-DictRow = dict[str, Any]
-
-
-class Runner(Protocol):
-    """What high-level statements run on: a SyncClient (HTTP) or a transaction's session."""
-
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult: ...
-
-    def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int: ...
-
-
-class SqlTag:
-    """`db.sql(...)` for rows and `db.sql.exec(...)` for counts, from templates.
-
-    Takes a t-string, or a str.format-style template with its arguments; `timeout`
-    is always the statement's timeout, never a template field.
-    """
-
-    def __init__(self, statements: Statements) -> None:
-        self._statements = statements
-
-    def __call__(
-        self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
-    ) -> SyncCollectableIterator[DictRow]:
-        __tracebackhide__ = True
-        sql, params = to_sql(template, args, kwargs)
-        return self._statements.query(sql, *params, timeout=timeout)
-
-    def exec(self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> int:
-        __tracebackhide__ = True
-        sql, params = to_sql(template, args, kwargs)
-        return self._statements.exec(sql, *params, timeout=timeout)
-
-
-class Statements:
-    """sql, sql.exec, query and exec over a runner; shared by the client and transactions."""
-
-    def __init__(self, runner: Runner) -> None:
-        self._runner = runner
-        self.sql = SqlTag(self)
-
-    def query(
-        self, sql: str, *params: Any, timeout: float | None = None
-    ) -> SyncCollectableIterator[DictRow]:
-        """Rows as dicts, streamed; nothing is sent until iteration starts."""
-        __tracebackhide__ = True
-        if not isinstance(sql, str):
-            raise ValidationError("query() takes SQL text; use sql() for templates")
-        return SyncCollectableIterator(_dict_rows(self._runner, sql, params, timeout))
-
-    def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
-        """The number of rows the statement affected."""
-        __tracebackhide__ = True
-        if not isinstance(sql, str):
-            raise ValidationError("exec() takes SQL text; use sql.exec() for templates")
-        return self._runner.exec(sql, *params, timeout=timeout)
-
-
-def _dict_rows(
-    runner: Runner, sql: str, params: Sequence[Any], timeout: float | None
-) -> Iterator[list[DictRow]]:
-    __tracebackhide__ = True
-    result = runner.query(sql, *params, timeout=timeout)
-    with result.dict_rows() as rows:
-        yield from rows.batches()
-
-
-def _collect_dicts(result: SyncQueryResult) -> Rows[DictRow]:
-    __tracebackhide__ = True
-    with result.dict_rows() as rows:
-        return rows.collect()
-
-
-def _batch_on(
-    session: SyncSession, statements: Sequence[_Statement], deadline: Deadline
-) -> list[Any]:
-    """Send BEGIN, the statements and COMMIT in one burst, then read the answers in order.
-
-    If a statement fails, PostgreSQL fails the rest (25P02) and turns the COMMIT
-    into a rollback; the caller closes the session, which rolls back in any case.
-    """
-    __tracebackhide__ = True
-    prepared = [session.prepare(EXEC_KIND, "BEGIN", ())]
-    for statement in statements:
-        prepared.append(session.prepare(statement.kind, statement.sql, statement.params))
-    prepared.append(session.prepare(EXEC_KIND, "COMMIT", ()))
-    pending = [session.submit(messages) for messages in prepared]
-    session.exec_result(pending[0], deadline)
-    results: list[Any] = []
-    for statement, answer in zip(statements, pending[1:-1], strict=True):
-        if statement.kind == QUERY_KIND:
-            results.append(_collect_dicts(session.query_result(answer, deadline)))
-        else:
-            results.append(session.exec_result(answer, deadline))
-    session.exec_result(pending[-1], deadline)
-    return results
-
-
-class _TransactionRunner:
-    """Runs statements on a session whose BEGIN was sent, unanswered, just before them."""
-
-    def __init__(self, session: SyncSession, begin: PendingStatement) -> None:
-        self.session = session
-        self._begin: PendingStatement | None = begin
-
-    def _begun(self) -> None:
-        __tracebackhide__ = True
-        begin, self._begin = self._begin, None
-        if begin is not None:
-            self.session.exec_result(begin, self.session.deadline(None))
-
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult:
-        __tracebackhide__ = True
-        deadline = self.session.deadline(timeout)
-        pending = self.session.submit(self.session.prepare(QUERY_KIND, sql, params))
-        self._after_begin(pending)
-        return self.session.query_result(pending, deadline)
-
-    def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
-        __tracebackhide__ = True
-        deadline = self.session.deadline(timeout)
-        pending = self.session.submit(self.session.prepare(EXEC_KIND, sql, params))
-        self._after_begin(pending)
-        return self.session.exec_result(pending, deadline)
-
-    def _after_begin(self, pending: PendingStatement) -> None:
-        __tracebackhide__ = True
-        try:
-            self._begun()
-        except BaseException:
-            self.session.abandon(pending)
-            raise
-
-    def commit(self) -> None:
-        """COMMIT, refusing to report success for a transaction that already failed.
-
-        PostgreSQL answers COMMIT in a failed transaction with a silent rollback, so a
-        `SELECT 1` probe goes in the same burst: in a failed transaction it fails with
-        SQLSTATE 25P02, and that error is raised. No extra round trip.
-        """
-        __tracebackhide__ = True
-        session = self.session
-        deadline = session.deadline(None)
-        probe = session.submit(session.prepare(EXEC_KIND, "SELECT 1", ()))
-        commit = session.submit(session.prepare(EXEC_KIND, "COMMIT", ()))
-        try:
-            self._begun()
-            session.exec_result(probe, deadline)
-        except BaseException:
-            session.abandon(commit)
-            raise
-        session.exec_result(commit, deadline)
-
-    def rollback(self) -> None:
-        """ROLLBACK when the session is idle; if a statement is still running (a timeout
-        or cancellation left it), a ROLLBACK would wait behind it, so the caller's close
-        does the rollback instead, at once."""
-        if self.session.pending:
-            return
-        with contextlib.suppress(GenericError):
-            self.session.exec("ROLLBACK")
-
-
-class SyncTransaction(Statements):
-    """The statements of one transaction (`tx.sql`, `tx.query`, `tx.exec`), on one session."""
-
-    def __init__(self, runner: _TransactionRunner) -> None:
-        super().__init__(runner)
-        self.session = runner.session
-
-
-class SyncTransactionContext:
-    """`with db.transaction() as tx:` commits on success, rolls back on an exception."""
-
-    def __init__(self, client: SyncClient) -> None:
-        self._client = client
-        self._runner: _TransactionRunner | None = None
-
-    def __enter__(self) -> SyncTransaction:
-        __tracebackhide__ = True
-        session = self._client.new_session()
-        try:
-            begin = session.submit(session.prepare(EXEC_KIND, "BEGIN", ()))
-        except BaseException:
-            session.close()
-            raise
-        self._runner = _TransactionRunner(session, begin)
-        return SyncTransaction(self._runner)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        __tracebackhide__ = True
-        runner = self._runner
-        if runner is None:
-            return
-        self._runner = None
-        try:
-            if exc_type is None:
-                runner.commit()
-            elif issubclass(exc_type, Exception):
-                runner.rollback()
-            # Anything else (cancellation): closing the session rolls back at once.
-        except BaseException:
-            runner.session.close()
-            raise
-        if exc_type is None:
-            self._client.close_later(runner.session)
-        else:
-            runner.session.close()
-
-
-class SyncBatchBuilder:
-    """`db.batch().query(...).exec(...).run()`: collects statements, then runs them at once."""
-
-    def __init__(self, database: SyncDatabase, statements: Sequence[_Statement] = ()) -> None:
-        self._database = database
-        self._statements = tuple(statements)
-
-    def query(self, sql: Any, *params: Any) -> SyncBatchBuilder:
-        return SyncBatchBuilder(self._database, (*self._statements, Query(sql, *params)))
-
-    def exec(self, sql: Any, *params: Any) -> SyncBatchBuilder:
-        return SyncBatchBuilder(self._database, (*self._statements, Exec(sql, *params)))
-
-    def run(self, *, timeout: float | None = None) -> list[Any]:
-        __tracebackhide__ = True
-        return self._database._run_batch(self._statements, timeout)
 
 
 class SyncDatabase(Statements, SyncClosing):
@@ -272,22 +40,48 @@ class SyncDatabase(Statements, SyncClosing):
         return f"SyncDatabase({self.client.config!r})"
 
     @overload
-    def transaction(self) -> SyncTransactionContext: ...
+    def transaction(
+        self,
+        *,
+        isolation: str | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> SyncTransactionContext: ...
 
     @overload
-    def transaction(self, callback: Callable[[SyncTransaction], T]) -> T: ...
+    def transaction(
+        self,
+        callback: Callable[[SyncTransaction], T],
+        *,
+        isolation: str | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
+    ) -> T: ...
 
     def transaction(
-        self, callback: Callable[[SyncTransaction], T] | None = None
+        self,
+        callback: Callable[[SyncTransaction], T] | None = None,
+        *,
+        isolation: str | None = None,
+        read_only: bool | None = None,
+        deferrable: bool | None = None,
     ) -> SyncTransactionContext | T:
-        """`with db.transaction() as tx:` or `db.transaction(callback)`."""
-        if callback is None:
-            return SyncTransactionContext(self.client)
-        return self._run_transaction(callback)
+        """`with db.transaction() as tx:` or `db.transaction(callback)`.
 
-    def _run_transaction(self, callback: Callable[[SyncTransaction], T]) -> T:
+        `isolation` ("read committed", "repeatable read", "serializable"…),
+        `read_only` and `deferrable` go into its BEGIN; None leaves the server's
+        default. `tx.transaction()` nests a savepoint.
+        """
+        options = TransactionOptions(isolation, read_only, deferrable)
+        if callback is None:
+            return SyncTransactionContext(self.client, options)
+        return self._run_transaction(callback, options)
+
+    def _run_transaction(
+        self, callback: Callable[[SyncTransaction], T], options: TransactionOptions
+    ) -> T:
         __tracebackhide__ = True
-        with SyncTransactionContext(self.client) as tx:
+        with SyncTransactionContext(self.client, options) as tx:
             return callback(tx)
 
     @overload
@@ -301,24 +95,11 @@ class SyncDatabase(Statements, SyncClosing):
     ) -> SyncBatchBuilder | list[Any]:
         """Run statements atomically in one round trip, or start a fluent builder."""
         if not statements:
-            return SyncBatchBuilder(self)
+            return SyncBatchBuilder(self.client)
         for statement in statements:
-            if not isinstance(statement, _Statement):
+            if not isinstance(statement, Statement):
                 raise ValidationError("batch() takes Query(...) and Exec(...) statements")
-        return self._run_batch(statements, timeout)
-
-    def _run_batch(self, statements: Sequence[_Statement], timeout: float | None) -> list[Any]:
-        __tracebackhide__ = True
-        if not statements:
-            return []
-        session = self.client.new_session()
-        try:
-            results = _batch_on(session, statements, session.deadline(timeout))
-        except BaseException:
-            session.close()
-            raise
-        self.client.close_later(session)
-        return results
+        return run_batch(self.client, statements, timeout)
 
     def close(self) -> None:
         """Release the client's pooled connections."""

@@ -12,7 +12,7 @@ import pytest
 import ppg_edge
 from ppg_edge import CollectableIterator, Exec, Query, ValidationError, ValueParser
 from ppg_edge.core.types import default_parsers, default_serializers
-from ppg_edge.database import to_sql
+from ppg_edge.statements import to_sql
 
 URL = "postgres://user:PASSWORDXYZ@db.example.com:5432/app"
 REPO = Path(__file__).resolve().parents[2]
