@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ppg_edge._failures import TRANSPORT_ERRORS, transport_failure
 from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
@@ -317,8 +318,9 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
         raise _rejected_error(connection, refused) from refused
     except GenericError:
         raise
-    except (OSError, ValueError) as exc:
-        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        what = f"opening a session at {connection.endpoint}"
+        raise transport_failure(exc, what, session=True) from exc
     try:
         await _authenticate(socket, connection)
     except BaseException:
