@@ -1,7 +1,8 @@
 """ppg_edge: a pure-Python driver for the Prisma Postgres serverless protocol.
 
 `connect()` gives the high-level client (sql, query, exec, transaction, batch);
-`client()` the low-level one (query, exec, new_session). Every public name is
+`client()` the low-level one (query, exec, new_session); `connect_sync()` and
+`client_sync()` are their blocking twins (`SyncDatabase`, `SyncClient`). Every public name is
 imported on first use (module `__getattr__`, PEP 562), and runtimes are chosen
 lazily too, so `import ppg_edge` loads no asyncio, transport, decimal or uuid
 code: a Worker or notebook pays only for what it touches.
@@ -15,6 +16,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ppg_edge._sync.client import SyncClient
+    from ppg_edge._sync.client import client as client_sync
+    from ppg_edge._sync.database import (
+        SyncBatchBuilder,
+        SyncDatabase,
+        SyncTransaction,
+        SyncTransactionContext,
+    )
+    from ppg_edge._sync.database import connect as connect_sync
+    from ppg_edge._sync.results import SyncCollectableIterator, SyncQueryResult
+    from ppg_edge._sync.session import SyncSession
     from ppg_edge.client import Client, client, default_client_config
     from ppg_edge.core.config import ClientConfig
     from ppg_edge.core.errors import (
@@ -114,16 +126,27 @@ _EXPORTS = {
     "Row": "ppg_edge.results",
     "Rows": "ppg_edge.results",
     "Session": "ppg_edge.session",
+    "SyncBatchBuilder": "ppg_edge._sync.database",
+    "SyncClient": "ppg_edge._sync.client",
+    "SyncCollectableIterator": "ppg_edge._sync.results",
+    "SyncDatabase": "ppg_edge._sync.database",
+    "SyncQueryResult": "ppg_edge._sync.results",
+    "SyncSession": "ppg_edge._sync.session",
+    "SyncTransaction": "ppg_edge._sync.database",
+    "SyncTransactionContext": "ppg_edge._sync.database",
+    "client_sync": "ppg_edge._sync.client:client",
+    "connect_sync": "ppg_edge._sync.database:connect",
 }
-"""Public name -> the module that defines it."""
+"""Public name -> the module that defines it (`module:name` where it is named otherwise)."""
 
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first access, then keep the name here."""
-    module = _EXPORTS.get(name)
-    if module is None:
+    where = _EXPORTS.get(name)
+    if where is None:
         raise AttributeError(f"module 'ppg_edge' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    module, _, defined = where.partition(":")
+    value = getattr(import_module(module), defined or name)
     globals()[name] = value
     return value
 
@@ -180,6 +203,14 @@ __all__ = [
     "Row",
     "Rows",
     "Session",
+    "SyncBatchBuilder",
+    "SyncClient",
+    "SyncCollectableIterator",
+    "SyncDatabase",
+    "SyncQueryResult",
+    "SyncSession",
+    "SyncTransaction",
+    "SyncTransactionContext",
     "Transaction",
     "TransactionContext",
     "TypeRegistry",
@@ -194,6 +225,8 @@ __all__ = [
     "bounded_byte_stream_parameter",
     "byte_array_parameter",
     "client",
+    "client_sync",
     "connect",
+    "connect_sync",
     "default_client_config",
 ]

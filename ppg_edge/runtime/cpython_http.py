@@ -272,10 +272,12 @@ def request_head(
     origin: Origin,
     target: str,
     headers: Sequence[tuple[str, str]],
-    body: AsyncIterable[Chunk] | None,
+    body: object | None,
     body_size: int | None,
 ) -> h11.Request:
-    """The request line and headers, with our framing: Content-Length or chunked."""
+    """The request line and headers, with our framing: Content-Length or chunked.
+
+    Only whether there is a `body` matters here (the sync runtime shares this)."""
     names = {name.lower() for name, _ in headers}
     fields = [] if "host" in names else [("Host", origin.authority)]
     fields += [(n, v) for n, v in headers if n.lower() not in _FRAMING_HEADERS]
