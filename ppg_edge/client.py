@@ -12,7 +12,7 @@ from typing import Any
 from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
 from ppg_edge.answers import effective_timeout, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
-from ppg_edge.concurrency import Closer, Deadline, request_body
+from ppg_edge.concurrency import Closer, Deadline
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ValidationError
@@ -27,8 +27,9 @@ from ppg_edge.core.types import (
     default_parsers,
     default_serializers,
 )
+from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.results import QueryResult
-from ppg_edge.runtime.base import HttpResponse, Runtime
+from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.session import Session
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -164,12 +165,11 @@ class Client(AsyncClosing):
             ("Content-Type", body.content_type),
             ("Accept", NDJSON),
         ]
+        chunks = ReplayableBody(lambda: body_chunks(body)) if body.replayable else body_chunks(body)
         request = self.runtime.request
         url = connection.statement_url()
         try:
-            response = await deadline.run(
-                request, "POST", url, headers, request_body(body), body.size
-            )
+            response = await deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
         except TRANSPORT_ERRORS as exc:

@@ -2,22 +2,18 @@
 
 `scripts/generate_sync.py` writes the synchronous face from the async modules
 by dropping `async`/`await`; what cannot be written that way (a timeout around
-an await, closing something in the background, handing a request body to the
-runtime) lives here, and `ppg_edge/_sync/concurrency.py` is its hand-written
+an await, closing something in the background, pulling a user's stream that
+may be sync or async) lives here, and `ppg_edge/_sync/concurrency.py` is its hand-written
 blocking twin with the same names. Keep the two small and in step.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any, TypeVar
 
 from ppg_edge.core.errors import QueryTimeoutError
-from ppg_edge.runtime.base import Body, ReplayableBody
-
-if TYPE_CHECKING:
-    from ppg_edge.core.multipart import MultipartBody
 
 T = TypeVar("T")
 
@@ -67,6 +63,11 @@ class Closer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-def request_body(body: MultipartBody) -> Body:
-    """A statement's body for `Runtime.request`: replayable unless a parameter is a stream."""
-    return ReplayableBody(body.chunks) if body.replayable else body.chunks()
+async def pull(source: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
+    """The items of a user's iterable, sync or async (the sync twin takes sync ones only)."""
+    if isinstance(source, AsyncIterable):
+        async for item in source:
+            yield item
+    else:
+        for item in source:
+            yield item

@@ -31,7 +31,15 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "ppg_edge"
 TARGET = PACKAGE / "_sync"
 
-MODULES = ("closing", "results", "answers", "session", "client", "database")
+MODULES = (
+    "closing",
+    "results",
+    "answers",
+    "parameter_streams",
+    "session",
+    "client",
+    "database",
+)
 """Generated modules, each after the ones it imports."""
 
 GENERATED_ELSEWHERE = frozenset({"session"})

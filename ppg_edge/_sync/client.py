@@ -14,10 +14,11 @@ from typing import Any
 from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
 from ppg_edge._sync.answers import effective_timeout, exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
-from ppg_edge._sync.concurrency import Closer, Deadline, request_body
+from ppg_edge._sync.concurrency import Closer, Deadline
+from ppg_edge._sync.parameter_streams import body_chunks
 from ppg_edge._sync.results import SyncQueryResult
 from ppg_edge._sync.session import SyncSession
-from ppg_edge._sync.transport import HttpResponse, Runtime
+from ppg_edge._sync.transport import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.client import default_client_config
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
@@ -143,10 +144,11 @@ class SyncClient(SyncClosing):
             ("Content-Type", body.content_type),
             ("Accept", NDJSON),
         ]
+        chunks = ReplayableBody(lambda: body_chunks(body)) if body.replayable else body_chunks(body)
         request = self.runtime.request
         url = connection.statement_url()
         try:
-            response = deadline.run(request, "POST", url, headers, request_body(body), body.size)
+            response = deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
         except TRANSPORT_ERRORS as exc:

@@ -11,18 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from ppg_edge._sync.transport import Body, ReplayableBody
 from ppg_edge.core.errors import GenericError, QueryTimeoutError, ValidationError
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Coroutine
-
-    from ppg_edge.core.multipart import MultipartBody
-    from ppg_edge.core.parameters import Bytes
 
 T = TypeVar("T")
 
@@ -89,47 +82,10 @@ class Closer:
         """Nothing is ever left closing."""
 
 
-def request_body(body: MultipartBody) -> Body:
-    """A statement's body as blocking chunks, replayable unless a parameter is a stream."""
-    if body.replayable:
-        return ReplayableBody(lambda: _stepped(body.chunks()))
-    return _stepped(body.chunks())
-
-
-def _stepped(chunks: AsyncIterator[Bytes]) -> Iterator[Bytes]:
-    """Pull a core body generator that never suspends (its sources are in memory or sync).
-
-    The core's multipart body is an async generator; with sync stream sources it
-    never awaits anything real, so each step finishes at its first `send`. A
-    source that would really wait (an async iterable) cannot be sent without an
-    event loop, and is refused with a ValidationError.
-    """
-    try:
-        while True:
-            step = cast("Coroutine[None, None, Bytes]", chunks.__anext__())
-            try:
-                step.send(None)
-            except StopIteration as done:
-                yield done.value
-                continue
-            except StopAsyncIteration:
-                return
-            step.close()  # runs the generator's cleanup: it is finished now
-            raise ValidationError(
-                "the synchronous face sends stream parameters from sync iterables only"
-            )
-    finally:
-        _finish(chunks)
-
-
-def _finish(chunks: AsyncIterator[Bytes]) -> None:
-    """Run the generator's cleanup (its `finally` blocks close the stream sources)."""
-    close = getattr(chunks, "aclose", None)
-    if close is None:
-        return
-    step = cast("Coroutine[None, None, None]", close())
-    try:
-        step.send(None)
-    except (StopIteration, StopAsyncIteration, RuntimeError):  # done, or already closed
-        return
-    step.close()
+def pull(source: AsyncIterable[T] | Iterable[T]) -> Iterator[T]:
+    """The items of a user's sync iterable; an async one cannot be read without a loop."""
+    if isinstance(source, AsyncIterable):
+        raise ValidationError(
+            "the synchronous face reads stream parameters from sync iterables only"
+        )
+    return iter(source)
