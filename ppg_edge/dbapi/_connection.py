@@ -115,9 +115,12 @@ class Connection:
         self._keep_if_usable(transaction.session)
 
     def close(self) -> None:
-        """End every cursor's result, roll back an open transaction, release the client."""
-        if self._closed:
-            return
+        """End every cursor's result, roll back an open transaction, release the client.
+
+        Closing twice is an InterfaceError, as PEP 249 has it for any use of a closed
+        connection (and its compliance suite checks).
+        """
+        self._check_open()
         self._closed = True
         for cursor in list(self._cursors):
             with contextlib.suppress(errors.Error):
@@ -136,12 +139,13 @@ class Connection:
         tb: TracebackType | None,
     ) -> None:
         """Commit on success, roll back on an exception, then close (as psycopg 3)."""
+        if self._closed:
+            return
         try:
-            if not self._closed:
-                if exc_type is None:
-                    self.commit()
-                else:
-                    self.rollback()
+            if exc_type is None:
+                self.commit()
+            else:
+                self.rollback()
         finally:
             self.close()
 

@@ -8,6 +8,7 @@ psycopg's server-side cursors do, with no DECLARE.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from ppg_edge.dbapi._connection import Connection
 
 Params = Sequence[Any] | Mapping[str, Any] | None
+
+_PROCEDURE_NAME = re.compile(r"[A-Za-z_][\w$]*(?:\.[A-Za-z_][\w$]*)?")
 
 _converted = lru_cache(maxsize=256)(convert)
 """Statements repeat (ORMs, executemany): each SQL text is scanned once."""
@@ -121,6 +124,24 @@ class Cursor:
         __tracebackhide__ = True
         self._start()
         sql, values = _bind(operation, parameters)
+        self._run(sql, values)
+        return self
+
+    def callproc(self, procname: str, parameters: Sequence[Any] = ()) -> Sequence[Any]:
+        """`SELECT * FROM procname(parameters...)`: its rows are the result set. Returns
+        `parameters` unchanged (PostgreSQL functions have no output parameters to fill).
+        `procname` must be a plain or schema-qualified name: it is SQL, not a value."""
+        __tracebackhide__ = True
+        if not isinstance(procname, str) or not _PROCEDURE_NAME.fullmatch(procname):
+            raise ProgrammingError("callproc() takes a function name such as lower or s.fn")
+        self._start()
+        placeholders = ", ".join(f"${n}" for n in range(1, len(parameters) + 1))
+        self._run(f"SELECT * FROM {procname}({placeholders})", list(parameters))
+        return parameters
+
+    def _run(self, sql: str, values: list[Any]) -> None:
+        """Run converted SQL as a query (rows streamed) or an exec (count known)."""
+        __tracebackhide__ = True
         if returns_rows(sql):
             result = self.connection._query(sql, values)
             if result.columns:
@@ -129,7 +150,6 @@ class Cursor:
                 result.rows.close()
         else:
             self._rowcount = self.connection._exec(sql, values)
-        return self
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> Cursor:
         """Run one statement per parameter set, all pipelined in one round trip.
