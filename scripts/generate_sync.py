@@ -42,8 +42,11 @@ MODULES = (
 )
 """Generated modules, each after the ones it imports."""
 
-GENERATED_ELSEWHERE = frozenset({"session"})
-"""Modules of MODULES that are not (yet) generatable: their sync twin is hand-written."""
+OVERRIDES = ROOT / "scripts" / "sync_overrides"
+"""`<module>.py` here holds blocking definitions that replace the generated ones of the same
+name (top-level functions, or methods of a class of the same name; a class the generated
+module lacks is added whole), and a DROP tuple of generated definitions to leave out; its
+imports join the generated module's."""
 
 TWINS = {
     "ppg_edge.concurrency": "ppg_edge._sync.concurrency",
@@ -84,6 +87,7 @@ KEYWORDS = (
     (re.compile(r"\basync (def|for|with) "), r"\1 "),
     (re.compile(r"\bawait "), ""),
     (re.compile(r"`async with`"), "`with`"),
+    (re.compile(r" \(alias `aclose`\)"), ""),
     (re.compile(r"\ban async iterator\b"), "an iterator"),
     (re.compile(r"\bawaits\b"), "calls"),
 )
@@ -178,6 +182,7 @@ class Module:
                     keep[index] = False
         text = "".join(line for line, kept in zip(lines, keep, strict=True) if kept)
         text = _rewrite(text, self.renames())
+        text = _override(text, OVERRIDES / f"{self.name}.py")
         shared = self.shared()
         if shared:
             text = _insert_import(text, f"from ppg_edge.{self.name} import {', '.join(shared)}\n")
@@ -193,6 +198,7 @@ def _rewrite(text: str, renames: dict[str, str]) -> str:
         text = pattern.sub(replacement, text)
     for start in UNWRAP:
         text = _unwrap(text, start)
+    text = _bounded_calls(text)
     text = re.sub(r"\bppg_edge(?:\.\w+)+", lambda match: sync_module(match.group(0)), text)
     words = re.compile(r"\b(" + "|".join(map(re.escape, WORDS)) + r")\b")
     text = words.sub(lambda match: WORDS[match.group(1)], text)
@@ -200,6 +206,116 @@ def _rewrite(text: str, renames: dict[str, str]) -> str:
         return text
     classes = re.compile(r"(?<![\w.])(" + "|".join(map(re.escape, renames)) + r")\b")
     return classes.sub(lambda match: renames[match.group(1)], text)
+
+
+def _closing_paren(text: str, start: int) -> int:
+    """The index just past the bracket that closes the one opened before `start`."""
+    depth = 1
+    while depth:
+        depth += {"(": 1, ")": -1, "[": 1, "]": -1}.get(text[start], 0)
+        start += 1
+    return start
+
+
+def _bounded_calls(text: str) -> str:
+    """`deadline.wait(f(a, b))` -> `deadline.run(f, a, b)`.
+
+    A blocking call cannot be bounded once it was made, so the sync Deadline
+    takes the function and its arguments and bounds the call it makes.
+    """
+    pattern = re.compile(r"\b(deadline|Deadline\([^()]*\))\.wait\(([\w.]+)\(")
+    while match := pattern.search(text):
+        args_start = match.end()
+        args_end = _closing_paren(text, args_start)
+        outer_end = _closing_paren(text, args_end)
+        args = text[args_start : args_end - 1].strip()
+        call = f"{match.group(1)}.run({match.group(2)}{', ' + args if args else ''})"
+        text = text[: match.start()] + call + text[outer_end:]
+    return text
+
+
+def _spans(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    """Line spans (0-based, end exclusive) of top-level and class-level definitions by name:
+    `f`, `Class.method`, and `Class.name=` for an assignment (with its docstring)."""
+    spans: dict[str, tuple[int, int]] = {}
+
+    def add(prefix: str, body: list[ast.stmt]) -> None:
+        for index, node in enumerate(body):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                start = node.lineno - 1 - len(node.decorator_list)
+                spans[prefix + node.name] = (start, node.end_lineno or node.lineno)
+                if isinstance(node, ast.ClassDef) and not prefix:
+                    add(node.name + ".", node.body)
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    end = node.end_lineno or node.lineno
+                    following = body[index + 1] if index + 1 < len(body) else None
+                    if isinstance(following, ast.Expr) and isinstance(
+                        following.value, ast.Constant
+                    ):
+                        end = following.end_lineno or end
+                    spans[f"{prefix}{target.id}="] = (node.lineno - 1, end)
+
+    add("", tree.body)
+    return spans
+
+
+def _override(text: str, path: Path) -> str:
+    """Put the blocking definitions of `path` in place of the generated ones (see OVERRIDES)."""
+    if not path.exists():
+        return text
+    source = path.read_text()
+    tree = ast.parse(source)
+    source_lines = source.splitlines(keepends=True)
+    drop: tuple[str, ...] = ()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "DROP":
+            drop = ast.literal_eval(node.value)
+    targets = _spans(ast.parse(text))
+    spans = _spans(tree)
+    classes = {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+    added = [name for name in classes if name not in targets]
+    replaced = [
+        name
+        for name in spans
+        if not name.endswith("=") and name not in classes and name.split(".")[0] not in added
+    ]
+    edits = [(targets[name], _segment(source_lines, spans[name])) for name in replaced]
+    edits += [(targets[name], "") for name in drop]
+    lines = text.splitlines(keepends=True)
+    for (start, end), replacement in sorted(edits, reverse=True):
+        lines[start:end] = [replacement]
+    lines += ["\n\n" + _segment(source_lines, spans[name]) for name in sorted(added)]
+    text = "".join(lines)
+    return _insert_import(text, _new_imports(tree, _bound_names(ast.parse(text))))
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    return {
+        alias.asname or alias.name
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+
+
+def _new_imports(tree: ast.Module, bound: set[str]) -> str:
+    """The override file's imports of names the generated module does not import yet."""
+    lines = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = [alias for alias in node.names if (alias.asname or alias.name) not in bound]
+            if names:
+                node.names = names
+                lines.append(ast.unparse(node) + "\n")
+    return "".join(lines)
+
+
+def _segment(lines: list[str], span: tuple[int, int]) -> str:
+    return "".join(lines[span[0] : span[1]])
 
 
 def _unwrap(text: str, start: str) -> str:
@@ -225,7 +341,7 @@ def _insert_import(text: str, line: str) -> str:
     return "".join([*lines[:last], line, *lines[last:]])
 
 
-FIXES = "F401,I001,UP028,RUF022"
+FIXES = "F401,F811,I001,UP028,RUF022,RUF100"
 """What ruff fixes in the output: imports the sync code no longer uses, import order, and
 `for x in it: yield x` (what `async for ... yield` becomes) as `yield from`, `__all__` order."""
 
@@ -259,8 +375,6 @@ def generate() -> dict[Path, str]:
     for name in MODULES:
         module = Module(name, sync_names)
         sync_names[f"ppg_edge._sync.{name}"] = module.generated | set(module.renames().values())
-        if name in GENERATED_ELSEWHERE:
-            continue
         path = TARGET / f"{name}.py"
         outputs[path] = _ruff(module.render(), path)
     return outputs

@@ -9,8 +9,9 @@ URL parsing, request heads, TLS defaults and keep-alive options are the async
 runtime's own functions, so both faces frame and secure requests alike.
 
 Every blocking socket operation waits at most the running statement's time
-left (`concurrency.time_left`); connecting waits at most the connect timeout
-too, and the tighter of the two decides which timeout error it is.
+left (`concurrency.time_left`), and raises `concurrency.Expired` when that runs
+out; connecting waits at most the connect timeout too, and the tighter of the
+two decides which timeout error it is.
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from typing import Final, cast
 
 import h11
 
-from ppg_edge._sync.concurrency import time_left
+from ppg_edge._sync.concurrency import Expired, time_left
 from ppg_edge._sync.transport import Body, Chunk, Headers, ReplayableBody, WebSocket
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT
-from ppg_edge.core.errors import ConnectTimeoutError, GenericError
+from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.runtime.cpython_http import (
     READ_SIZE,
@@ -41,6 +42,7 @@ from ppg_edge.runtime.cpython_http import (
 )
 
 _HTTP_SCHEMES: Final = frozenset({"http", "https"})
+_WS_SCHEMES: Final = frozenset({"ws", "wss"})
 
 
 def _bound(*limits: float | None) -> float | None:
@@ -69,7 +71,7 @@ def open_socket(origin: Origin, tls: ssl.SSLContext | None, timeout: float | Non
             raise ConnectTimeoutError(
                 f"connecting to {origin.authority} timed out after {timeout or 0:g} s"
             ) from None
-        raise
+        raise Expired from None
     except ssl.SSLError:
         raise
     except OSError as exc:
@@ -119,7 +121,10 @@ class HttpConnection:
         for piece in self.engine.send_with_data_passthrough(event) or ():
             for part in _slices(piece):
                 self._wait()
-                self.sock.sendall(part)
+                try:
+                    self.sock.sendall(part)
+                except TimeoutError:
+                    raise Expired from None
 
     def next_event(self) -> h11.Event:
         """The next response event, reading the socket as needed; errors become ConnectionError."""
@@ -140,7 +145,7 @@ class HttpConnection:
         try:
             data = self.sock.recv(READ_SIZE)
         except TimeoutError:
-            raise
+            raise Expired from None
         except OSError as exc:
             raise ConnectionError(f"connection lost while reading the response: {exc}") from exc
         self.bytes_received += len(data)
@@ -323,13 +328,11 @@ def exchange(
     try:
         try:
             _send(conn, head, body)
-        except TimeoutError:
-            raise
         except OSError as exc:
             sent = False
             try:
                 response = _read_head(conn)
-            except (OSError, TimeoutError):
+            except OSError:
                 raise ConnectionError(f"the request could not be sent: {exc}") from exc
             return SyncHttpResponse(conn, response, pool, sent)
         return SyncHttpResponse(conn, _read_head(conn), pool, sent)
@@ -379,8 +382,23 @@ class SyncCPythonRuntime:
         return exchange(self.pool.connect(origin), head, body, self.pool)
 
     def websocket(self, url: str, subprotocols: Sequence[str], headers: Headers = ()) -> WebSocket:
-        """Blocking WebSockets come with the sync sessions; until then, a clear error."""
-        raise GenericError("the synchronous face has no WebSocket sessions yet")
+        """Open a WebSocket (`ws://` or `wss://`) within the connect timeout.
+
+        Raises WebSocketRejected (a ConnectionError with `.status`) when the
+        server answers the upgrade with another HTTP status.
+        """
+        from ppg_edge._sync.cpython_websocket import open_websocket
+
+        origin, target = parse_url(url, _WS_SCHEMES)
+        return open_websocket(
+            origin,
+            target,
+            subprotocols,
+            headers,
+            self._tls,
+            self._connect_timeout,
+            self._max_frame_bytes,
+        )
 
     def close(self) -> None:
         """Close the idle pooled connections; later requests open new ones."""

@@ -72,8 +72,17 @@ class WebSocket(Protocol):
 
     def send(self, message: Message) -> None: ...
 
+    def send_many(self, messages: Sequence[Message]) -> None:
+        """Send messages back to back, in one write where the host allows it."""
+        ...
+
     def receive(self) -> Message:
         """The next whole message; raises WebSocketClosed when the socket closes."""
+        ...
+
+    def receive_many(self) -> list[Message]:
+        """Every whole message the last read completed, at least one, oldest first;
+        raises WebSocketClosed like `receive` once none is left."""
         ...
 
     def close(self, code: int = 1000, reason: str = "") -> None: ...

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +14,10 @@ import psycopg
 import pytest
 
 import ppg_edge
+from tests.driver.latency_proxy import LatencyProxy
+
+DELAY = 0.1
+"""One-way latency of `slow_url`: every round trip costs 2 * DELAY."""
 
 _counter = itertools.count()
 
@@ -53,3 +59,21 @@ def make_table(direct: psycopg.Connection[Any]) -> Iterator[TableFactory]:
     yield create
     for name in created:
         direct.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+@pytest.fixture
+def slow_url(gateway: Any) -> Iterator[str]:
+    """The gateway behind the async tests' LatencyProxy (100 ms each way), run on an event
+    loop in a thread of the test: the sync driver under test has no loop and no thread."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = LatencyProxy("127.0.0.1", gateway.port, DELAY)
+    asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+    try:
+        yield proxy.url
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()

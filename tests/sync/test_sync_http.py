@@ -353,13 +353,3 @@ def test_truncated_response_is_a_protocol_error(gateway: Any) -> None:
     finally:
         thread.join(5)
         server.close()
-
-
-def test_sessions_say_clearly_they_are_not_there_yet(db: ppg_edge.SyncDatabase) -> None:
-    with pytest.raises(GenericError, match="not available on the synchronous face"):
-        db.batch(ppg_edge.Query("SELECT 1"))
-    with (
-        pytest.raises(GenericError, match="not available on the synchronous face"),
-        db.transaction(),
-    ):
-        pass

@@ -66,6 +66,7 @@ ASYNC_TWINS = {
     "Transaction": "SyncTransaction",
     "TransactionContext": "SyncTransactionContext",
     "BatchBuilder": "SyncBatchBuilder",
+    "Session": "SyncSession",
 }
 SYNC_NAMES = {
     "aclose": "close",
