@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ppg_edge._failures import TRANSPORT_ERRORS, transport_failure
 from ppg_edge._sync.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
 from ppg_edge._sync.concurrency import ConnectBound
@@ -302,8 +303,9 @@ def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
         raise _rejected_error(connection, refused) from refused
     except GenericError:
         raise
-    except (OSError, ValueError) as exc:
-        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        what = f"opening a session at {connection.endpoint}"
+        raise transport_failure(exc, what, session=True) from exc
     try:
         _authenticate(socket, connection)
     except BaseException:
