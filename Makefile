@@ -22,6 +22,7 @@ test: setup
 
 lint: python-env
 	$(BIN)/ruff check ppg_edge gateway tests benchmarks scripts examples
+	$(BIN)/python scripts/generate_sync.py --check
 	$(BIN)/mypy
 
 setup: system-packages python-env node-env wheel

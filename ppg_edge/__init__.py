@@ -1,7 +1,8 @@
 """ppg_edge: a pure-Python driver for the Prisma Postgres serverless protocol.
 
 `connect()` gives the high-level client (sql, query, exec, transaction, batch);
-`client()` the low-level one (query, exec, new_session). Every public name is
+`client()` the low-level one (query, exec, new_session); `connect_sync()` and
+`client_sync()` are their blocking twins (`SyncDatabase`, `SyncClient`). Every public name is
 imported on first use (module `__getattr__`, PEP 562), and runtimes are chosen
 lazily too, so `import ppg_edge` loads no asyncio, transport, decimal or uuid
 code: a Worker or notebook pays only for what it touches.
@@ -15,17 +16,38 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ppg_edge._sync.client import SyncClient
+    from ppg_edge._sync.client import client as client_sync
+    from ppg_edge._sync.database import (
+        SyncBatchBuilder,
+        SyncDatabase,
+        SyncTransaction,
+        SyncTransactionContext,
+    )
+    from ppg_edge._sync.database import connect as connect_sync
+    from ppg_edge._sync.results import SyncCollectableIterator, SyncQueryResult
+    from ppg_edge._sync.session import SyncSession
     from ppg_edge.client import Client, client, default_client_config
     from ppg_edge.core.config import ClientConfig
     from ppg_edge.core.errors import (
+        ConnectionFailedError,
         ConnectTimeoutError,
         DatabaseError,
         DataError,
+        Error,
         GenericError,
         HttpResponseError,
+        IntegrityError,
+        InterfaceError,
+        InternalError,
+        NotSupportedError,
+        OperationalError,
+        ProgrammingError,
         ProtocolError,
         QueryTimeoutError,
+        UnrepresentableValueError,
         ValidationError,
+        Warning,
         WebSocketError,
     )
     from ppg_edge.core.frames import Column
@@ -37,7 +59,13 @@ if TYPE_CHECKING:
         bounded_byte_stream_parameter,
         byte_array_parameter,
     )
-    from ppg_edge.core.types import TypeRegistry, ValueParser, ValueSerializer
+    from ppg_edge.core.types import (
+        TypeRegistry,
+        ValueParser,
+        ValueSerializer,
+        array_literal,
+        array_parser,
+    )
     from ppg_edge.database import (
         BatchBuilder,
         Database,
@@ -56,13 +84,23 @@ _EXPORTS = {
     "default_client_config": "ppg_edge.client",
     "ClientConfig": "ppg_edge.core.config",
     "ConnectTimeoutError": "ppg_edge.core.errors",
-    "DatabaseError": "ppg_edge.core.errors",
+    "ConnectionFailedError": "ppg_edge.core.errors",
     "DataError": "ppg_edge.core.errors",
+    "DatabaseError": "ppg_edge.core.errors",
+    "Error": "ppg_edge.core.errors",
     "GenericError": "ppg_edge.core.errors",
     "HttpResponseError": "ppg_edge.core.errors",
+    "IntegrityError": "ppg_edge.core.errors",
+    "InterfaceError": "ppg_edge.core.errors",
+    "InternalError": "ppg_edge.core.errors",
+    "NotSupportedError": "ppg_edge.core.errors",
+    "OperationalError": "ppg_edge.core.errors",
+    "ProgrammingError": "ppg_edge.core.errors",
     "ProtocolError": "ppg_edge.core.errors",
     "QueryTimeoutError": "ppg_edge.core.errors",
+    "UnrepresentableValueError": "ppg_edge.core.errors",
     "ValidationError": "ppg_edge.core.errors",
+    "Warning": "ppg_edge.core.errors",
     "WebSocketError": "ppg_edge.core.errors",
     "Column": "ppg_edge.core.frames",
     "BINARY": "ppg_edge.core.parameters",
@@ -74,6 +112,8 @@ _EXPORTS = {
     "TypeRegistry": "ppg_edge.core.types",
     "ValueParser": "ppg_edge.core.types",
     "ValueSerializer": "ppg_edge.core.types",
+    "array_literal": "ppg_edge.core.types",
+    "array_parser": "ppg_edge.core.types",
     "BatchBuilder": "ppg_edge.database",
     "Database": "ppg_edge.database",
     "Exec": "ppg_edge.database",
@@ -86,16 +126,27 @@ _EXPORTS = {
     "Row": "ppg_edge.results",
     "Rows": "ppg_edge.results",
     "Session": "ppg_edge.session",
+    "SyncBatchBuilder": "ppg_edge._sync.database",
+    "SyncClient": "ppg_edge._sync.client",
+    "SyncCollectableIterator": "ppg_edge._sync.results",
+    "SyncDatabase": "ppg_edge._sync.database",
+    "SyncQueryResult": "ppg_edge._sync.results",
+    "SyncSession": "ppg_edge._sync.session",
+    "SyncTransaction": "ppg_edge._sync.database",
+    "SyncTransactionContext": "ppg_edge._sync.database",
+    "client_sync": "ppg_edge._sync.client:client",
+    "connect_sync": "ppg_edge._sync.database:connect",
 }
-"""Public name -> the module that defines it."""
+"""Public name -> the module that defines it (`module:name` where it is named otherwise)."""
 
 
 def __getattr__(name: str) -> Any:
     """Import a public name's module on first access, then keep the name here."""
-    module = _EXPORTS.get(name)
-    if module is None:
+    where = _EXPORTS.get(name)
+    if where is None:
         raise AttributeError(f"module 'ppg_edge' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    module, _, defined = where.partition(":")
+    value = getattr(import_module(module), defined or name)
     globals()[name] = value
     return value
 
@@ -131,12 +182,20 @@ __all__ = [
     "CollectableIterator",
     "Column",
     "ConnectTimeoutError",
+    "ConnectionFailedError",
     "DataError",
     "Database",
     "DatabaseError",
+    "Error",
     "Exec",
     "GenericError",
     "HttpResponseError",
+    "IntegrityError",
+    "InterfaceError",
+    "InternalError",
+    "NotSupportedError",
+    "OperationalError",
+    "ProgrammingError",
     "ProtocolError",
     "Query",
     "QueryResult",
@@ -144,16 +203,30 @@ __all__ = [
     "Row",
     "Rows",
     "Session",
+    "SyncBatchBuilder",
+    "SyncClient",
+    "SyncCollectableIterator",
+    "SyncDatabase",
+    "SyncQueryResult",
+    "SyncSession",
+    "SyncTransaction",
+    "SyncTransactionContext",
     "Transaction",
     "TransactionContext",
     "TypeRegistry",
+    "UnrepresentableValueError",
     "ValidationError",
     "ValueParser",
     "ValueSerializer",
+    "Warning",
     "WebSocketError",
+    "array_literal",
+    "array_parser",
     "bounded_byte_stream_parameter",
     "byte_array_parameter",
     "client",
+    "client_sync",
     "connect",
+    "connect_sync",
     "default_client_config",
 ]

@@ -11,42 +11,28 @@ timeout.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
+from ppg_edge.concurrency import Deadline
 from ppg_edge.core.answer import RowRun
 from ppg_edge.core.config import check_timeout
-from ppg_edge.core.errors import ProtocolError, QueryTimeoutError
+from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.core.types.registry import BatchBuilder
 from ppg_edge.results import CollectableIterator, QueryResult, Row
 
-T = TypeVar("T")
+__all__ = [
+    "Deadline",
+    "RowMaker",
+    "effective_timeout",
+    "exec_count",
+    "start_query",
+    "statement_deadline",
+]
+
 FrameBatches = AsyncIterator[Sequence[Frame | RowRun]]
-
-
-class Deadline:
-    """The moment a statement must be finished by; None means no limit."""
-
-    def __init__(self, timeout: float | None, action: str = "the statement") -> None:
-        self.timeout = timeout
-        self.action = action
-        self._when = None if timeout is None else asyncio.get_running_loop().time() + timeout
-
-    async def wait(self, awaitable: Awaitable[T]) -> T:
-        """Await `awaitable`, raising QueryTimeoutError if the deadline passes first."""
-        __tracebackhide__ = True
-        if self._when is None:
-            return await awaitable
-        try:
-            async with asyncio.timeout_at(self._when):
-                return await awaitable
-        except TimeoutError:
-            raise QueryTimeoutError(
-                f"{self.action} did not finish within its {self.timeout:g} s timeout"
-            ) from None
 
 
 def effective_timeout(timeout: float | None, inherited: float | None) -> float | None:

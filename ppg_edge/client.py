@@ -6,21 +6,16 @@ the response streams in, and leaving early closes the response.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ppg_edge.answers import (
-    Deadline,
-    effective_timeout,
-    exec_count,
-    start_query,
-    statement_deadline,
-)
+from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
+from ppg_edge.answers import effective_timeout, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
+from ppg_edge.concurrency import Closer, Deadline
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
-from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
+from ppg_edge.core.errors import GenericError, HttpResponseError, ValidationError
 from ppg_edge.core.frames import Failure
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, NDJSON, QUERY_KIND
@@ -32,6 +27,7 @@ from ppg_edge.core.types import (
     default_parsers,
     default_serializers,
 )
+from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.results import QueryResult
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.session import Session
@@ -105,7 +101,7 @@ class Client(AsyncClosing):
         self.registry = TypeRegistry(config.parsers, config.serializers)
         self._runtime = runtime
         self._owns_runtime = runtime is None
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closer = Closer()
 
     def __repr__(self) -> str:
         return f"Client({self.config!r})"
@@ -169,16 +165,15 @@ class Client(AsyncClosing):
             ("Content-Type", body.content_type),
             ("Accept", NDJSON),
         ]
-        chunks = ReplayableBody(body.chunks) if body.replayable else body.chunks()
-        request = self.runtime.request(
-            "POST", connection.statement_url(), headers, chunks, body.size
-        )
+        chunks = ReplayableBody(lambda: body_chunks(body)) if body.replayable else body_chunks(body)
+        request = self.runtime.request
+        url = connection.statement_url()
         try:
-            response = await deadline.wait(request)
+            response = await deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
-        except (OSError, ValueError) as exc:
-            raise GenericError(f"the request to {connection.endpoint} failed: {exc}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise transport_failure(exc, f"the request to {connection.endpoint}") from exc
         if not 200 <= response.status < 300:
             raise await _http_error(response, deadline)
         return _http_frames(response, deadline, kind, self.config.max_frame_bytes)
@@ -189,14 +184,11 @@ class Client(AsyncClosing):
         Used once a batch or transaction has its answer, so the handshake's round
         trip is not added to it; `aclose()` waits for these closes.
         """
-        task = asyncio.ensure_future(session.close())
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+        self._closer.later(session.close)
 
     async def aclose(self) -> None:
         """Wait for sessions still closing, then release a runtime this client created."""
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closer.wait()
         if self._owns_runtime and self._runtime is not None:
             await self._runtime.aclose()
 
@@ -207,7 +199,7 @@ async def _http_error(response: HttpResponse, deadline: Deadline) -> HttpRespons
     try:
         body = response.body()
         while len(data) < _ERROR_BODY_LIMIT:
-            chunk = await deadline.wait(anext(body, None))
+            chunk = await deadline.run(anext, body, None)
             if chunk is None:
                 break
             data += chunk
@@ -236,11 +228,11 @@ async def _http_frames(
     try:
         while True:
             try:
-                chunk = await deadline.wait(anext(body, None))
+                chunk = await deadline.run(anext, body, None)
             except GenericError:
                 raise
             except OSError as exc:
-                raise ProtocolError(f"the response was cut short: {exc}") from exc
+                raise cut_short(exc) from exc
             if chunk is None:
                 clean = True
                 batch = answer.end()

@@ -1,14 +1,27 @@
 """WebSocket sessions: one database session, statements pipelined and answered FIFO.
 
-A reader task feeds every incoming message to the sans-IO SessionMachine and
-wakes the statements it concerns; statements are sent as soon as they are
-issued, through a chain of send tasks that keeps their messages contiguous and
-in issue order even when a caller is cancelled mid-send. A statement whose
-consumer stops reading (break, aclose, cancellation or timeout) is abandoned:
-its remaining frames are drained and discarded and the session stays usable.
-When the server selected the cancel extension (PROTOCOL.md section 6), the
-driver also tells it to cancel that statement, so what runs behind it does not
-wait for it to finish.
+Reading is pulled, not pushed: no task reads in the background. A statement's
+consumer that needs frames reads the socket itself, one batch of messages at a
+time (`receive_many`: all that one socket read completed), and feeds the
+sans-IO SessionMachine; frames for other statements wait in their own buffers,
+and only the statements whose frames arrived are woken (O(1) per statement,
+whatever is in flight). While one consumer reads, the others park; when it has
+what it needs it hands reading over to the oldest parked one. So nothing is
+read that nobody asked for: a slow consumer of a large result holds one batch,
+and the runtime and TCP push back on the server (backpressure for free).
+
+Statements are sent as soon as they are issued, each in one `send_many` (one
+transport write on CPython), through a chain of send tasks that keeps their
+messages contiguous and in issue order even when a caller is cancelled mid-send.
+A statement whose consumer stops reading (break, aclose, cancellation or
+timeout) is abandoned: its remaining frames are discarded as whoever reads next
+passes them, and the session stays usable. When the server selected the cancel
+extension (PROTOCOL.md section 6), the driver also tells it to cancel that
+statement, so what runs behind it does not wait for it to finish.
+
+Only `async def`/`await` are used, and what is asyncio's (futures to park and
+wake, the send chain) sits in a few small methods, so the module can be turned
+into its synchronous twin mechanically.
 """
 
 from __future__ import annotations
@@ -16,15 +29,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ppg_edge._failures import TRANSPORT_ERRORS, transport_failure
 from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
 from ppg_edge.core.errors import ConnectTimeoutError, GenericError, WebSocketError
-from ppg_edge.core.frames import Complete, Failure, Frame
+from ppg_edge.core.frames import Complete, Failure
 from ppg_edge.core.protocol import (
     CANCEL_STATEMENT_KEY,
     CANCEL_URN,
@@ -35,16 +50,14 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
     WS_SUBPROTOCOL_CANCEL,
 )
-from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
+from ppg_edge.core.session import AnswerItem, PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.parameter_streams import session_messages
 from ppg_edge.results import QueryResult
-from ppg_edge.runtime.base import Runtime, WebSocket, WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.base import Message, Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
 T = TypeVar("T")
-
-HIGH_WATER = 1 << 20
-"""Bytes buffered for the statement being received before the reader pauses."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class Prepared:
     """A statement serialized into its messages, not yet queued or sent."""
 
     kind: str
-    messages: list[str | bytes]
+    messages: list[Message]
 
 
 class Session(AsyncClosing):
@@ -65,12 +78,12 @@ class Session(AsyncClosing):
         self.cancels = socket.subprotocol == WS_SUBPROTOCOL_CANCEL
         """True when the server takes cancel messages (PROTOCOL.md section 6)."""
         self._machine = SessionMachine()
-        self._waiters: dict[PendingStatement, asyncio.Future[None]] = {}
+        self._reading = False
+        """True while some statement's consumer reads the socket for everyone."""
+        self._parked: OrderedDict[PendingStatement, asyncio.Future[None]] = OrderedDict()
+        """Consumers waiting for frames while another reads, oldest first."""
         self._last_send: asyncio.Task[None] | None = None
         self._closing = False
-        self._resume = asyncio.Event()
-        self._resume.set()
-        self._reader = asyncio.ensure_future(self._read())
 
     @classmethod
     async def open(
@@ -127,22 +140,19 @@ class Session(AsyncClosing):
     async def prepare(self, kind: str, sql: str, params: Sequence[Any]) -> Prepared:
         """Serialize a statement into its messages, before anything is queued or sent."""
         values = [self.registry.serialize(value) for value in params]
-        return Prepared(kind, await statement_messages(encode_statement(kind, sql, values)))
+        return Prepared(kind, await session_messages(encode_statement(kind, sql, values)))
 
     def submit(self, prepared: Prepared) -> PendingStatement:
         """Queue a prepared statement and send it behind every earlier one."""
         if self._closing:
             raise WebSocketError("the session is closed", CLOSE_NORMAL)
         pending = self._machine.submit(prepared.kind)
-        self._last_send = asyncio.ensure_future(
-            self._send_after(self._last_send, prepared.messages, pending)
-        )
+        self._send_later(prepared.messages, pending)
         return pending
 
     def abandon(self, pending: PendingStatement) -> None:
         """Discard a submitted statement's answer, which nobody will read."""
         self._machine.abandon(pending)
-        self._resume.set()
 
     def _give_up(self, pending: PendingStatement) -> None:
         """Abandon a statement and, if the server takes cancel messages and its answer is
@@ -150,9 +160,7 @@ class Session(AsyncClosing):
         self.abandon(pending)
         if self.cancels and not pending.finished and self._machine.open and not self._closing:
             message = json.dumps({CANCEL_STATEMENT_KEY: pending.number})
-            self._last_send = asyncio.ensure_future(
-                self._send_after(self._last_send, [CANCEL_URN, message], None)
-            )
+            self._send_later([CANCEL_URN, message], None)
 
     async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
         """The answer to a submitted query."""
@@ -166,15 +174,14 @@ class Session(AsyncClosing):
 
     async def _frames(
         self, pending: PendingStatement, deadline: Deadline
-    ) -> AsyncIterator[list[Frame]]:
+    ) -> AsyncIterator[list[AnswerItem]]:
         __tracebackhide__ = True
         finished = False
         try:
             while True:
                 frames = pending.pop_all()
-                self._resume.set()
                 if not frames:
-                    await deadline.wait(self._wait(pending))
+                    await deadline.wait(self._fill(pending))
                     continue
                 last = frames[-1]
                 if isinstance(last, Complete | Failure):
@@ -189,88 +196,108 @@ class Session(AsyncClosing):
             if not finished:
                 self._give_up(pending)
 
-    async def _wait(self, pending: PendingStatement) -> None:
+    async def _fill(self, pending: PendingStatement) -> None:
+        """Return once `pending` has something to read: read the socket for everyone,
+        or, while another consumer does, wait to be woken by it."""
         __tracebackhide__ = True
-        if pending.buffered or pending.finished:
-            return
-        self._resume.set()
+        while not (pending.buffered or pending.finished):
+            machine = self._machine
+            if machine.error is not None:
+                raise machine.error  # a statement the failure did not reach (never queued)
+            if self._reading:
+                await self._park(pending)
+            else:
+                await self._read_for(pending)
+
+    async def _read_for(self, pending: PendingStatement) -> None:
+        """Be the reader until `pending` has something; then hand reading over."""
+        self._reading = True
+        try:
+            while not (pending.buffered or pending.finished) and self._machine.open:
+                await self._read_once()
+        finally:
+            self._reading = False
+            self._hand_over()
+
+    async def _read_once(self) -> None:
+        """One batch of messages from the socket into the machine; wake whom it answered."""
+        machine = self._machine
+        try:
+            messages = await self._socket.receive_many()
+        except WebSocketClosed as closed:
+            machine.closed(closed.code, closed.reason)
+        except Exception as exc:
+            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
+        else:
+            code = machine.receive_many(messages)
+            if code is not None:
+                self._wake_answered()
+                with contextlib.suppress(Exception):
+                    await self._socket.close(code, "protocol error")
+        self._wake_answered()
+
+    async def _park(self, pending: PendingStatement) -> None:
+        """Wait until the reader brings `pending` something or hands reading over."""
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters[pending] = waiter
+        self._parked[pending] = waiter
         try:
             await waiter
+        except BaseException:
+            if not self._reading:  # a hand-over may have come with the cancellation: pass it on
+                self._hand_over()
+            raise
         finally:
-            self._waiters.pop(pending, None)
+            if self._parked.get(pending) is waiter:
+                del self._parked[pending]
 
-    def _wake(self) -> None:
-        """Wake every statement with something to read (after a failure or close)."""
-        for pending in self._waiters:
-            self._wake_one(pending)
+    def _wake_answered(self) -> None:
+        """Wake exactly the parked consumers whose statements got something."""
+        for pending in self._machine.answered():
+            waiter = self._parked.pop(pending, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
-    def _wake_one(self, pending: PendingStatement) -> None:
-        waiter = self._waiters.get(pending)
-        if waiter is not None and (pending.buffered or pending.finished) and not waiter.done():
-            waiter.set_result(None)
+    def _hand_over(self) -> None:
+        """The reader is done: wake the longest-parked consumer to read next."""
+        while self._parked:
+            _, waiter = self._parked.popitem(last=False)
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _send_later(self, messages: list[Message], pending: PendingStatement | None) -> None:
+        """Send behind every earlier statement, in a task the caller's cancellation
+        cannot cut short (a half-sent statement would end the session)."""
+        previous = self._last_send
+        self._last_send = asyncio.ensure_future(self._send_after(previous, messages, pending))
 
     async def _send_after(
         self,
         previous: asyncio.Task[None] | None,
-        messages: list[str | bytes],
+        messages: list[Message],
         pending: PendingStatement | None,
     ) -> None:
         if previous is not None:
             await asyncio.wait([previous])
-        if not self._machine.open:
+        await self._send(messages, pending)
+
+    async def _send(self, messages: list[Message], pending: PendingStatement | None) -> None:
+        """A statement's messages in one write; a failure ends the session."""
+        machine = self._machine
+        if not machine.open:
             return
         try:
-            for message in messages:
-                await self._socket.send(message)
+            await self._socket.send_many(messages)
             if pending is not None:
-                self._machine.sent(pending)
-        except WebSocketClosed as closed:
-            self._machine.closed(closed.code, closed.reason)
-            self._wake()
-        except Exception as exc:
-            self._machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
-            self._wake()
-            with contextlib.suppress(Exception):
-                await self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
-
-    async def _read(self) -> None:
-        machine = self._machine
-        try:
-            while machine.open:
-                message = await self._socket.receive()
-                head = machine.head
-                code = machine.receive(message)
-                if code is None and machine.open and head is not None:
-                    self._wake_one(head)  # a message only ever answers the head: O(1)
-                else:
-                    self._wake()
-                if code is not None:
-                    with contextlib.suppress(Exception):
-                        await self._socket.close(code, "protocol error")
-                await self._backpressure()
+                machine.sent(pending)
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
-        except asyncio.CancelledError:
-            machine.fail(WebSocketError("the session was closed", CLOSE_NORMAL))
-            raise
+            self._wake_answered()
         except Exception as exc:
-            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
-        finally:
-            self._wake()
-
-    async def _backpressure(self) -> None:
-        """Pause reading while the statement being received has a full buffer and no
-        other statement waits; reading resumes when its consumer drains the buffer,
-        abandons it, or anyone starts waiting. The runtime and TCP then push back on
-        the server, so a slow consumer of a large result holds bounded memory."""
-        head = self._machine.head
-        if head is None or head.buffered_bytes <= HIGH_WATER:
-            return
-        if not any(not waiter.done() for waiter in self._waiters.values()):
-            self._resume.clear()
-            await self._resume.wait()
+            machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
+            self._wake_answered()
+            with contextlib.suppress(Exception):
+                await self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
 
     async def close(self) -> None:
         """Close the socket; statements still waiting fail with a WebSocketError."""
@@ -278,16 +305,13 @@ class Session(AsyncClosing):
             return
         self._closing = True
         self._machine.fail(WebSocketError("the session was closed by the client", CLOSE_NORMAL))
-        self._wake()
+        self._wake_answered()
         with contextlib.suppress(Exception):
             await self._socket.close(CLOSE_NORMAL, "")
-        for task in (self._reader, self._last_send):
-            if task is not None and not task.done():
-                task.cancel()
-        await asyncio.gather(
-            *(t for t in (self._reader, self._last_send) if t is not None),
-            return_exceptions=True,
-        )
+        sending = self._last_send
+        if sending is not None and not sending.done():
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
 
     aclose = close
     """`close` under the name every other closable object of the driver uses."""
@@ -317,8 +341,9 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
         raise _rejected_error(connection, refused) from refused
     except GenericError:
         raise
-    except (OSError, ValueError) as exc:
-        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        what = f"opening a session at {connection.endpoint}"
+        raise transport_failure(exc, what, session=True) from exc
     try:
         await _authenticate(socket, connection)
     except BaseException:

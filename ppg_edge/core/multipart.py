@@ -1,14 +1,15 @@
 """The HTTP request body of a statement: lazy multipart/form-data (PROTOCOL.md section 3).
 
-The body is produced chunk by chunk so a large parameter is never joined into
+The body is produced piece by piece so a large parameter is never joined into
 one buffer; its exact size is known up front because every extended parameter
-declares its size.
+declares its size. Where a user's stream goes, `pieces()` yields the stream
+parameter itself: the face (async or sync) pulls it in place.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 from ppg_edge.core.parameters import TEXT, BoundedByteStreamParameter, Bytes
 from ppg_edge.core.protocol import (
@@ -75,12 +76,11 @@ class MultipartBody:
             total += len(self._param_head(parameter)) + parameter.size + len(_CRLF)
         return total
 
-    async def chunks(self) -> AsyncIterator[Bytes]:
-        """The body piece by piece; stream parameters are checked against their size."""
+    def pieces(self) -> Iterator[Bytes | BoundedByteStreamParameter]:
+        """The body in order: bytes, or a stream parameter whose chunks go in its place."""
         yield self._part_head(DESCRIPTOR_URN, DESCRIPTOR_CONTENT_TYPE) + self._descriptor + _CRLF
         for parameter in self.statement.extended:
             yield self._param_head(parameter)
-            async for chunk in parameter.chunks():
-                yield chunk
+            yield parameter.data
             yield _CRLF
         yield self._closing()

@@ -2,9 +2,11 @@
 
 The caller sends the auth message, then per statement calls `submit` and sends
 `statement_messages` right away (no other statement's messages in between),
-calling `sent` once the last of them is handed to the socket; it feeds every
-received message to `receive`, reads each statement's frames with
-`PendingStatement.pop_all`, and reports the socket's end with `closed`. Answers are
+calling `sent` once the last of them is handed to the socket; it feeds the
+received messages to `receive_many` (all that one socket read completed) or
+`receive`, learns from `answered()` which statements got something, reads each
+statement's frames with `PendingStatement.pop_all`, and reports the socket's end
+with `closed`. Answers are
 matched to statements by position (FIFO), so a stray frame would shift every later
 answer by one: a frame while no statement is pending, or for a statement not yet
 wholly sent (no server can answer what it has not received), or one that does not
@@ -15,26 +17,54 @@ The data rows of an abandoned statement are checked for their place but never
 parsed, so dropping a large result costs little. A message that breaks the
 rules makes `receive` return CLOSE_PROTOCOL_ERROR: the caller closes the socket
 with that code; everything pending has then already failed with a ProtocolError.
+
+Rows are decoded in batches, as over HTTP (core/answer.py): a run of data rows
+within one batch of messages, for a query, goes through one `json.loads` and is
+buffered as one `RowRun`, whose values the result's row function checks as it
+builds the rows. Anything unusual in the run (a payload that is not a plain
+`{"values": [...]}`, bad JSON, a newline in a payload) sends it down the
+careful path instead, message by message, so errors are that path's own. A run
+whose values then turn out malformed (a width or a value type) fails its
+statement with the careful path's ProtocolError when its rows are read: the
+frame order, and so the FIFO, was intact, so the session stays open.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from operator import itemgetter
 
+from ppg_edge.core.answer import RowRun
 from ppg_edge.core.errors import GenericError, ProtocolError, ValidationError, WebSocketError
 from ppg_edge.core.frames import Frame, FrameOrder, decode_ws_frame
-from ppg_edge.core.parameters import TEXT
+from ppg_edge.core.parameters import TEXT, BoundedByteStreamParameter, Bytes
 from ppg_edge.core.protocol import (
     BINARY_PARAM_URN,
     CLOSE_PROTOCOL_ERROR,
+    COMPLETE_URN,
     DATAROW_URN,
+    DESCRIPTION_URN,
     DESCRIPTOR_URN,
+    ERROR_URN,
+    EXEC_KIND,
     RESULT_URNS,
     TEXT_PARAM_URN,
+    VALUES_KEY,
 )
 from ppg_edge.core.statement import EncodedStatement, ExtendedParameter
 from ppg_edge.core.wirejson import decode_json
+
+_DECODE = json.JSONDecoder().decode
+_VALUES = itemgetter(VALUES_KEY)
+_OTHER_URNS = (COMPLETE_URN, ERROR_URN, DESCRIPTION_URN)
+_SEPARATOR = ",\n"
+"""Between the payloads of a run: a raw newline is never inside a JSON string."""
+
+AnswerItem = Frame | RowRun
+"""What a statement's buffer hands out: frames, or a run of rows decoded at once."""
 
 
 class PendingStatement:
@@ -43,8 +73,9 @@ class PendingStatement:
     def __init__(self, number: int, kind: str | None = None) -> None:
         self.number = number
         self.kind = kind
-        self._items: deque[Frame | GenericError] = deque()
+        self._items: deque[AnswerItem | GenericError] = deque()
         self._order = FrameOrder(kind)
+        self._batched = kind != EXEC_KIND
         self.abandoned = False
         self.finished = False
         self.sent = False
@@ -52,12 +83,12 @@ class PendingStatement:
         self.buffered_bytes = 0
         """Roughly how much of the answer is buffered (message lengths), for back-pressure."""
 
-    def pop_all(self) -> list[Frame]:
-        """Every buffered frame, oldest first (empty when nothing is buffered).
+    def pop_all(self) -> list[AnswerItem]:
+        """Every buffered frame (or run of rows), oldest first (empty when nothing is buffered).
 
         Raises the statement's error when only the error is left.
         """
-        frames: list[Frame] = []
+        frames: list[AnswerItem] = []
         items = self._items
         self.buffered_bytes = 0
         while items:
@@ -82,6 +113,15 @@ class PendingStatement:
             self._items.append(frame)
             self.buffered_bytes += size
 
+    def _takes_runs(self) -> bool:
+        """True when rows may come now and may be buffered as a run (a query's)."""
+        return self._batched and self.sent and not self.finished and self._order.columns is not None
+
+    def _push_run(self, run: RowRun, size: int) -> None:
+        if not self.abandoned:
+            self._items.append(run)
+            self.buffered_bytes += size
+
     def _discard_row(self) -> None:
         """A data row of an abandoned statement: its place is checked, its text never parsed."""
         self._order.expect_row()
@@ -99,6 +139,7 @@ class SessionMachine:
         self._pending: deque[PendingStatement] = deque()
         self._urn: str | None = None
         self._count = 0
+        self._answered: list[PendingStatement] = []
         self.error: GenericError | None = None
 
     @property
@@ -137,16 +178,68 @@ class SessionMachine:
         pending._items.clear()
         pending.buffered_bytes = 0
 
+    def answered(self) -> list[PendingStatement]:
+        """The statements that got frames (or their end) since the last call, each once.
+
+        Messages answer statements in order, so this is a handful per batch, not
+        a walk over everything in flight: the caller wakes only these.
+        """
+        answered, self._answered = self._answered, []
+        return answered
+
     def receive(self, message: str | bytes) -> int | None:
         """Apply one incoming message; return a close code if the socket must be closed."""
+        return self.receive_many((message,))
+
+    def receive_many(self, messages: Sequence[str | bytes]) -> int | None:
+        """Apply messages in order (what one socket read completed); a close code if the
+        socket must be closed. Runs of data rows are decoded a run at a time."""
         if self.error is not None:
             return None
+        index, count = 0, len(messages)
         try:
-            self._receive(message)
+            while index < count:
+                if self._urn is None and messages[index] == DATAROW_URN:
+                    used = self._row_run(messages, index)
+                    if used:
+                        index += used
+                        continue
+                self._receive(messages[index])
+                index += 1
         except ProtocolError as error:
             self.fail(error)
             return CLOSE_PROTOCOL_ERROR
         return None
+
+    def _row_run(self, messages: Sequence[str | bytes], start: int) -> int:
+        """Buffer the run of data rows at `start` in one go; the messages used (0: none,
+        the careful path takes them)."""
+        head = self._pending[0] if self._pending else None
+        if head is None or not head._takes_runs():
+            return 0
+        pairs = (len(messages) - start) // 2
+        rows = _leading_rows(messages[start : start + 2 * pairs : 2])
+        if rows < 2:
+            return 0
+        payloads = messages[start + 1 : start + 2 * rows : 2]
+        if head.abandoned:
+            if {*map(type, payloads)} != {str}:
+                return 0
+            head._order.expect_rows(rows)
+            self._answer(head)
+            return 2 * rows
+        run = _decode_run(payloads)  # type: ignore[arg-type]  # None unless all are str
+        if run is None:
+            return 0
+        head._order.expect_rows(rows)
+        head._push_run(run, len(run.text))
+        self._answer(head)
+        return 2 * rows
+
+    def _answer(self, pending: PendingStatement) -> None:
+        answered = self._answered
+        if not answered or answered[-1] is not pending:
+            answered.append(pending)
 
     def _receive(self, message: str | bytes) -> None:
         if not isinstance(message, str):
@@ -161,8 +254,10 @@ class SessionMachine:
         head = self._answering()
         if urn == DATAROW_URN and head.abandoned:
             head._discard_row()
+            self._answer(head)
             return
         head._push(decode_ws_frame(urn, decode_json(message, "a message")), len(message))
+        self._answer(head)
         if head.finished:
             self._pending.popleft()
 
@@ -188,33 +283,83 @@ class SessionMachine:
             self.error = error
         for pending in self._drain():
             pending._fail(error)
+            self._answer(pending)
 
     def _drain(self) -> Iterator[PendingStatement]:
         while self._pending:
             yield self._pending.popleft()
 
 
-async def statement_messages(statement: EncodedStatement) -> list[str | bytes]:
+def _leading_rows(urns: Sequence[str | bytes]) -> int:
+    """How many of `urns` (the URN places of a batch) are data rows before any other."""
+    stop = len(urns)
+    for other in _OTHER_URNS:
+        with contextlib.suppress(ValueError):
+            stop = urns.index(other, 0, stop)
+    if urns[:stop].count(DATAROW_URN) == stop:
+        return stop
+    for index, urn in enumerate(urns):  # something that is no URN at all: find it
+        if urn != DATAROW_URN:
+            return index
+    return stop
+
+
+def _decode_run(payloads: list[str]) -> RowRun | None:
+    """The payloads of a run of data rows by one JSON call, or None if anything is unusual.
+
+    Sound because every separator is a comma then a raw newline, which no JSON
+    string holds: each separator lies outside strings; checked to follow a `}`,
+    it follows the end of an object, and rows hold only strings and nulls (which
+    the row function checks), so it ends a row object. So each payload is
+    exactly one row object, as decoding it alone would give.
+    """
+    rows = len(payloads)
+    try:
+        text = _SEPARATOR.join(payloads)
+    except TypeError:  # a binary message: the careful path says so
+        return None
+    if text.count("\n") != rows - 1 or text.count("}" + _SEPARATOR) != rows - 1:
+        return None
+    if not text.endswith("}"):
+        return None
+    try:
+        objects = _DECODE("[" + text + "]")
+    except (ValueError, RecursionError):
+        return None
+    try:
+        if len(objects) != rows or sum(map(len, objects)) != rows:  # one key each
+            return None
+        values = list(map(_VALUES, objects))
+    except (KeyError, TypeError):
+        return None
+    return RowRun(values, "\n".join(payloads))
+
+
+def statement_messages(
+    statement: EncodedStatement, pulled: Sequence[Bytes] = ()
+) -> list[str | bytes]:
     """Every message of one statement: descriptor URN and JSON, then each parameter.
 
-    Built in full before anything is sent, so a bad stream parameter fails the
-    statement without leaving half of it on the wire.
+    `pulled` holds, in order, the bytes the face read from each stream parameter
+    (see `ExtendedParameter.stream`); the face reads them in full before anything
+    is sent, so a bad stream fails the statement without half of it on the wire.
     """
+    streamed = iter(pulled)
     messages: list[str | bytes] = [DESCRIPTOR_URN, statement.descriptor]
     for parameter in statement.extended:
         messages.append(TEXT_PARAM_URN if parameter.format == TEXT else BINARY_PARAM_URN)
-        messages.append(await parameter_message(parameter))
+        data = parameter.data
+        if isinstance(data, BoundedByteStreamParameter):
+            data = next(streamed)
+        messages.append(parameter_message(parameter, data))
     return messages
 
 
-async def parameter_message(parameter: ExtendedParameter) -> str | bytes:
+def parameter_message(parameter: ExtendedParameter, data: Bytes) -> str | bytes:
     """A parameter as one whole WebSocket message (text frames carry UTF-8 text)."""
-    data = bytearray()
-    async for chunk in parameter.chunks():
-        data += chunk
     if parameter.format == TEXT:
         try:
-            return data.decode("utf-8")
+            return bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValidationError("a text parameter is not valid UTF-8") from exc
     return bytes(data)

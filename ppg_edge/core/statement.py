@@ -3,13 +3,16 @@
 Values of at most INLINE_PARAMETER_LIMIT bytes travel inline in the descriptor
 (binary ones as base64); larger ones, and every stream, travel as extended
 parameters of a declared size, in parameter order (PROTOCOL.md section 2).
+
+Nothing here reads a user's stream: a face (async or sync) pulls it and passes
+each chunk through `ExactSize`, which holds the stream to its declared size.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -36,13 +39,10 @@ class ExtendedParameter:
     size: int
     data: Bytes | BoundedByteStreamParameter
 
-    async def chunks(self) -> AsyncIterator[Bytes]:
-        """The value's bytes, piece by piece, checked against the declared size."""
-        if isinstance(self.data, BoundedByteStreamParameter):
-            async for chunk in stream_exactly(self.data):
-                yield chunk
-        else:
-            yield self.data
+    @property
+    def stream(self) -> BoundedByteStreamParameter | None:
+        """The user's stream when the value still has to be pulled, else None."""
+        return self.data if isinstance(self.data, BoundedByteStreamParameter) else None
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,37 +108,46 @@ def _inline_bytes(index: int, value: ByteArrayParameter) -> str:
         raise ValidationError(f"text parameter ${index} is not valid UTF-8") from exc
 
 
-async def stream_exactly(parameter: BoundedByteStreamParameter) -> AsyncIterator[Bytes]:
-    """Yield a stream parameter's chunks; it must deliver exactly its declared size."""
-    sent = 0
-    async for chunk in _iterate(parameter.source):
+class ExactSize:
+    """Holds a stream parameter to its declared size while a face pulls its chunks.
+
+    `take` each chunk as it arrives (it is checked and handed back), then `finish`;
+    too many bytes fail at the chunk that overflows, too few at `finish`, so a
+    bad stream fails before the statement's end is sent.
+    """
+
+    def __init__(self, parameter: BoundedByteStreamParameter) -> None:
+        self.size = parameter.size
+        self.sent = 0
+
+    def take(self, chunk: object) -> Bytes:
+        """Check one chunk; returns it (possibly empty) typed as bytes."""
         if not isinstance(chunk, bytes | bytearray | memoryview):
             raise ValidationError(
                 f"a stream parameter yielded {type(chunk).__name__}, expected bytes"
             )
-        sent += memoryview(chunk).nbytes
-        if sent > parameter.size:
+        self.sent += memoryview(chunk).nbytes
+        if self.sent > self.size:
             raise ValidationError(
-                f"a stream parameter delivered more than its declared {parameter.size} bytes"
+                f"a stream parameter delivered more than its declared {self.size} bytes"
             )
-        if chunk:
-            yield chunk
-    if sent != parameter.size:
-        raise ValidationError(
-            f"a stream parameter delivered {sent} bytes, not its declared {parameter.size}"
-        )
+        return chunk
+
+    def finish(self) -> None:
+        """The stream ended: it must have delivered exactly its declared size."""
+        if self.sent != self.size:
+            raise ValidationError(
+                f"a stream parameter delivered {self.sent} bytes, not its declared {self.size}"
+            )
 
 
-async def _iterate(source: Any) -> AsyncIterator[Any]:
-    if hasattr(source, "__aiter__"):
-        async for chunk in source:
-            yield chunk
-    elif isinstance(source, bytes | bytearray | memoryview | str):
+def check_source(source: object) -> None:
+    """Refuse a stream parameter's source that is not an iterable of chunks.
+
+    Bytes and str are iterable but would send ints or characters; an async
+    iterable is for the async face to pull.
+    """
+    if isinstance(source, bytes | bytearray | memoryview | str):
         raise ValidationError("a stream parameter's source must be an iterable of chunks")
-    else:
-        try:
-            iterator = iter(source)
-        except TypeError as exc:
-            raise ValidationError("a stream parameter's source is not iterable") from exc
-        for chunk in iterator:
-            yield chunk
+    if not isinstance(source, Iterable | AsyncIterable):
+        raise ValidationError("a stream parameter's source is not iterable")

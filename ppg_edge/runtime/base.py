@@ -91,8 +91,19 @@ class WebSocket(Protocol):
 
     async def send(self, message: Message) -> None: ...
 
+    async def send_many(self, messages: Sequence[Message]) -> None:
+        """Send messages back to back, none of anyone else's in between: in one
+        transport write where the host allows it (CPython), else one `send` each."""
+        ...
+
     async def receive(self) -> Message:
         """The next whole message; raises WebSocketClosed when the socket closes."""
+        ...
+
+    async def receive_many(self) -> list[Message]:
+        """Every whole message received and not yet taken, at least one, oldest first
+        (what the last socket reads completed); raises WebSocketClosed like `receive`
+        once none is left. Cancelling it loses no message."""
         ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...

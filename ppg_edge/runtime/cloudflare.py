@@ -38,6 +38,7 @@ from ppg_edge.runtime.jsbridge import (
     js_headers,
     js_object,
     readable_stream,
+    receive_queued,
     to_js,
 )
 
@@ -134,6 +135,16 @@ class _AcceptedWebSocket:
             self._socket.send(payload)
         except JsException as exc:
             raise ConnectionError(f"WebSocket send failed: {exc.message}") from None
+
+    async def send_many(self, messages: Sequence[Message]) -> None:
+        """workerd has no batched send: one `send` each, back to back."""
+        for message in messages:
+            await self.send(message)
+
+    async def receive_many(self) -> list[Message]:
+        if self._closed is not None and self._queue.empty():
+            raise self._closed
+        return await receive_queued(self._queue)
 
     async def receive(self) -> Message:
         if self._closed is not None and self._queue.empty():

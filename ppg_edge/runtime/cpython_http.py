@@ -28,6 +28,14 @@ READ_SIZE: Final = 64 * 1024
 WRITE_SLICE: Final = 256 * 1024
 """Large body chunks are written in slices of this size, each followed by a drain."""
 
+SMALL_REQUEST: Final = 64 * 1024
+"""A request whose body is declared at most this long leaves in one transport write.
+
+Head and body written apart cost two send() calls, usually two TCP segments and
+two wake-ups of the server for one statement; tests/runtime/test_cpython_http.py
+counts the writes.
+"""
+
 _FRAMING_HEADERS: Final = frozenset({"content-length", "transfer-encoding"})
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _SECURE_SCHEMES: Final = frozenset({"https", "wss"})
@@ -164,8 +172,12 @@ class HttpConnection:
 
     def write(self, event: h11.Event) -> None:
         """Serialize an event; large data goes to the transport without a copy."""
-        for piece in self.engine.send_with_data_passthrough(event) or ():
+        for piece in self.serialize(event):
             self.writer.write(piece)
+
+    def serialize(self, event: h11.Event) -> list[bytes]:
+        """An event's bytes, not yet written (data passes through uncopied)."""
+        return self.engine.send_with_data_passthrough(event) or []
 
     async def next_event(self) -> h11.Event:
         """The next response event, reading the socket as needed; errors become ConnectionError."""
@@ -272,10 +284,12 @@ def request_head(
     origin: Origin,
     target: str,
     headers: Sequence[tuple[str, str]],
-    body: AsyncIterable[Chunk] | None,
+    body: object | None,
     body_size: int | None,
 ) -> h11.Request:
-    """The request line and headers, with our framing: Content-Length or chunked."""
+    """The request line and headers, with our framing: Content-Length or chunked.
+
+    Only whether there is a `body` matters here (the sync runtime shares this)."""
     names = {name.lower() for name, _ in headers}
     fields = [] if "host" in names else [("Host", origin.authority)]
     fields += [(n, v) for n, v in headers if n.lower() not in _FRAMING_HEADERS]
@@ -295,17 +309,43 @@ def request_head(
 async def send_request(
     conn: HttpConnection, head: h11.Request, body: AsyncIterable[Chunk] | None
 ) -> None:
-    """Write the head, then the body chunk by chunk with a drain after each slice."""
-    writer = conn.writer
-    conn.write(head)
-    await writer.drain()
+    """Write the head, then the body: a small one together with it, else chunk by chunk."""
     try:
+        if body is not None and _declared_length(head) <= SMALL_REQUEST:
+            await _send_small(conn, head, aiter(body))
+            return
+        conn.write(head)
+        await conn.writer.drain()
         if body is not None:
             await _send_body(conn, aiter(body))
         conn.write(h11.EndOfMessage())
     except h11.LocalProtocolError as exc:
         raise ValueError(f"request body does not match body_size: {exc}") from None
-    await writer.drain()
+    await conn.writer.drain()
+
+
+def _declared_length(head: h11.Request) -> int:
+    """The head's Content-Length, or a length beyond any limit when it streams chunked."""
+    for name, value in head.headers:
+        if name == b"content-length":
+            return int(value)
+    return 1 << 62
+
+
+async def _send_small(
+    conn: HttpConnection, head: h11.Request, chunks: AsyncIterator[Chunk]
+) -> None:
+    """Head, body and end of message in one transport write (see SMALL_REQUEST)."""
+    pieces = conn.serialize(head)
+    try:
+        async for chunk in chunks:
+            if len(chunk):
+                pieces += conn.serialize(h11.Data(data=cast(bytes, chunk)))
+    finally:
+        await _close_source(chunks)
+    pieces += conn.serialize(h11.EndOfMessage())
+    conn.writer.write(b"".join(pieces))
+    await conn.writer.drain()
 
 
 async def _send_body(conn: HttpConnection, chunks: AsyncIterator[Chunk]) -> None:
@@ -317,9 +357,13 @@ async def _send_body(conn: HttpConnection, chunks: AsyncIterator[Chunk]) -> None
                     conn.write(h11.Data(data=cast(bytes, piece)))
                     await conn.writer.drain()
     finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
+        await _close_source(chunks)
+
+
+async def _close_source(chunks: AsyncIterator[Chunk]) -> None:
+    close = getattr(chunks, "aclose", None)
+    if close is not None:
+        await close()
 
 
 class CPythonHttpResponse:

@@ -187,16 +187,31 @@ class CPythonWebSocket:
         A send cancelled between fragments leaves a message cut in half on the
         wire, so the connection is dropped and reported closed (1006).
         """
-        if not isinstance(message, str | bytes | bytearray | memoryview):
-            raise TypeError("a WebSocket message is str or bytes")
+        await self.send_many((message,))
+
+    async def send_many(self, messages: Sequence[Message]) -> None:
+        """Send messages back to back: the small ones framed together and handed to the
+        transport in one write (one syscall for a whole statement), then one drain;
+        a message over FRAGMENT_SIZE goes out in fragments with a drain each."""
+        for message in messages:
+            if not isinstance(message, str | bytes | bytearray | memoryview):
+                raise TypeError("a WebSocket message is str or bytes")
         async with self._send_lock:
             cut_if_stopped = False
             try:
-                for piece, last in _fragments(message):
-                    self._raise_if_closed()
-                    self._writer.write(self._engine.send(_message_event(piece, last)))
-                    cut_if_stopped = not last
-                    await self._writer.drain()
+                framed: list[bytes] = []
+                for message in messages:
+                    if len(message) <= FRAGMENT_SIZE:
+                        whole = message if isinstance(message, str | bytes) else bytes(message)
+                        framed.append(self._frame(whole, True))
+                        continue
+                    self._write(framed)
+                    for piece, last in _fragments(message):
+                        self._write([self._frame(piece, last)])
+                        cut_if_stopped = not last
+                        await self._writer.drain()
+                self._write(framed)
+                await self._writer.drain()
             except (LocalProtocolError, OSError):
                 self._raise_if_closed()
                 raise WebSocketClosed(ABNORMAL_CLOSURE, "connection lost") from None
@@ -206,17 +221,42 @@ class CPythonWebSocket:
                     self._writer.transport.abort()
                 raise
 
+    def _frame(self, piece: Piece, last: bool) -> bytes:
+        self._raise_if_closed()
+        return self._engine.send(_message_event(piece, last))
+
+    def _write(self, framed: list[bytes]) -> None:
+        """Hand what was framed so far to the transport in one write."""
+        if framed:
+            self._writer.write(framed[0] if len(framed) == 1 else b"".join(framed))
+            framed.clear()
+
     async def receive(self) -> Message:
         """The next whole message; WebSocketClosed once the queue is empty and the socket closed."""
-        while not self._messages:
-            self._raise_if_closed()
-            self._readable.clear()
-            await self._readable.wait()
+        await self._wait_readable()
         message = self._messages.popleft()
         self._queued_bytes -= len(message)
         if self._has_space():
             self._space.set()
         return message
+
+    async def receive_many(self) -> list[Message]:
+        """Every queued message at once (at least one); WebSocketClosed like `receive`.
+
+        Taken in one step after the wait, so a cancelled call loses nothing.
+        """
+        await self._wait_readable()
+        messages = list(self._messages)
+        self._messages.clear()
+        self._queued_bytes = 0
+        self._space.set()
+        return messages
+
+    async def _wait_readable(self) -> None:
+        while not self._messages:
+            self._raise_if_closed()
+            self._readable.clear()
+            await self._readable.wait()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Run the close handshake, then drop the connection.
@@ -273,7 +313,7 @@ class CPythonWebSocket:
                     ended = await self._handle_items(self._frames.receive(data))
                 else:
                     self._engine.receive_data(None)
-                    ended = await self._handle_events()
+                    ended = self._handle_events()
             code, reason = ended
         except (OSError, LocalProtocolError):
             pass
@@ -284,19 +324,24 @@ class CPythonWebSocket:
             self._writer.close()
 
     async def _handle_items(self, items: list[Item]) -> tuple[int, str] | None:
-        """Deliver the messages the frame reader cut out; let wsproto handle the rest."""
+        """Deliver the messages the frame reader cut out; let wsproto handle the rest.
+
+        A read's messages are queued together and wake the receiver once; the
+        queue's bounds are checked after the read (so they hold to within one read).
+        """
         for item in items:
             if item is None:
-                ended = await self._handle_events()
+                ended = self._handle_events()
                 if ended is not None:
                     return ended
             elif isinstance(item, FrameFault):
                 return self._fail(item.code, item.reason)
             else:
-                await self._deliver(item)
+                self._deliver(item)
+        await self._wait_for_space()
         return None
 
-    async def _handle_events(self) -> tuple[int, str] | None:
+    def _handle_events(self) -> tuple[int, str] | None:
         """Process buffered events; the close code and reason once the socket is closed."""
         for event in self._engine.events():
             if isinstance(event, TextMessage | BytesMessage):
@@ -307,7 +352,7 @@ class CPythonWebSocket:
                 if event.message_finished:
                     message = _join(self._parts)
                     self._parts, self._parts_size = [], 0
-                    await self._deliver(message)
+                    self._deliver(message)
             elif isinstance(event, Ping):
                 self._late_pong = event
                 self._send_late_pong()
@@ -360,12 +405,15 @@ class CPythonWebSocket:
             self._writer.write(self._engine.send(CloseConnection(code, reason)))
         return code, reason
 
-    async def _deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message) -> None:
         if self._closing:
             return
         self._messages.append(message)
         self._queued_bytes += len(message)
         self._readable.set()
+
+    async def _wait_for_space(self) -> None:
+        """Stop reading while the queue is over its bounds: TCP then pushes back."""
         if not self._has_space():
             self._space.clear()
             await self._space.wait()

@@ -1,4 +1,5 @@
-"""What the two Pyodide-based runtimes share: JS conversions, listener proxies, fetch bodies.
+"""What the two Pyodide-based runtimes share: JS conversions, listener proxies, fetch
+bodies, and taking a WebSocket's queued messages in batches.
 
 `pyodide` (browsers, Node) and `cloudflare` (Workers) both drive the host's own
 `fetch` and `WebSocket` through Pyodide's JS bridge; the pieces that behave the
@@ -27,7 +28,7 @@ from pyodide.ffi import (  # type: ignore[import-not-found]
     to_js,
 )
 
-from ppg_edge.runtime.base import Chunk
+from ppg_edge.runtime.base import Chunk, Message, WebSocketClosed
 
 try:
     from pyodide.ffi import jsnull
@@ -44,6 +45,7 @@ __all__ = [
     "js_headers",
     "js_object",
     "readable_stream",
+    "receive_queued",
     "to_js",
 ]
 
@@ -250,3 +252,23 @@ class JsFetchResponse:
         if not is_js_null(target):
             with contextlib.suppress(JsException):
                 await target.cancel()
+
+
+async def receive_queued(queue: asyncio.Queue[Message | WebSocketClosed]) -> list[Message]:
+    """Every message the host's events queued, at least one (a WebSocket's `receive_many`).
+
+    The close marker stays in the queue, so it ends this batch and every later
+    call raises it; only the first wait can be cancelled, which loses nothing.
+    """
+    item = await queue.get()
+    messages: list[Message] = []
+    while True:
+        if isinstance(item, WebSocketClosed):
+            queue.put_nowait(item)  # nothing follows the marker: it stays last
+            if messages:
+                return messages
+            raise item
+        messages.append(item)
+        if queue.empty():
+            return messages
+        item = queue.get_nowait()

@@ -32,6 +32,7 @@ from ppg_edge.runtime.jsbridge import (
     js_error_text,
     js_fetch,
     js_headers,
+    receive_queued,
     to_js,
 )
 
@@ -130,6 +131,14 @@ class JsWebSocket:
         while int(self._socket.bufferedAmount) > SEND_BUFFER_LIMIT and not self._closed.done():
             await asyncio.sleep(SEND_BUFFER_POLL)
         self._socket.send(message if isinstance(message, str) else js_bytes(message))
+
+    async def send_many(self, messages: Sequence[Message]) -> None:
+        """Browsers have no batched send: one `send` each, back to back."""
+        for message in messages:
+            await self.send(message)
+
+    async def receive_many(self) -> list[Message]:
+        return await receive_queued(self._messages)
 
     async def receive(self) -> Message:
         item = await self._messages.get()

@@ -15,7 +15,12 @@ from aiohttp import web
 
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody
 from ppg_edge.runtime.cpython import ConnectTimeoutError, CPythonRuntime
-from ppg_edge.runtime.cpython_http import KEEPALIVE_COUNT, KEEPALIVE_IDLE, KEEPALIVE_INTERVAL
+from ppg_edge.runtime.cpython_http import (
+    KEEPALIVE_COUNT,
+    KEEPALIVE_IDLE,
+    KEEPALIVE_INTERVAL,
+    SMALL_REQUEST,
+)
 
 ServeApp = Callable[..., Awaitable[str]]
 ServeRaw = Callable[..., Awaitable[int]]
@@ -150,6 +155,28 @@ async def test_content_length_upload_with_a_huge_single_chunk(
     assert result["length"] == str(len(data))
     assert result["chunked"] is False
     assert result["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+async def test_a_small_request_leaves_in_one_write_a_large_one_streams(
+    runtime: CPythonRuntime, serve_app: ServeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = await serve_app(counting_app([]))
+    writes: list[int] = []
+    write = asyncio.StreamWriter.write
+
+    def counted(self: asyncio.StreamWriter, data: bytes | bytearray | memoryview) -> None:
+        writes.append(len(data))
+        write(self, data)
+
+    monkeypatch.setattr(asyncio.StreamWriter, "write", counted)
+    for size, many in ((SMALL_REQUEST, False), (SMALL_REQUEST + 1, True)):
+        writes.clear()
+        response = await runtime.request(
+            "POST", f"{base}/upload", [], pattern_chunks(size, 4096), size
+        )
+        assert (await response_json(response))["count"] == size
+        assert (len(writes) > 1) is many, writes
+        assert sum(writes) > size
 
 
 async def test_body_shorter_than_body_size_is_a_value_error(

@@ -2,12 +2,14 @@
 
 `LoopbackSocket` implements the runtime's WebSocket interface in memory; the
 test plays the server by pushing messages and reading what the session sent.
+Like a real socket read, `receive_many` hands over at most READ_BATCH messages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import OrderedDict
 from typing import Any
 
 import pytest
@@ -22,7 +24,11 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.core.types import default_registry
 from ppg_edge.runtime.base import Message, WebSocketClosed
-from ppg_edge.session import HIGH_WATER, Session
+from ppg_edge.session import Session
+
+READ_BATCH = 64
+"""Messages one `receive_many` of the loopback returns at most (a socket read's worth)."""
+MANY_ROWS = 50_000
 
 
 class LoopbackSocket:
@@ -34,11 +40,17 @@ class LoopbackSocket:
         self.sent: list[Message] = []
         self.incoming: asyncio.Queue[Message | WebSocketClosed] = asyncio.Queue()
         self.closed_with: tuple[int, str] | None = None
+        self.writes = 0
+        self.reads = 0
 
     async def send(self, message: Message) -> None:
+        await self.send_many([message])
+
+    async def send_many(self, messages: list[Message]) -> None:
         if self.closed_with is not None:
             raise WebSocketClosed(*self.closed_with)
-        self.sent.append(message)
+        self.writes += 1
+        self.sent.extend(messages)
 
     async def receive(self) -> Message:
         item = await self.incoming.get()
@@ -46,6 +58,17 @@ class LoopbackSocket:
             self.incoming.put_nowait(item)
             raise item
         return item
+
+    async def receive_many(self) -> list[Message]:
+        messages = [await self.receive()]
+        self.reads += 1
+        while len(messages) < READ_BATCH and not self.incoming.empty():
+            item = self.incoming.get_nowait()
+            if isinstance(item, WebSocketClosed):
+                self.incoming.put_nowait(item)
+                break
+            messages.append(item)
+        return messages
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self.closed_with is None:
@@ -185,26 +208,27 @@ async def test_client_close_fails_waiting_statements(pair: Any) -> None:
     assert not session.active
 
 
-async def test_reader_pauses_on_a_full_buffer_and_resumes_when_drained(pair: Any) -> None:
+async def test_nothing_is_read_that_no_consumer_asked_for(pair: Any) -> None:
+    """Pull-based: a consumer that stops asking leaves the rest unread (bounded memory);
+    reading resumes as it asks again."""
     socket, session = pair
-    total = HIGH_WATER // 10  # rows of about 20 bytes: several times the limit
     started = asyncio.ensure_future(session.query("SELECT g"))
     await asyncio.sleep(0.01)
-    socket.answer_rows(*(str(n) for n in range(total)))
+    socket.answer_rows(*(str(n) for n in range(MANY_ROWS)))
     result = await started
     await asyncio.sleep(0.05)
-    unread = socket.incoming.qsize()
-    assert unread > 0  # the reader stopped taking messages: memory stays bounded
+    assert socket.incoming.qsize() >= 2 * MANY_ROWS - 2 * READ_BATCH  # at most a read taken
+    assert socket.reads <= 2
     values = [row.values[0] async for row in result.rows]
-    assert values == list(range(total))
+    assert values == list(range(MANY_ROWS))
     assert session.pending == 0
 
 
-async def test_waiting_statement_is_never_blocked_by_a_paused_reader(pair: Any) -> None:
+async def test_waiting_statement_is_never_blocked_by_an_unread_result(pair: Any) -> None:
     socket, session = pair
     big = asyncio.ensure_future(session.query("SELECT g"))
     await asyncio.sleep(0.01)
-    socket.answer_rows(*(str(n) for n in range(HIGH_WATER // 10)))
+    socket.answer_rows(*(str(n) for n in range(MANY_ROWS)))
     result = await big
     await asyncio.sleep(0.05)
     small = asyncio.ensure_future(session.exec("SELECT 1"))
@@ -213,11 +237,11 @@ async def test_waiting_statement_is_never_blocked_by_a_paused_reader(pair: Any) 
     socket.push(DATAROW_URN, json.dumps({"values": ["9"]}))
     socket.push(COMPLETE_URN, json.dumps({"complete": True}))
     assert await asyncio.wait_for(small, 5) == 9  # gather-style use must not deadlock
-    assert len(await result.rows.collect()) == HIGH_WATER // 10
+    assert len(await result.rows.collect()) == MANY_ROWS
 
 
-class _CountingWaiters(dict[Any, Any]):
-    """The session's waiter table, counting full walks over it."""
+class _CountingParked(OrderedDict[Any, Any]):
+    """The session's table of parked consumers, counting full walks over it."""
 
     walks = 0
 
@@ -235,14 +259,25 @@ class _CountingWaiters(dict[Any, Any]):
 
 
 async def test_a_message_wakes_only_its_statement_whatever_is_in_flight(pair: Any) -> None:
-    """Burst cost: each message is checked against its own statement, not every waiter."""
+    """Burst cost: each batch wakes the statements it answered, not every waiter."""
     socket, session = pair
-    session._waiters = _CountingWaiters()
+    session._parked = _CountingParked()
     tasks = [asyncio.ensure_future(session.query(f"SELECT {i}")) for i in range(50)]
     await asyncio.sleep(0.05)  # all 50 wait for their answers
+    assert len(session._parked) == 49  # one reads, the others park
     for i in range(50):
         socket.answer_rows(str(i))
     results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
     values = [[row.values for row in await r.rows.collect()] for r in results]
     assert values == [[[i]] for i in range(50)]
-    assert _CountingWaiters.walks == 0  # 300 messages, no walk over the waiters
+    assert _CountingParked.walks == 0  # 300 messages, no walk over the parked consumers
+    assert socket.reads <= 300 // READ_BATCH + 3  # read in batches, not message by message
+
+
+async def test_a_statement_goes_out_in_one_write(pair: Any) -> None:
+    socket, session = pair
+    task = asyncio.ensure_future(session.query("SELECT $1", "x" * 5000))  # extended parameter
+    await asyncio.sleep(0.01)
+    assert socket.writes == 1 and len(socket.sent) == 4
+    socket.answer_rows("1")
+    assert [row.values for row in await (await task).rows.collect()] == [[1]]

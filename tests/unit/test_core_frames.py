@@ -109,8 +109,14 @@ def test_invalid_orders(frames: list[Any]) -> None:
 
 def test_affected_count() -> None:
     assert affected_count([DataRow(["42"])]) == 42
-    for rows in ([], [DataRow(["1"]), DataRow(["2"])], [DataRow(["-1"])], [DataRow([None])],
-                 [DataRow(["1", "2"])], [DataRow(["1.5"])]):
+    for rows in (
+        [],
+        [DataRow(["1"]), DataRow(["2"])],
+        [DataRow(["-1"])],
+        [DataRow([None])],
+        [DataRow(["1", "2"])],
+        [DataRow(["1.5"])],
+    ):
         with pytest.raises(ProtocolError):
             affected_count(rows)
 

@@ -27,11 +27,12 @@ from ppg_edge.core.protocol import (
     TEXT_PARAM_URN,
 )
 from ppg_edge.core.statement import encode_statement
+from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.runtime.base import ReplayableBody
 
 
 async def _body(body: MultipartBody) -> tuple[bytes, list[int]]:
-    pieces = [bytes(chunk) async for chunk in body.chunks()]
+    pieces = [bytes(chunk) async for chunk in body_chunks(body)]
     return b"".join(pieces), [len(p) for p in pieces]
 
 
@@ -113,7 +114,7 @@ async def test_large_parameter_is_never_joined_into_one_buffer() -> None:
     body = MultipartBody(encode_statement("exec", "INSERT $1", [param]))
     largest = 0
     total = 0
-    async for piece in body.chunks():
+    async for piece in body_chunks(body):
         largest = max(largest, len(piece))
         total += len(piece)
     assert largest == len(chunk)
@@ -149,7 +150,7 @@ async def test_body_without_streams_replays_identically() -> None:
     body = MultipartBody(encode_statement("query", "SELECT $1, $2", [large, "7"]))
     assert len(body.statement.extended) == 1
     assert body.replayable
-    replayed = ReplayableBody(body.chunks)
+    replayed = ReplayableBody(lambda: body_chunks(body))
     first = b"".join([bytes(chunk) async for chunk in replayed])
     second = b"".join([bytes(chunk) async for chunk in replayed])
     assert first == second
@@ -160,3 +161,12 @@ def test_body_with_a_stream_is_not_replayable() -> None:
     stream = bounded_byte_stream_parameter(_stream(b"abc", 1), BINARY, 3)
     body = MultipartBody(encode_statement("query", "SELECT $1", [stream]))
     assert not body.replayable
+
+
+def test_pieces_leave_a_stream_in_place_for_the_face() -> None:
+    stream = bounded_byte_stream_parameter([b"abc"], BINARY, 3)
+    body = MultipartBody(encode_statement("query", "SELECT $1", [stream]), boundary="B")
+    pieces = list(body.pieces())
+    assert pieces[2] is stream
+    assert all(isinstance(piece, bytes) for index, piece in enumerate(pieces) if index != 2)
+    assert sum(len(p) for p in pieces if isinstance(p, bytes)) + stream.size == body.size

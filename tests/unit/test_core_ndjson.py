@@ -15,8 +15,9 @@ from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 _objects = st.dictionaries(st.text(max_size=6), _json_values, max_size=4)

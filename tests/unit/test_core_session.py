@@ -27,6 +27,7 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
 from ppg_edge.core.statement import encode_statement
+from ppg_edge.parameter_streams import session_messages
 
 DESC = [DESCRIPTION_URN, json.dumps({"columns": [{"name": "a", "typeOid": 25}]})]
 COMPLETE = [COMPLETE_URN, json.dumps({"complete": True})]
@@ -63,7 +64,7 @@ async def test_statement_messages_in_order() -> None:
     big_text = "t" * (INLINE_PARAMETER_LIMIT + 1)
     big_bytes = byte_array_parameter(bytes(range(256)) * 5, BINARY)
     stream = bounded_byte_stream_parameter([b"ab", b"c"], TEXT, 3)
-    messages = await statement_messages(
+    messages = await session_messages(
         encode_statement("query", "$1 $2 $3 $4", ["small", big_text, big_bytes, stream])
     )
     assert messages[0] == DESCRIPTOR_URN
@@ -81,7 +82,7 @@ async def test_statement_messages_in_order() -> None:
 async def test_bad_stream_fails_before_anything_is_queued() -> None:
     stream = bounded_byte_stream_parameter([b"ab"], TEXT, 3)
     with pytest.raises(ValidationError):
-        await statement_messages(encode_statement("query", "$1", [stream]))
+        await session_messages(encode_statement("query", "$1", [stream]))
 
 
 def test_fifo_answers_go_to_their_statements() -> None:
@@ -256,3 +257,13 @@ def test_deeply_nested_json_is_a_protocol_error(nesting: str) -> None:
     assert feed(machine, [DESCRIPTION_URN, nesting]) == [None, CLOSE_PROTOCOL_ERROR]
     with pytest.raises(ProtocolError, match="nested too deeply"):
         drain(pending)
+
+
+def test_statement_messages_take_pulled_stream_bytes_in_order() -> None:
+    first = bounded_byte_stream_parameter([], TEXT, 2)
+    second = bounded_byte_stream_parameter([], BINARY, 2)
+    statement = encode_statement("query", "$1 $2", [first, second])
+    messages = statement_messages(statement, [b"hi", b"\x00\x01"])
+    assert messages[2:] == [TEXT_PARAM_URN, "hi", BINARY_PARAM_URN, b"\x00\x01"]
+    with pytest.raises(ValidationError, match="not valid UTF-8"):
+        statement_messages(statement, [b"\xff\xfe", b""])

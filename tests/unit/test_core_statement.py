@@ -16,7 +16,8 @@ from ppg_edge.core.parameters import (
     byte_array_parameter,
 )
 from ppg_edge.core.protocol import INLINE_PARAMETER_LIMIT
-from ppg_edge.core.statement import encode_statement, stream_exactly
+from ppg_edge.core.statement import ExactSize, check_source, encode_statement
+from ppg_edge.parameter_streams import stream_chunks
 
 
 def _descriptor(kind: str, sql: str, values: list[object]) -> dict[str, object]:
@@ -82,14 +83,38 @@ async def test_stream_must_deliver_exactly_its_size() -> None:
         yield b"abc"
         yield b"de"
 
-    assert await _collect(stream_exactly(bounded_byte_stream_parameter(source(), BINARY, 5))) == (
+    assert await _collect(stream_chunks(bounded_byte_stream_parameter(source(), BINARY, 5))) == (
         b"abcde"
     )
     with pytest.raises(ValidationError, match="more than"):
-        await _collect(stream_exactly(bounded_byte_stream_parameter([b"abcdef"], BINARY, 5)))
+        await _collect(stream_chunks(bounded_byte_stream_parameter([b"abcdef"], BINARY, 5)))
     with pytest.raises(ValidationError, match="delivered 3"):
-        await _collect(stream_exactly(bounded_byte_stream_parameter([b"abc"], BINARY, 5)))
+        await _collect(stream_chunks(bounded_byte_stream_parameter([b"abc"], BINARY, 5)))
     with pytest.raises(ValidationError):
-        await _collect(stream_exactly(bounded_byte_stream_parameter(["text"], BINARY, 4)))
+        await _collect(stream_chunks(bounded_byte_stream_parameter(["text"], BINARY, 4)))
     with pytest.raises(ValidationError):
-        await _collect(stream_exactly(bounded_byte_stream_parameter(b"abc", BINARY, 3)))
+        await _collect(stream_chunks(bounded_byte_stream_parameter(b"abc", BINARY, 3)))
+
+
+def test_exact_size_checks_chunks_without_reading_anything() -> None:
+    check = ExactSize(bounded_byte_stream_parameter([], BINARY, 4))
+    assert check.take(b"ab") == b"ab"
+    assert check.take(memoryview(b"c")) == b"c"
+    with pytest.raises(ValidationError, match="delivered 3 bytes, not its declared 4"):
+        check.finish()
+    with pytest.raises(ValidationError, match="more than its declared 4"):
+        check.take(bytearray(b"de"))
+    with pytest.raises(ValidationError, match="yielded str"):
+        ExactSize(bounded_byte_stream_parameter([], TEXT, 4)).take("abcd")
+
+
+def test_check_source_refuses_what_is_not_an_iterable_of_chunks() -> None:
+    check_source([b"a"])
+    check_source(_agen())
+    for bad in (b"abc", "abc", 42):
+        with pytest.raises(ValidationError):
+            check_source(bad)
+
+
+async def _agen() -> AsyncIterator[bytes]:
+    yield b"a"
