@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.postgresql import (
@@ -30,6 +30,7 @@ from sqlalchemy.dialects.postgresql.base import (
     PGExecutionContext,
     PGIdentifierPreparer,
 )
+from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR
 from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.util import update_copy
 
@@ -110,6 +111,8 @@ class PPGEdgeDialect(PGDialect):
             sqltypes.JSON.JSONIntIndexType: _types.CastJSONIntIndex,
             sqltypes.JSON.JSONStrIndexType: _types.CastJSONStrIndex,
             sqltypes.ARRAY: _types.DriverARRAY,
+            INT2VECTOR: _types.SpaceINT2VECTOR,
+            OIDVECTOR: _types.SpaceOIDVECTOR,
         },
     )
 
@@ -117,7 +120,7 @@ class PPGEdgeDialect(PGDialect):
     def import_dbapi(cls) -> ModuleType:
         from ppg_edge import dbapi
 
-        return cast(ModuleType, dbapi)
+        return dbapi
 
     def create_connect_args(self, url: URL) -> ConnectArgsType:
         return connect_arguments(url)

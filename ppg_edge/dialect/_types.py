@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import (
     REGCONFIG,
 )
 from sqlalchemy.dialects.postgresql import JSON as PGJSON
+from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR, _SpaceVector
 from sqlalchemy.dialects.postgresql.types import _DECIMAL_TYPES, _FLOAT_TYPES, _INT_TYPES
 from sqlalchemy.engine import processors
 from sqlalchemy.engine.interfaces import Dialect
@@ -78,6 +79,13 @@ class CastDateTime(sqltypes.DateTime):
 class CastInterval(INTERVAL):
     render_bind_cast = True
 
+    @classmethod
+    def adapt_emulated_to_native(  # type: ignore[override]
+        cls, interval: sqltypes.Interval, **kw: Any
+    ) -> CastInterval:
+        """`Interval()` becomes this type, not plain INTERVAL (which would drop the cast)."""
+        return cls(precision=interval.second_precision)
+
 
 class CastByteA(BYTEA):
     render_bind_cast = True
@@ -111,6 +119,14 @@ class CastJSONIntIndex(sqltypes.JSON.JSONIntIndexType):
 class CastJSONStrIndex(sqltypes.JSON.JSONStrIndexType):
     __visit_name__ = "json_str_index"
     render_bind_cast = True
+
+
+class SpaceINT2VECTOR(_SpaceVector, INT2VECTOR):
+    """int2vector arrives as its text, `1 2 3` (the driver has no parser for it)."""
+
+
+class SpaceOIDVECTOR(_SpaceVector, OIDVECTOR):
+    """oidvector, as int2vector."""
 
 
 class DriverJSON(PGJSON):
