@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import types as sqltypes
 from sqlalchemy.dialects.postgresql import (
@@ -32,8 +33,10 @@ from sqlalchemy.dialects.postgresql.base import (
 )
 from sqlalchemy.dialects.postgresql.pg_catalog import INT2VECTOR, OIDVECTOR
 from sqlalchemy.engine.interfaces import BindTyping
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.util import update_copy
 
+from ppg_edge.core.types import ValueParser, oids
 from ppg_edge.dialect import _types
 from ppg_edge.dialect._connect import connect_arguments
 
@@ -57,8 +60,14 @@ ISOLATION_LEVELS: Final[tuple[IsolationLevel, ...]] = (
 
 class PPGEdgeExecutionContext(PGExecutionContext):
     def create_server_side_cursor(self) -> DBAPICursor:
-        """A cursor whose rows are pulled from the stream as SQLAlchemy fetches them."""
-        return self._dbapi_connection.cursor()
+        """A cursor whose rows are pulled from the stream as SQLAlchemy fetches them.
+
+        Every ppg_edge.dbapi cursor streams (no DECLARE needed), so this is a plain
+        cursor; `server_side` marks it as asked for, as asyncpg's and pg8000's do.
+        """
+        cursor = self._dbapi_connection.cursor()
+        cursor.server_side = True  # type: ignore[attr-defined]
+        return cursor
 
 
 class PPGEdgeCompiler(PGCompiler):
@@ -116,6 +125,11 @@ class PPGEdgeDialect(PGDialect):
         },
     )
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)  # type: ignore[no-untyped-call]
+        self._levels: WeakKeyDictionary[Any, IsolationLevel] = WeakKeyDictionary()
+        """Isolation level set on each DB-API connection (see `set_isolation_level`)."""
+
     @classmethod
     def import_dbapi(cls) -> ModuleType:
         from ppg_edge import dbapi
@@ -131,11 +145,54 @@ class PPGEdgeDialect(PGDialect):
         return ISOLATION_LEVELS
 
     def set_isolation_level(self, dbapi_connection: DBAPIConnection, level: IsolationLevel) -> None:
-        if level == "AUTOCOMMIT":
-            dbapi_connection.autocommit = True
+        """AUTOCOMMIT is the DB-API's attribute; any other level is applied per transaction.
+
+        The DB-API begins transactions itself (lazily, BEGIN pipelined with the first
+        statement) and may replace its session between two of them (one dropped
+        with a result still streaming), so a session-wide setting could silently
+        vanish: `do_begin` sets the level at the start of each transaction instead.
+        SQLAlchemy never changes the level inside a transaction of its own, so one
+        open here was begun by a probe (`get_isolation_level()`), and is rolled back:
+        the DB-API refuses to switch autocommit inside a transaction.
+        """
+        if level != "AUTOCOMMIT" and level not in ISOLATION_LEVELS:
+            raise ArgumentError(f"unknown isolation level; known: {list(ISOLATION_LEVELS)}")
+        if dbapi_connection.in_transaction:
+            dbapi_connection.rollback()
+        dbapi_connection.autocommit = level == "AUTOCOMMIT"
+        self._levels[dbapi_connection] = level
+
+    def get_isolation_level(self, dbapi_connection: DBAPIConnection) -> IsolationLevel:
+        """The level set through SQLAlchemy, else the server's (the session's default)."""
+        level = self._levels.get(dbapi_connection)
+        if level is not None:
+            return level
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SHOW transaction_isolation")
+            ((value,),) = cursor.fetchall()  # read to the end: nothing left streaming
+        finally:
+            cursor.close()
+        return cast("IsolationLevel", str(value).upper())
+
+    def do_begin(self, dbapi_connection: Any) -> None:
+        """Set a non-default isolation level as the transaction's first statement."""
+        level = self._levels.get(dbapi_connection.dbapi_connection)
+        if level is None or level == "AUTOCOMMIT" or level == self.default_isolation_level:
             return
-        dbapi_connection.autocommit = False
-        super().set_isolation_level(dbapi_connection, level)  # type: ignore[no-untyped-call]
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {level}")
+        finally:
+            cursor.close()
+
+    def connect(self, *cargs: Any, **cparams: Any) -> DBAPIConnection:
+        """Connect; a `json_deserializer` given to create_engine parses json/jsonb in the driver."""
+        if self._json_deserializer is not None:
+            parse = self._json_deserializer
+            ours = [ValueParser(oids.JSON, parse), ValueParser(oids.JSONB, parse)]
+            cparams["parsers"] = [*ours, *cparams.get("parsers", ())]
+        return super().connect(*cargs, **cparams)
 
     def detect_autocommit_setting(self, dbapi_conn: DBAPIConnection) -> bool:
         return bool(dbapi_conn.autocommit)

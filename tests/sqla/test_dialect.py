@@ -154,7 +154,10 @@ def test_binds_are_typed_where_postgresql_cannot_infer_them(engine: Engine) -> N
         assert conn.scalar(select(sa.literal(day) + dt.timedelta(days=1))) == dt.datetime(
             2020, 2, 29
         )
-        assert conn.scalar(select(sa.func.array_length(sa.literal([1, 2, 3], ARRAY(sa.Integer)), 1))) == 3
+        assert (
+            conn.scalar(select(sa.func.array_length(sa.literal([1, 2, 3], ARRAY(sa.Integer)), 1)))
+            == 3
+        )
         assert conn.scalar(text("SELECT CAST(:x AS int) * 2"), {"x": 21}) == 42
 
 

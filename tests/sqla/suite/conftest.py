@@ -8,4 +8,7 @@ from sqlalchemy.dialects import registry
 
 registry.register("postgresql.ppg_edge", "ppg_edge.dialect", "PPGEdgeDialect")
 
+# The suite's database set-up for PostgreSQL (temp tables, search_path, ...): SQLAlchemy
+# imports it for dialects of its own package only, so name it for ours.
+import sqlalchemy.dialects.postgresql.provision  # noqa: E402, F401
 from sqlalchemy.testing.plugin.pytestplugin import *  # noqa: E402, F403
