@@ -36,6 +36,7 @@ from sqlalchemy.engine.interfaces import BindTyping
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.util import update_copy
 
+from ppg_edge.core.errors import ConnectionFailedError
 from ppg_edge.core.types import ValueParser, oids
 from ppg_edge.dialect import _types
 from ppg_edge.dialect._connect import connect_arguments
@@ -198,8 +199,13 @@ class PPGEdgeDialect(PGDialect):
         return bool(dbapi_conn.autocommit)
 
     def is_disconnect(self, e: Exception, connection: Any, cursor: Any) -> bool:
-        lost = getattr(self.loaded_dbapi, "ConnectionLostError", None)
-        return lost is not None and isinstance(e, lost)
+        """A failed or dropped connection (either transport): the pool replaces it.
+
+        A session left idle in the pool past the server's heartbeat is closed by the
+        server (a synchronous session answers pings only while it reads); the error
+        on its next use invalidates it, and `pool_pre_ping=True` checks it first.
+        """
+        return isinstance(e, ConnectionFailedError)
 
 
 dialect = PPGEdgeDialect

@@ -39,6 +39,9 @@ def ensure_dialect_registered() -> None:
         registry.register(DIALECT_NAME, "ppg_edge.dialect", "PPGEdgeDialect")
 
 
+ensure_dialect_registered()
+
+
 def gateway_url(gateway: Any, **query: str) -> URL:
     """``postgresql+ppg_edge://`` for the test gateway's role and database."""
     return URL.create(
@@ -54,7 +57,6 @@ def gateway_url(gateway: Any, **query: str) -> URL:
 @pytest.fixture(scope="session")
 def engine(gateway: Any) -> Iterator[Engine]:
     """An engine on the gateway, its endpoint given through ``connect_args``."""
-    ensure_dialect_registered()
     engine = create_engine(gateway_url(gateway), connect_args={"endpoint": gateway.url})
     try:
         yield engine

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import time
 import tomllib
 import uuid
 from collections.abc import Callable
@@ -279,3 +280,31 @@ def test_isolation_levels_and_autocommit(engine: Engine) -> None:
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         assert conn.connection.dbapi_connection.autocommit is True  # type: ignore[union-attr]
         assert conn.scalar(text("SELECT 1")) == 1
+
+
+def test_a_session_the_server_dropped_is_replaced(gateway_factory: Any, gateway: Any) -> None:
+    """A pooled session idle past the gateway's heartbeat is closed by it (a sync session
+    answers pings only while it reads): its next use invalidates it, and pre-ping
+    replaces it before any statement fails."""
+    short = gateway_factory(heartbeat=0.5)
+    url = gateway_url(gateway)
+    plain = create_engine(url, connect_args={"endpoint": short.url}, pool_size=1)
+    checked = create_engine(
+        url, connect_args={"endpoint": short.url}, pool_size=1, pool_pre_ping=True
+    )
+    try:
+        for engine in (plain, checked):
+            with engine.connect() as conn:
+                assert conn.scalar(text("SELECT 1")) == 1
+        time.sleep(3)  # ping at 0.5 s, no pong by 0.75 s: the gateway drops both sessions
+        with plain.connect() as conn:
+            with pytest.raises(sa.exc.OperationalError) as caught:
+                conn.scalar(text("SELECT 2"))
+            assert caught.value.connection_invalidated
+        with plain.connect() as conn:
+            assert conn.scalar(text("SELECT 3")) == 3
+        with checked.connect() as conn:
+            assert conn.scalar(text("SELECT 4")) == 4
+    finally:
+        plain.dispose()
+        checked.dispose()

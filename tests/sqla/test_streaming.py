@@ -19,7 +19,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
 from tests.driver.latency_proxy import LatencyProxy
-from tests.sqla.conftest import ensure_dialect_registered, gateway_url
+from tests.sqla.conftest import gateway_url
 
 DELAY = 0.1
 """One-way latency the proxy adds: a round trip costs 0.2 s."""
@@ -42,7 +42,6 @@ async def slow(gateway: Any) -> AsyncIterator[LatencyProxy]:
 
 
 def _slow_engine(gateway: Any, proxy: LatencyProxy) -> Engine:
-    ensure_dialect_registered()
     return create_engine(gateway_url(gateway), connect_args={"endpoint": proxy.url})
 
 
