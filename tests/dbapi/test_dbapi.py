@@ -8,6 +8,7 @@ import datetime
 import time
 import tracemalloc
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -289,3 +290,16 @@ def test_no_password_in_reprs_or_errors(gateway: Any) -> None:
             conn.cursor().execute("SELECT 1")
         assert "Wr0ng-Pa55-dbapi" not in str(caught.value) + repr(caught.value)
         conn.close()
+
+
+def test_the_readme_example_runs(
+    gateway: Any, make_table: TableFactory, direct: psycopg.Connection[Any], capsys: Any
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("`ppg_edge.dbapi` is PEP 249", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    table = make_table("id serial PRIMARY KEY, body text")
+    code = code.replace("notes", table).replace("http://127.0.0.1:8787", gateway.url)
+    exec(code, {"url": gateway.connection_string})
+    assert capsys.readouterr().out == "id [(1, 'a')]\n"
+    assert _count(direct, table) == 2
