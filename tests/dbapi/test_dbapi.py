@@ -303,3 +303,19 @@ def test_the_readme_example_runs(
     exec(code, {"url": gateway.connection_string})
     assert capsys.readouterr().out == "id [(1, 'a')]\n"
     assert _count(direct, table) == 2
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_an_error_after_rows_is_raised_where_it_arrives(gateway: Any, autocommit: bool) -> None:
+    conn = dbapi.connect(gateway.connection_string, endpoint=gateway.url, autocommit=autocommit)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 10 / (5 - g) AS q FROM generate_series(1, 8) g")
+        assert cur.fetchmany(2) == [(2,), (3,)]
+        with pytest.raises(errors.DivisionByZero):
+            cur.fetchall()
+        with pytest.raises(errors.DivisionByZero):  # and again: never a short complete result
+            cur.fetchone()
+        assert cur.rowcount == -1
+    finally:
+        conn.close()
