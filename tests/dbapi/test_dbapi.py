@@ -319,3 +319,34 @@ def test_an_error_after_rows_is_raised_where_it_arrives(gateway: Any, autocommit
         assert cur.rowcount == -1
     finally:
         conn.close()
+
+
+def test_a_result_read_after_commit_is_whole(conn: dbapi.Connection) -> None:
+    """As with psycopg's client-side cursors, commit() leaves unread rows readable."""
+    cur = conn.cursor()
+    cur.execute("SELECT g FROM generate_series(1, 50000) g")
+    assert cur.fetchone() == (1,)
+    conn.commit()
+    rest = cur.fetchall()
+    assert len(rest) == 49_999 and rest[-1] == (50_000,) and cur.rowcount == 50_000
+    cur.execute("SELECT 'after'")
+    assert cur.fetchall() == [("after",)]
+
+
+def test_rollback_with_a_result_streaming_rolls_back_at_once(
+    conn: dbapi.Connection, make_table: TableFactory, direct: psycopg.Connection[Any]
+) -> None:
+    table = make_table("n int")
+    cur = conn.cursor()
+    cur.execute(f"INSERT INTO {table} VALUES (1)")
+    cur.execute("SELECT g, pg_sleep(0.001) FROM generate_series(1, 100000) g")
+    assert cur.fetchone() is not None
+    start = time.perf_counter()
+    conn.rollback()
+    assert time.perf_counter() - start < 10
+    with direct.transaction():  # the transaction's lock on the table is gone: it ended
+        direct.execute("SET LOCAL lock_timeout = '10s'")
+        direct.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")  # type: ignore[call-overload]
+    assert _count(direct, table) == 0
+    cur.execute("SELECT 'next'")  # a new session, a new transaction
+    assert cur.fetchall() == [("next",)]
