@@ -13,7 +13,7 @@ import psycopg
 import pytest
 
 import ppg_edge.dbapi
-from tests.sync.conftest import slow_url  # noqa: F401 - the latency proxy fixture
+from tests.sync.conftest import background, slow_url  # noqa: F401 - the latency proxy fixtures
 
 _counter = itertools.count()
 
