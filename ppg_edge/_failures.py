@@ -33,8 +33,13 @@ def transport_failure(
     if isinstance(exc, ValueError):
         return ValidationError(f"{what} is invalid: {exc}")
     if session:
-        return WebSocketError(f"{what} failed: {exc}")
+        return session_failure(exc, what)
     return ConnectionFailedError(f"{what} failed: {exc}")
+
+
+def session_failure(exc: BaseException, what: str) -> WebSocketError:
+    """A session's socket failing while opening, reading, sending or authenticating."""
+    return WebSocketError(f"{what} failed: {exc}")
 
 
 def cut_short(exc: BaseException) -> ProtocolError:

@@ -44,8 +44,8 @@ MODULES = (
 
 OVERRIDES = ROOT / "scripts" / "sync_overrides"
 """`<module>.py` here holds blocking definitions that replace the generated ones of the same
-name (top-level functions, or methods of a class of the same name; a class the generated
-module lacks is added whole), and a DROP tuple of generated definitions to leave out; its
+name (top-level functions, or methods of a class of the same name; a method or class the
+generated module lacks is added), and a DROP tuple of generated definitions to leave out; its
 imports join the generated module's."""
 
 TWINS = {
@@ -281,7 +281,14 @@ def _override(text: str, path: Path) -> str:
         for name in spans
         if not name.endswith("=") and name not in classes and name.split(".")[0] not in added
     ]
-    edits = [(targets[name], _segment(source_lines, spans[name])) for name in replaced]
+    edits = []
+    for name in replaced:
+        segment = _segment(source_lines, spans[name])
+        if name in targets:
+            edits.append((targets[name], segment))
+        else:  # a method the generated class lacks: it goes at the class's end
+            end = targets[name.split(".")[0]][1]
+            edits.append(((end, end), "\n" + segment))
     edits += [(targets[name], "") for name in drop]
     lines = text.splitlines(keepends=True)
     for (start, end), replacement in sorted(edits, reverse=True):

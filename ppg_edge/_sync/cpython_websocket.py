@@ -20,6 +20,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import cast
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -268,7 +269,11 @@ class SyncWebSocket:
         """Process received bytes: queue the messages, answer pings, see the close."""
         if not data:
             return
-        for item in self._frames.receive(data):
+        items = self._frames.receive(data)
+        if self._frames.plain:  # whole messages only: the common case, queued at once
+            self._messages.extend(cast(list[Message], items))
+            return
+        for item in items:
             if item is None:
                 ended = self._handle_events()
                 if ended is not None:

@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from ppg_edge._failures import TRANSPORT_ERRORS, transport_failure
+from ppg_edge._failures import TRANSPORT_ERRORS, session_failure, transport_failure
 from ppg_edge._sync.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
 from ppg_edge._sync.concurrency import ConnectBound
@@ -85,6 +85,8 @@ class SyncSession(SyncClosing):
         """True while the consumer reads the socket (parking is for other threads only)."""
         self._parked: OrderedDict[PendingStatement, Waiter] = OrderedDict()
         """Always empty: with one thread, no consumer waits while another reads."""
+        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        """Statements (and cancels) submitted but not sent yet: see `_send_later`."""
         self._closing = False
 
     @classmethod
@@ -213,7 +215,8 @@ class SyncSession(SyncClosing):
                 self._read_for(pending)
 
     def _read_for(self, pending: PendingStatement) -> None:
-        """Be the reader until `pending` has something; then hand reading over."""
+        """Send what is held, then be the reader until `pending` has something."""
+        self._flush_sends()
         self._reading = True
         try:
             while not (pending.buffered or pending.finished) and self._machine.open:
@@ -230,7 +233,7 @@ class SyncSession(SyncClosing):
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
         except Exception as exc:
-            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
+            machine.fail(session_failure(exc, "the session's WebSocket"))
         else:
             code = machine.receive_many(messages)
             if code is not None:
@@ -260,8 +263,11 @@ class SyncSession(SyncClosing):
                 return
 
     def _send_later(self, messages: list[Message], pending: PendingStatement | None) -> None:
-        """Send now: a blocking call cannot be cut short halfway by a cancellation."""
-        self._send(messages, pending)
+        """Hold the messages until a consumer reads: a blocking send outside any deadline
+        could wait forever on a server that stopped reading, while the reader runs under
+        its statement's deadline. So what was submitted leaves at the next read, in one
+        write (a batch's BEGIN, statements and COMMIT together), in submission order."""
+        self._outbox.append((messages, pending))
 
     def _send(self, messages: list[Message], pending: PendingStatement | None) -> None:
         """A statement's messages in one write; a failure ends the session."""
@@ -276,7 +282,7 @@ class SyncSession(SyncClosing):
             machine.closed(closed.code, closed.reason)
             self._wake_answered()
         except Exception as exc:
-            machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
+            machine.fail(session_failure(exc, "sending on the session"))
             self._wake_answered()
             with contextlib.suppress(Exception):
                 self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
@@ -286,10 +292,22 @@ class SyncSession(SyncClosing):
         if self._closing:
             return
         self._closing = True
+        self._outbox.clear()  # never sent: their statements fail with the session
         self._machine.fail(WebSocketError("the session was closed by the client", CLOSE_NORMAL))
         self._wake_answered()
         with contextlib.suppress(Exception):
             self._socket.close(CLOSE_NORMAL, "")
+
+    def _flush_sends(self) -> None:
+        """Send every held statement in one write; then they may be answered."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        self._send([message for messages, _ in outbox for message in messages], None)
+        if self._machine.open:
+            for _, pending in outbox:
+                if pending is not None:
+                    self._machine.sent(pending)
 
 
 def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
@@ -325,7 +343,7 @@ def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     except WebSocketClosed as closed:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
-        raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+        raise session_failure(exc, "authenticating the session") from exc
 
 
 def _rejected_error(connection: ConnectionInfo, refused: WebSocketRejected) -> WebSocketError:

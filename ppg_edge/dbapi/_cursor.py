@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ppg_edge.core.errors import InterfaceError, ProgrammingError
-from ppg_edge.core.frames import Column
 from ppg_edge.dbapi._placeholders import Converted, convert, returns_rows
 
 if TYPE_CHECKING:
@@ -47,12 +46,14 @@ class _Stream:
     """The rows of one answer, pulled from its stream a batch at a time."""
 
     def __init__(self, result: SyncQueryResult) -> None:
-        self.columns: list[Column] = result.columns
+        self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
         self._batches = result.rows.batches()
         self._buffer: deque[tuple[Any, ...]] = deque()
         self.fetched = 0
         self.done = False
+        self._error: BaseException | None = None
+        self._closed = False
 
     def take(self, limit: int | None) -> list[tuple[Any, ...]]:
         """Up to `limit` rows (all the rest for None), reading only as far as needed."""
@@ -61,22 +62,39 @@ class _Stream:
             if not self._buffer and not self._fill():
                 break
             want = len(self._buffer) if limit is None else limit - len(taken)
-            taken.extend(self._buffer.popleft() for _ in range(min(want, len(self._buffer))))
+            if want >= len(self._buffer):
+                taken.extend(self._buffer)
+                self._buffer.clear()
+            else:
+                taken.extend(self._buffer.popleft() for _ in range(want))
         self.fetched += len(taken)
         return taken
 
     def _fill(self) -> bool:
+        if self._error is not None:
+            raise self._error  # a failed answer stays failed, never a short complete one
         if self.done:
             return False
-        batch = next(self._batches, None)
+        try:
+            batch = next(self._batches, None)
+        except BaseException as exc:
+            self._error = exc
+            self.done = True
+            raise
         if batch is None:
             self.done = True
             return False
         self._buffer.extend(tuple(row.values) for row in batch)
         return True
 
+    @property
+    def complete(self) -> bool:
+        """Whether every row of the answer arrived (an error or a close is not complete)."""
+        return self.done and self._error is None and not self._closed
+
     def close(self) -> None:
         """Stop reading: close the HTTP response, or abandon the session's answer."""
+        self._closed = True
         self.done = True
         self._buffer.clear()
         self._rows.close()
@@ -99,9 +117,7 @@ class Cursor:
     @property
     def description(self) -> list[ColumnDescription] | None:
         """Name and type OID of each column of the last query; None if it had no rows."""
-        if self._stream is None:
-            return None
-        return [ColumnDescription(column.name, column.oid) for column in self._stream.columns]
+        return None if self._stream is None else self._stream.description
 
     @property
     def rowcount(self) -> int:
@@ -109,7 +125,7 @@ class Cursor:
         produced once they were all fetched; -1 while a query still streams."""
         stream = self._stream
         if stream is not None:
-            return stream.fetched if stream.done else -1
+            return stream.fetched if stream.complete else -1
         return self._rowcount
 
     @property

@@ -25,7 +25,9 @@ CLOSE_PROTOCOL_ERROR: Final = 1002
 CLOSE_INVALID_DATA: Final = 1007
 CLOSE_MESSAGE_TOO_BIG: Final = 1009
 _MAX_CONTROL_PAYLOAD: Final = 125
-_WHOLE_MESSAGE: Final = frozenset({0x80 | TEXT, 0x80 | BINARY})
+_WHOLE_TEXT: Final = 0x80 | TEXT
+_WHOLE_MESSAGE: Final = frozenset({_WHOLE_TEXT, 0x80 | BINARY})
+_NOT_UTF8: Final = "a text message is not valid UTF-8"
 _CONTROL_OPCODES: Final = frozenset({0x8, 0x9, 0xA})
 
 
@@ -53,25 +55,52 @@ class FrameReader:
         """TEXT or BINARY while a fragmented message is being reassembled."""
         self._parts: list[bytes] = []
         self._size = 0
+        self.plain = True
+        """True when the last `receive` gave whole messages only."""
 
     def receive(self, data: bytes) -> list[Item]:
-        """What `data` (with what was buffered) completes, in the order it arrived."""
+        """What `data` (with what was buffered) completes, in the order it arrived.
+
+        `plain` tells afterwards whether that was whole messages only (the common
+        case, which the caller can queue in one go).
+        """
+        self.plain = True
         if self._bypass:
             self._engine.receive_data(data)
+            self.plain = False
             return [None]
-        buffer = self._buffer
-        buffer += data
         items: list[Item] = []
+        buffer = self._buffer
+        if not buffer:  # read straight from `data`; keep only an incomplete frame's bytes
+            with memoryview(data) as view:
+                used = self._split(data, view, items)
+                if used < len(data):
+                    buffer += view[used:]
+            return items
+        buffer += data
         with memoryview(buffer) as view:
-            used = self._split(view, items)
+            used = self._split(buffer, view, items)
         del buffer[:used]
         return items
 
-    def _split(self, view: memoryview, items: list[Item]) -> int:
-        """Append the items of every whole frame in `view`; return the bytes used."""
-        pos, end = 0, len(view)
+    def _split(self, data: bytes | bytearray, view: memoryview, items: list[Item]) -> int:
+        """Append the items of every whole frame in `data`; return the bytes used."""
+        pos, end = 0, len(data)
+        small = min(126, self._max_message_size + 1)
+        append = items.append
         while end - pos >= 2:
-            first, second = view[pos], view[pos + 1]
+            first, second = data[pos], data[pos + 1]
+            if first == _WHOLE_TEXT and second < small and not self._opcode:
+                # The common case, kept free of calls: a small whole unmasked text message.
+                stop = pos + 2 + second
+                if stop > end:
+                    break
+                try:
+                    append(data[pos + 2 : stop].decode())
+                except UnicodeDecodeError:
+                    return self._fault(items, CLOSE_INVALID_DATA, _NOT_UTF8, end)
+                pos = stop
+                continue
             length, head = second & 0x7F, 2
             if length == 126:
                 if end - pos < 4:
@@ -82,7 +111,7 @@ class FrameReader:
                     break
                 length, head = int.from_bytes(view[pos + 2 : pos + 10], "big"), 10
             if first in _WHOLE_MESSAGE and second < 0x80:
-                # The common case, kept free of calls: a whole, unmasked, unfragmented message.
+                # A whole, unmasked, unfragmented message of any size.
                 stop = pos + head + length
                 if length > self._max_message_size or self._opcode != CONTINUATION:
                     pass  # the general path below reports it
@@ -90,38 +119,43 @@ class FrameReader:
                     break
                 else:
                     whole = _message(first & 0x0F, view[pos + head : stop])
-                    items.append(whole)
                     if isinstance(whole, FrameFault):
-                        self._bypass = True
-                        return end
+                        return self._fault(items, whole.code, whole.reason, end)
+                    append(whole)
                     pos = stop
                     continue
             opcode = first & 0x0F
             if self._unusual(first, second, opcode, length):
                 self._bypass = True
                 self._engine.receive_data(bytes(view[pos:]))
-                items.append(None)
+                self.plain = False
+                append(None)
                 return end
             fault = self._check_data(opcode, length) if opcode < 0x8 else None
             if fault is not None:
-                self._bypass = True
-                items.append(fault)
-                return end
+                return self._fault(items, fault.code, fault.reason, end)
             stop = pos + head + length
             if stop > end:
                 break
             if opcode >= 0x8:
                 self._engine.receive_data(bytes(view[pos:stop]))
-                items.append(None)
+                self.plain = False
+                append(None)
             else:
                 item = self._data(opcode, first & 0x80, view[pos + head : stop])
-                if item is not None:
-                    items.append(item)
                 if isinstance(item, FrameFault):
-                    self._bypass = True
-                    return end
+                    return self._fault(items, item.code, item.reason, end)
+                if item is not None:
+                    append(item)
             pos = stop
         return pos
+
+    def _fault(self, items: list[Item], code: int, reason: str, end: int) -> int:
+        """A rule broken: report it, and hand every later byte to wsproto (ignored)."""
+        self._bypass = True
+        self.plain = False
+        items.append(FrameFault(code, reason))
+        return end
 
     @staticmethod
     def _unusual(first: int, second: int, opcode: int, length: int) -> bool:
@@ -164,4 +198,4 @@ def _message(opcode: int, payload: memoryview | bytes) -> Message | FrameFault:
     try:
         return str(payload, "utf-8")
     except UnicodeDecodeError:
-        return FrameFault(CLOSE_INVALID_DATA, "a text message is not valid UTF-8")
+        return FrameFault(CLOSE_INVALID_DATA, _NOT_UTF8)

@@ -1,8 +1,10 @@
 """An RFC 6455 WebSocket client over asyncio streams with wsproto (CPython only).
 
 A background task reads the socket, answers pings and reassembles messages
-into a bounded queue; when the queue is full it stops reading, so a slow
-consumer pushes back on the server through TCP instead of growing memory.
+into a bounded queue, a read's messages at once (`receive_many` takes them all
+at once too); when the queue is full it stops reading, so a slow consumer
+pushes back on the server through TCP instead of growing memory. A statement's
+messages go out in one transport write (`send_many`).
 Pongs are bounded too: while the server leaves our earlier bytes unread, only
 the latest ping is remembered and answered later (RFC 6455 section 5.5.3), so
 a ping flood from a server that stopped reading costs nothing; and closing
@@ -329,6 +331,10 @@ class CPythonWebSocket:
         A read's messages are queued together and wake the receiver once; the
         queue's bounds are checked after the read (so they hold to within one read).
         """
+        if self._frames.plain:
+            self._deliver_all(items)  # type: ignore[arg-type]  # plain: messages only
+            await self._wait_for_space()
+            return None
         for item in items:
             if item is None:
                 ended = self._handle_events()
@@ -404,6 +410,13 @@ class CPythonWebSocket:
         if self._engine.state is ConnectionState.OPEN:
             self._writer.write(self._engine.send(CloseConnection(code, reason)))
         return code, reason
+
+    def _deliver_all(self, messages: list[Message]) -> None:
+        if self._closing or not messages:
+            return
+        self._messages.extend(messages)
+        self._queued_bytes += sum(map(len, messages))
+        self._readable.set()
 
     def _deliver(self, message: Message) -> None:
         if self._closing:

@@ -4,8 +4,9 @@
 session and puts each definition below in place of the one of the same name
 (and drops the ones in DROP). Only what asyncio does differs: opening within
 two bounds, parking a consumer (impossible with one thread: nothing else runs
-while a consumer reads), sending now instead of in a chained task, and a close
-with no send task to wait for. The imports are merged into the generated module.
+while a consumer reads), holding sends until a consumer reads under its deadline
+instead of a chain of send tasks, and a close with no send task to wait for. The
+imports are merged into the generated module.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class SyncSession:
         """True while the consumer reads the socket (parking is for other threads only)."""
         self._parked: OrderedDict[PendingStatement, Waiter] = OrderedDict()
         """Always empty: with one thread, no consumer waits while another reads."""
+        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        """Statements (and cancels) submitted but not sent yet: see `_send_later`."""
         self._closing = False
 
     @classmethod
@@ -84,14 +87,40 @@ class SyncSession:
         raise WebSocketError("a synchronous session was used from two threads at once")
 
     def _send_later(self, messages: list[Message], pending: PendingStatement | None) -> None:
-        """Send now: a blocking call cannot be cut short halfway by a cancellation."""
-        self._send(messages, pending)
+        """Hold the messages until a consumer reads: a blocking send outside any deadline
+        could wait forever on a server that stopped reading, while the reader runs under
+        its statement's deadline. So what was submitted leaves at the next read, in one
+        write (a batch's BEGIN, statements and COMMIT together), in submission order."""
+        self._outbox.append((messages, pending))
+
+    def _flush_sends(self) -> None:
+        """Send every held statement in one write; then they may be answered."""
+        outbox, self._outbox = self._outbox, []
+        if not outbox:
+            return
+        self._send([message for messages, _ in outbox for message in messages], None)
+        if self._machine.open:
+            for _, pending in outbox:
+                if pending is not None:
+                    self._machine.sent(pending)
+
+    def _read_for(self, pending: PendingStatement) -> None:
+        """Send what is held, then be the reader until `pending` has something."""
+        self._flush_sends()
+        self._reading = True
+        try:
+            while not (pending.buffered or pending.finished) and self._machine.open:
+                self._read_once()
+        finally:
+            self._reading = False
+            self._hand_over()
 
     def close(self) -> None:
         """Close the socket; statements still waiting fail with a WebSocketError."""
         if self._closing:
             return
         self._closing = True
+        self._outbox.clear()  # never sent: their statements fail with the session
         self._machine.fail(WebSocketError("the session was closed by the client", CLOSE_NORMAL))
         self._wake_answered()
         with contextlib.suppress(Exception):

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 
 import ppg_edge.dbapi
+from tests.sync.conftest import background, slow_url  # noqa: F401 - the latency proxy fixtures
 
 _counter = itertools.count()
 
@@ -26,7 +27,8 @@ def conn(gateway: Any) -> Iterator[ppg_edge.dbapi.Connection]:
     try:
         yield connection
     finally:
-        connection.close()
+        if not connection.closed:
+            connection.close()
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def auto(gateway: Any) -> Iterator[ppg_edge.dbapi.Connection]:
     try:
         yield connection
     finally:
-        connection.close()
+        if not connection.closed:
+            connection.close()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 import ppg_edge
 import ppg_edge.errors as errors
 from tests.driver.broken_server import broken_server
+from tests.driver.latency_proxy import LatencyProxy
 
 pytestmark = pytest.mark.asyncio
 
@@ -106,3 +107,32 @@ async def test_dropped_http_connection_is_a_connection_failure(gateway: Any) -> 
             await db.aclose()
     assert isinstance(caught.value, ppg_edge.ProtocolError)
     assert "cut short" in str(caught.value)
+
+
+@pytest.mark.parametrize("transport", ["http", "session"])
+async def test_connection_dropped_mid_answer_is_one_class_on_both_transports(
+    gateway: Any, transport: str
+) -> None:
+    """The network path dies while rows stream in: the proxy in front of the gateway
+    closes every socket."""
+    async with LatencyProxy("127.0.0.1", gateway.port, 0.0) as proxy:
+        client = ppg_edge.client(gateway.connection_string, endpoint=proxy.url)
+        session = await client.new_session() if transport == "session" else None
+        try:
+            runner = session or client
+            sql = "SELECT g, repeat('x', 200) FROM generate_series(1, 2000000) g"
+            result = await asyncio.wait_for(runner.query(sql), 30)
+            seen = 0
+            with pytest.raises(ppg_edge.ConnectionFailedError) as caught:
+                async for _row in result.rows:
+                    seen += 1
+                    if seen == 10:
+                        await proxy.stop()
+        finally:
+            if session is not None:
+                await session.close()
+            await client.aclose()
+    assert 10 <= seen < 2_000_000
+    expected = ppg_edge.WebSocketError if transport == "session" else ppg_edge.ProtocolError
+    assert isinstance(caught.value, expected)
+    assert isinstance(caught.value, ppg_edge.OperationalError)

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -20,6 +22,7 @@ DELAY = 0.1
 """One-way latency of `slow_url`: every round trip costs 2 * DELAY."""
 
 _counter = itertools.count()
+T = TypeVar("T")
 
 TableFactory = Callable[[str], str]
 
@@ -61,19 +64,48 @@ def make_table(direct: psycopg.Connection[Any]) -> Iterator[TableFactory]:
         direct.execute(f"DROP TABLE IF EXISTS {name}")
 
 
+class BackgroundLoop:
+    """An event loop in a thread of the test, for the async tests' helper servers (the
+    latency and hang-up proxies); the sync driver under test has no loop and no thread."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+    @contextlib.contextmanager
+    def entered(self, manager: AbstractAsyncContextManager[T]) -> Iterator[T]:
+        """`async with manager` on the loop, around the `with` block."""
+        value = self.run(manager.__aenter__())
+        try:
+            yield value
+        finally:
+            self.run(manager.__aexit__(None, None, None))
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
 @pytest.fixture
-def slow_url(gateway: Any) -> Iterator[str]:
-    """The gateway behind the async tests' LatencyProxy (100 ms each way), run on an event
-    loop in a thread of the test: the sync driver under test has no loop and no thread."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
+def background() -> Iterator[BackgroundLoop]:
+    loop = BackgroundLoop()
+    try:
+        yield loop
+    finally:
+        loop.stop()
+
+
+@pytest.fixture
+def slow_url(gateway: Any, background: BackgroundLoop) -> Iterator[str]:
+    """The gateway behind the async tests' LatencyProxy (DELAY each way)."""
     proxy = LatencyProxy("127.0.0.1", gateway.port, DELAY)
-    asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+    background.run(proxy.start())
     try:
         yield proxy.url
     finally:
-        asyncio.run_coroutine_threadsafe(proxy.stop(), loop).result(10)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
-        loop.close()
+        background.run(proxy.stop())

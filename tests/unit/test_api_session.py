@@ -281,3 +281,39 @@ async def test_a_statement_goes_out_in_one_write(pair: Any) -> None:
     assert socket.writes == 1 and len(socket.sent) == 4
     socket.answer_rows("1")
     assert [row.values for row in await (await task).rows.collect()] == [[1]]
+
+
+async def test_rows_for_a_parked_consumer_wake_it_while_another_reads(pair: Any) -> None:
+    """The reader reads for a later statement; a run of rows for an earlier one must wake
+    that one's consumer at once, not when the reader's own answer comes."""
+    socket, session = pair
+    first = asyncio.ensure_future(session.query("SELECT a"))
+    second = asyncio.ensure_future(session.query("SELECT b"))
+    await asyncio.sleep(0.01)
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
+    result = await first
+    await asyncio.sleep(0.01)  # `second` now reads the socket, waiting for its answer
+    more = asyncio.ensure_future(result.rows.__anext__())
+    await asyncio.sleep(0.01)  # `first` parks behind that reader
+    for n in range(5):
+        socket.push(DATAROW_URN, json.dumps({"values": [str(n)]}))
+    assert (await asyncio.wait_for(more, 5)).values == [0]
+    socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    assert [row.values for row in await result.rows.collect()] == [[1], [2], [3], [4]]
+    socket.answer_rows("7")
+    assert [row.values for row in await (await second).rows.collect()] == [[7]]
+
+
+async def test_a_malformed_row_in_a_run_fails_its_statement_with_the_careful_error(
+    pair: Any,
+) -> None:
+    socket, session = pair
+    task = asyncio.ensure_future(session.query("SELECT v"))
+    await asyncio.sleep(0.01)
+    socket.push(DESCRIPTION_URN, json.dumps({"columns": [{"name": "v", "typeOid": 23}]}))
+    for value in ("1", 2, "3"):  # 2 is a number: no row value
+        socket.push(DATAROW_URN, json.dumps({"values": [value]}))
+    socket.push(COMPLETE_URN, json.dumps({"complete": True}))
+    result = await task
+    with pytest.raises(ProtocolError, match="values must be a list of strings and nulls"):
+        await result.rows.collect()
