@@ -8,13 +8,14 @@ psycopg's server-side cursors do, with no DECLARE.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ppg_edge.core.errors import InterfaceError, ProgrammingError
+from ppg_edge.core.errors import Error, InterfaceError, ProgrammingError
 from ppg_edge.dbapi._placeholders import Converted, convert, returns_rows
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ class ColumnDescription(NamedTuple):
 class _Stream:
     """The rows of one answer, pulled from its stream a batch at a time."""
 
-    def __init__(self, result: SyncQueryResult) -> None:
+    def __init__(self, result: SyncQueryResult, *, drain_on_close: bool = False) -> None:
+        self._drain_on_close = drain_on_close
         self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
         self._batches = result.rows.batches()
@@ -93,7 +95,16 @@ class _Stream:
         return self.done and self._error is None and not self._closed
 
     def close(self) -> None:
-        """Stop reading: close the HTTP response, or abandon the session's answer."""
+        """Stop reading: close the HTTP response, or abandon the session's answer.
+
+        Inside a transaction the rest of the answer is read and dropped instead:
+        abandoning it cancels the statement, which aborts the whole transaction
+        (SQLAlchemy's `first()` and `scalar()` close a result after one row).
+        """
+        if self._drain_on_close and not self.done and self._error is None:
+            with contextlib.suppress(Error):
+                for _ in self._batches:
+                    pass
         self._closed = True
         self.done = True
         self._buffer.clear()
@@ -161,7 +172,7 @@ class Cursor:
         if returns_rows(sql):
             result = self.connection._query(sql, values)
             if result.columns:
-                self._stream = _Stream(result)
+                self._stream = _Stream(result, drain_on_close=not self.connection.autocommit)
             else:  # a statement with no row set (e.g. a CTE that only writes)
                 result.rows.close()
         else:

@@ -308,3 +308,19 @@ def test_a_session_the_server_dropped_is_replaced(gateway_factory: Any, gateway:
     finally:
         plain.dispose()
         checked.dispose()
+
+
+def test_first_row_of_a_large_result_keeps_the_transaction(
+    engine: Engine, table_name: Callable[[], str], direct: psycopg.Connection[Any]
+) -> None:
+    """`first()` / `scalar()` close the cursor after one row; the rest of a streaming
+    answer must not take the transaction down with it."""
+    name = table_name()
+    direct.execute(f"CREATE TABLE {name} (v int)")
+    with engine.begin() as conn:
+        conn.execute(text(f"INSERT INTO {name} VALUES (1)"))
+        first = conn.execute(text("SELECT g FROM generate_series(1, 300000) AS g")).first()
+        assert first is not None and first.g == 1
+        assert conn.scalar(text("SELECT g FROM generate_series(5, 300000) AS g")) == 5
+        conn.execute(text(f"INSERT INTO {name} VALUES (2)"))
+    assert [r[0] for r in direct.execute(f"SELECT v FROM {name} ORDER BY v")] == [1, 2]
