@@ -164,17 +164,33 @@ class PPGEdgeDialect(PGDialect):
         self._levels[dbapi_connection] = level
 
     def get_isolation_level(self, dbapi_connection: DBAPIConnection) -> IsolationLevel:
-        """The level set through SQLAlchemy, else the server's (the session's default)."""
+        """The level set through SQLAlchemy, else the server's."""
         level = self._levels.get(dbapi_connection)
-        if level is not None:
-            return level
+        return level if level is not None else self.get_default_isolation_level(dbapi_connection)
+
+    def get_default_isolation_level(self, dbapi_conn: DBAPIConnection) -> IsolationLevel:
+        """What the server gives a transaction that sets no level."""
+        (value,) = self._probe(dbapi_conn, "SHOW transaction_isolation")
+        return cast("IsolationLevel", str(value).upper())
+
+    def do_ping(self, dbapi_connection: DBAPIConnection) -> bool:
+        """`SELECT 1` through the connection's session: a session the server dropped fails."""
+        self._probe(dbapi_connection, "SELECT 1")
+        return True
+
+    def _probe(self, dbapi_connection: DBAPIConnection, sql: str) -> Sequence[Any]:
+        """One row of `sql`, read to the end; a transaction begun for it is rolled back,
+        so the next one can still start with SET TRANSACTION."""
+        began = not dbapi_connection.autocommit and not dbapi_connection.in_transaction
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute("SHOW transaction_isolation")
-            ((value,),) = cursor.fetchall()  # read to the end: nothing left streaming
+            cursor.execute(sql)
+            (row,) = cursor.fetchall()
         finally:
             cursor.close()
-        return cast("IsolationLevel", str(value).upper())
+        if began:
+            dbapi_connection.rollback()
+        return cast("Sequence[Any]", row)
 
     def do_begin(self, dbapi_connection: Any) -> None:
         """Set a non-default isolation level as the transaction's first statement."""

@@ -324,3 +324,22 @@ def test_first_row_of_a_large_result_keeps_the_transaction(
         assert conn.scalar(text("SELECT g FROM generate_series(5, 300000) AS g")) == 5
         conn.execute(text(f"INSERT INTO {name} VALUES (2)"))
     assert [r[0] for r in direct.execute(f"SELECT v FROM {name} ORDER BY v")] == [1, 2]
+
+
+def test_an_engine_wide_level_survives_pre_ping_and_probes(gateway: Any) -> None:
+    """Pre-ping and `get_isolation_level()` run statements of their own; the transaction
+    after them still starts with its isolation level (SET TRANSACTION must come first)."""
+    strict = create_engine(
+        gateway_url(gateway),
+        connect_args={"endpoint": gateway.url},
+        isolation_level="REPEATABLE READ",
+        pool_pre_ping=True,
+    )
+    try:
+        for _ in range(2):  # the second checkout is pre-pinged
+            with strict.connect() as conn:
+                assert conn.get_isolation_level() == "REPEATABLE READ"
+                assert conn.scalar(text("SHOW transaction_isolation")) == "repeatable read"
+                conn.commit()
+    finally:
+        strict.dispose()
