@@ -130,6 +130,8 @@ class PPGEdgeDialect(PGDialect):
         super().__init__(**kwargs)  # type: ignore[no-untyped-call]
         self._levels: WeakKeyDictionary[Any, IsolationLevel] = WeakKeyDictionary()
         """Isolation level set on each DB-API connection (see `set_isolation_level`)."""
+        self._server_level: IsolationLevel | None = None
+        """What the server gives a transaction that sets none, once seen (may stay None)."""
 
     @classmethod
     def import_dbapi(cls) -> ModuleType:
@@ -164,14 +166,13 @@ class PPGEdgeDialect(PGDialect):
         self._levels[dbapi_connection] = level
 
     def get_isolation_level(self, dbapi_connection: DBAPIConnection) -> IsolationLevel:
-        """The level set through SQLAlchemy, else the server's."""
+        """The level set through SQLAlchemy, else the server's (also SQLAlchemy's default)."""
         level = self._levels.get(dbapi_connection)
-        return level if level is not None else self.get_default_isolation_level(dbapi_connection)
-
-    def get_default_isolation_level(self, dbapi_conn: DBAPIConnection) -> IsolationLevel:
-        """What the server gives a transaction that sets no level."""
-        (value,) = self._probe(dbapi_conn, "SHOW transaction_isolation")
-        return cast("IsolationLevel", str(value).upper())
+        if level is not None:
+            return level
+        (value,) = self._probe(dbapi_connection, "SHOW transaction_isolation")
+        self._server_level = cast("IsolationLevel", str(value).upper())
+        return self._server_level
 
     def do_ping(self, dbapi_connection: DBAPIConnection) -> bool:
         """`SELECT 1` through the connection's session: a session the server dropped fails."""
@@ -195,7 +196,7 @@ class PPGEdgeDialect(PGDialect):
     def do_begin(self, dbapi_connection: Any) -> None:
         """Set a non-default isolation level as the transaction's first statement."""
         level = self._levels.get(dbapi_connection.dbapi_connection)
-        if level is None or level == "AUTOCOMMIT" or level == self.default_isolation_level:
+        if level is None or level == "AUTOCOMMIT" or level == self._server_level:
             return
         cursor = dbapi_connection.cursor()
         try:
