@@ -31,6 +31,7 @@ _POSTGRESQL_FEATURES = [
     "datetime_literals",
     "datetime_timezone",
     "datetime_timezone_historic",
+    "deferrable_fks",
     "delete_from",
     "except_",
     "expression_server_defaults",
@@ -70,6 +71,7 @@ _POSTGRESQL_FEATURES = [
     "reflect_tables_no_columns",
     "reflects_pk_names",
     "regexp_match",
+    "repeated_column_foreign_keys",
     "regexp_replace",
     "schema_create_delete",
     "server_defaults",
@@ -96,8 +98,10 @@ _POSTGRESQL_FEATURES = [
 ]
 """Closed by default in `SuiteRequirements`, all there in PostgreSQL (and through the gateway)."""
 
-_DRIVER_FEATURES = ["autocommit", "isolation_level", "savepoints"]
-"""Closed by default, supported by ppg_edge.dbapi: autocommit attribute, sessions, SAVEPOINT."""
+_DRIVER_FEATURES = ["autocommit", "isolation_level", "savepoints", "skip_autocommit_rollback"]
+"""Closed by default, supported by the dialect and ppg_edge.dbapi: the autocommit attribute
+(read back by `detect_autocommit_setting`, so `skip_autocommit_rollback` works), isolation
+levels, SAVEPOINT in a session's transaction."""
 
 
 def _opened(name: str) -> property:
@@ -110,6 +114,12 @@ class Requirements(SuiteRequirements):
     @property
     def computed_columns_virtual(self):  # type: ignore[no-untyped-def]
         """SQLAlchemy 2.0's PostgreSQL compiler refuses VIRTUAL generated columns."""
+        return exclusions.closed()
+
+    @property
+    def default_schema_name_switch(self):  # type: ignore[no-untyped-def]
+        """SQLAlchemy's recipe sets search_path on connect in autocommit mode, where every
+        statement is an HTTP request of its own: the setting does not carry over."""
         return exclusions.closed()
 
     @property
