@@ -24,7 +24,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.exc import ArgumentError, IntegrityError, ProgrammingError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from ppg_edge.core.config import parse_connection_string
 from ppg_edge.dialect import PPGEdgeDialect
+from ppg_edge.dialect._connect import connect_arguments
 from tests.sqla.conftest import DIALECT_NAME, ensure_dialect_registered, gateway_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -343,3 +345,17 @@ def test_an_engine_wide_level_survives_pre_ping_and_probes(gateway: Any) -> None
                 conn.commit()
     finally:
         strict.dispose()
+
+
+def test_without_an_endpoint_the_url_host_is_the_drivers() -> None:
+    """No endpoint: host, port and database go into the connection string; the driver
+    then reaches https://HOST as it always does."""
+    url = sa.engine.make_url("postgresql+ppg_edge://u%40x:p%2Fw%3Ad@db.example.com:5433/app")
+    assert connect_arguments(url) == (["postgresql://u@x:p/w:d@db.example.com:5433/app"], {})
+    info = parse_connection_string(connect_arguments(url)[0][0])
+    assert (info.username, info.password, info.database) == ("u@x", "p/w:d", "app")
+    assert info.endpoint == "https://db.example.com"
+    ipv6 = sa.engine.make_url("postgresql+ppg_edge://u:p@[::1]/app?timeout=2.5")
+    assert connect_arguments(ipv6) == (["postgresql://u:p@[::1]/app"], {"timeout": 2.5})
+    with pytest.raises(ArgumentError, match="number of seconds"):
+        connect_arguments(sa.engine.make_url("postgresql+ppg_edge://u:p@h/db?timeout=soon"))
