@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -46,7 +46,9 @@ class ColumnDescription(NamedTuple):
 class _Stream:
     """The rows of one answer, pulled from its stream a batch at a time."""
 
-    def __init__(self, result: SyncQueryResult, *, drain_on_close: bool = False) -> None:
+    def __init__(
+        self, result: SyncQueryResult, *, drain_on_close: Callable[[], bool] = bool
+    ) -> None:
         self._drain_on_close = drain_on_close
         self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
@@ -97,11 +99,12 @@ class _Stream:
     def close(self) -> None:
         """Stop reading: close the HTTP response, or abandon the session's answer.
 
-        Inside a transaction the rest of the answer is read and dropped instead:
-        abandoning it cancels the statement, which aborts the whole transaction
-        (SQLAlchemy's `first()` and `scalar()` close a result after one row).
+        While its transaction goes on, the rest of the answer is read and dropped
+        instead: abandoning it cancels the statement, which aborts the transaction
+        (SQLAlchemy's `first()` and `scalar()` close a result after one row). A
+        connection closing or rolling back has no use for the rest.
         """
-        if self._drain_on_close and not self.done and self._error is None:
+        if not self.done and self._error is None and self._drain_on_close():
             with contextlib.suppress(Error):
                 for _ in self._batches:
                     pass
@@ -172,11 +175,15 @@ class Cursor:
         if returns_rows(sql):
             result = self.connection._query(sql, values)
             if result.columns:
-                self._stream = _Stream(result, drain_on_close=not self.connection.autocommit)
+                self._stream = _Stream(result, drain_on_close=self._transaction_goes_on)
             else:  # a statement with no row set (e.g. a CTE that only writes)
                 result.rows.close()
         else:
             self._rowcount = self.connection._exec(sql, values)
+
+    def _transaction_goes_on(self) -> bool:
+        connection = self.connection
+        return not connection.closed and connection.in_transaction
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> Cursor:
         """Run one statement per parameter set, all pipelined in one round trip.

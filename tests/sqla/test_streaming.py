@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
+import ppg_edge.dbapi
 from tests.driver.latency_proxy import LatencyProxy
 from tests.sqla.conftest import gateway_url
 
@@ -134,3 +135,15 @@ def test_a_stream_abandoned_early_leaves_the_connection_usable(engine: Engine) -
         result.close()
         assert [row.g for row in first] == list(range(1, 11))
         assert conn.scalar(text("SELECT 7")) == 7
+
+
+def test_closing_the_connection_mid_stream_reads_no_further(gateway: Any) -> None:
+    """Only a transaction that goes on needs the rest of an abandoned answer read: a
+    connection that closes drops its session at once, whatever is still streaming."""
+    conn = ppg_edge.dbapi.connect(gateway.connection_string, endpoint=gateway.url)
+    cursor = conn.cursor()
+    cursor.execute("SELECT g FROM generate_series(1, 50000000) AS g")  # minutes to read whole
+    assert [row[0] for row in cursor.fetchmany(3)] == [1, 2, 3]
+    started = time.monotonic()
+    conn.close()
+    assert time.monotonic() - started < 10
