@@ -32,9 +32,14 @@ MIN_PASSED = 1000
 _SUMMARY = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 
 
-def _fresh_database(gateway: Any) -> None:
+def _drop_database(gateway: Any) -> None:
     with psycopg.connect(gateway.direct_dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+def _fresh_database(gateway: Any) -> None:
+    _drop_database(gateway)
+    with psycopg.connect(gateway.direct_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {DATABASE}")
     dsn = psycopg.conninfo.make_conninfo(gateway.direct_dsn, dbname=DATABASE)
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -84,15 +89,18 @@ def test_sqlalchemy_compliance_suite(gateway: Any) -> None:
         "-rfE",
         "--no-header",
     ]
-    done = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUITE_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    try:
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=SUITE_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    finally:
+        _drop_database(gateway)
     output = done.stdout + done.stderr
     found = counts(output)
     print(f"SQLAlchemy compliance suite: {found}")
