@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
 from ppg_edge.answers import effective_timeout, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.concurrency import Closer, Deadline
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
-from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
+from ppg_edge.core.errors import GenericError, HttpResponseError, ValidationError
 from ppg_edge.core.frames import Failure
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, NDJSON, QUERY_KIND
@@ -171,8 +172,8 @@ class Client(AsyncClosing):
             response = await deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
-        except (OSError, ValueError) as exc:
-            raise GenericError(f"the request to {connection.endpoint} failed: {exc}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise transport_failure(exc, f"the request to {connection.endpoint}") from exc
         if not 200 <= response.status < 300:
             raise await _http_error(response, deadline)
         return _http_frames(response, deadline, kind, self.config.max_frame_bytes)
@@ -231,7 +232,7 @@ async def _http_frames(
             except GenericError:
                 raise
             except OSError as exc:
-                raise ProtocolError(f"the response was cut short: {exc}") from exc
+                raise cut_short(exc) from exc
             if chunk is None:
                 clean = True
                 batch = answer.end()

@@ -35,6 +35,7 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ppg_edge._failures import TRANSPORT_ERRORS, session_failure, transport_failure
 from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
@@ -247,7 +248,7 @@ class Session(AsyncClosing):
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
         except Exception as exc:
-            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
+            machine.fail(session_failure(exc, "the session's WebSocket"))
         else:
             code = machine.receive_many(messages)
             if code is not None:
@@ -313,7 +314,7 @@ class Session(AsyncClosing):
             machine.closed(closed.code, closed.reason)
             self._wake_answered()
         except Exception as exc:
-            machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
+            machine.fail(session_failure(exc, "sending on the session"))
             self._wake_answered()
             with contextlib.suppress(Exception):
                 await self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
@@ -361,8 +362,9 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
         raise _rejected_error(connection, refused) from refused
     except GenericError:
         raise
-    except (OSError, ValueError) as exc:
-        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        what = f"opening a session at {connection.endpoint}"
+        raise transport_failure(exc, what, session=True) from exc
     try:
         await _authenticate(socket, connection)
     except BaseException:
@@ -382,7 +384,7 @@ async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     except WebSocketClosed as closed:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
-        raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+        raise session_failure(exc, "authenticating the session") from exc
 
 
 def _offer(connection: ConnectionInfo) -> list[str]:

@@ -67,7 +67,7 @@ def cell(value: Any) -> str | None:
 def describe_error(exc: BaseException) -> dict[str, Any]:
     """An exception as the page's error box shows it; never the password."""
     info: dict[str, Any] = {"type": type(exc).__name__, "message": str(exc)}
-    if isinstance(exc, ppg_edge.DatabaseError):
+    if isinstance(exc, ppg_edge.DatabaseError) and exc.code:  # an error the server reported
         info["message"] = exc.message  # the box shows the SQLSTATE beside it, not twice
         info["code"] = exc.code
         info["details"] = {k: v for k, v in exc.details.items() if k not in HIDDEN_DETAILS}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
 from ppg_edge._sync.answers import exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
 from ppg_edge._sync.concurrency import Closer, Deadline
@@ -22,7 +23,7 @@ from ppg_edge.answers import effective_timeout
 from ppg_edge.client import default_client_config
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
-from ppg_edge.core.errors import GenericError, HttpResponseError, ProtocolError, ValidationError
+from ppg_edge.core.errors import GenericError, HttpResponseError, ValidationError
 from ppg_edge.core.frames import Failure
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.protocol import EXEC_KIND, MAX_RESULT_FRAME_BYTES, NDJSON, QUERY_KIND
@@ -151,8 +152,8 @@ class SyncClient(SyncClosing):
             response = deadline.run(request, "POST", url, headers, chunks, body.size)
         except GenericError:
             raise
-        except (OSError, ValueError) as exc:
-            raise GenericError(f"the request to {connection.endpoint} failed: {exc}") from exc
+        except TRANSPORT_ERRORS as exc:
+            raise transport_failure(exc, f"the request to {connection.endpoint}") from exc
         if not 200 <= response.status < 300:
             raise _http_error(response, deadline)
         return _http_frames(response, deadline, kind, self.config.max_frame_bytes)
@@ -211,7 +212,7 @@ def _http_frames(
             except GenericError:
                 raise
             except OSError as exc:
-                raise ProtocolError(f"the response was cut short: {exc}") from exc
+                raise cut_short(exc) from exc
             if chunk is None:
                 clean = True
                 batch = answer.end()

@@ -36,6 +36,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from ppg_edge._failures import TRANSPORT_ERRORS, session_failure, transport_failure
 from ppg_edge._sync.answers import Deadline, exec_count, start_query, statement_deadline
 from ppg_edge._sync.closing import SyncClosing
 from ppg_edge._sync.concurrency import ConnectBound
@@ -251,7 +252,7 @@ class SyncSession(SyncClosing):
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
         except Exception as exc:
-            machine.fail(WebSocketError(f"the session's WebSocket failed: {exc}"))
+            machine.fail(session_failure(exc, "the session's WebSocket"))
         else:
             code = machine.receive_many(messages)
             if code is not None:
@@ -300,7 +301,7 @@ class SyncSession(SyncClosing):
             machine.closed(closed.code, closed.reason)
             self._wake_answered()
         except Exception as exc:
-            machine.fail(WebSocketError(f"sending on the session failed: {exc}"))
+            machine.fail(session_failure(exc, "sending on the session"))
             self._wake_answered()
             with contextlib.suppress(Exception):
                 self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
@@ -336,8 +337,9 @@ def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
         raise _rejected_error(connection, refused) from refused
     except GenericError:
         raise
-    except (OSError, ValueError) as exc:
-        raise WebSocketError(f"cannot open a session at {connection.endpoint}: {exc}") from exc
+    except TRANSPORT_ERRORS as exc:
+        what = f"opening a session at {connection.endpoint}"
+        raise transport_failure(exc, what, session=True) from exc
     try:
         _authenticate(socket, connection)
     except BaseException:
@@ -357,7 +359,7 @@ def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     except WebSocketClosed as closed:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
-        raise WebSocketError(f"the session failed at authentication: {exc}") from exc
+        raise session_failure(exc, "authenticating the session") from exc
 
 
 def _rejected_error(connection: ConnectionInfo, refused: WebSocketRejected) -> WebSocketError:

@@ -22,6 +22,7 @@ from ppg_edge.core.protocol import (
     EXEC_KIND,
     VALUES_KEY,
 )
+from ppg_edge.core.sqlstate import lookup
 
 _COUNT = re.compile(r"[0-9]+")
 
@@ -117,7 +118,7 @@ def _data_row(values: Any) -> DataRow:
 
 
 def database_error(error: Any) -> DatabaseError:
-    """The DatabaseError of an error frame; every field but message and code goes to details."""
+    """An error frame's DatabaseError, of its SQLSTATE's class; other fields go to details."""
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         raise ProtocolError("an error frame needs an object with a string message")
     details = {
@@ -127,7 +128,8 @@ def database_error(error: Any) -> DatabaseError:
         and isinstance(value, str | int)
         and not isinstance(value, bool)
     }
-    return DatabaseError(error["message"], str(error.get("code", "")), details)
+    code = str(error.get("code", ""))
+    return lookup(code)(error["message"], code, details)
 
 
 class FrameOrder:

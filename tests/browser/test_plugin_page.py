@@ -78,12 +78,12 @@ async def test_an_exception_in_the_page_is_raised_with_its_traceback(
     with pytest.raises(PagePythonError) as raised:
         await ppg_page.run_python(code)
     error = raised.value
-    assert error.type_name == "DatabaseError"
+    assert error.type_name == "UndefinedTable"
     assert error.code == "42P01"
     assert 'relation "no_such_table" does not exist' in error.message
     assert 'File "<test>", line 5' in error.page_traceback
     assert error.stdout == "before the error\n"
-    assert str(error).startswith('DatabaseError: relation "no_such_table" does not exist')
+    assert str(error).startswith('UndefinedTable: relation "no_such_table" does not exist')
     assert "traceback in the page:" in str(error)
 
 

@@ -30,7 +30,7 @@ async def test_without_an_allow_list_fetch_is_blocked(
 ) -> None:
     seen = await origin_probe(gateway_factory())
     error = seen["http"]["error"]
-    assert error["type"] == "GenericError"
+    assert error["type"] == "ConnectionFailedError"
     assert "Failed to fetch" in error["message"]
     assert "CORS" in error["message"]
     # WebSockets are not subject to CORS, and without a list the gateway takes any origin.
@@ -41,7 +41,7 @@ async def test_an_origin_off_the_list_is_refused_on_both_transports(
     gateway_factory: Any, origin_probe: Any
 ) -> None:
     seen = await origin_probe(gateway_factory(allow_origin=["http://elsewhere.invalid"]))
-    assert seen["http"]["error"]["type"] == "GenericError"
+    assert seen["http"]["error"]["type"] == "ConnectionFailedError"
     assert "CORS" in seen["http"]["error"]["message"]
     websocket = seen["websocket"]["error"]
     assert websocket["type"] == "WebSocketError"

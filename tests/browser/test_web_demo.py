@@ -231,7 +231,7 @@ async def test_a_database_error_is_shown_readably(demo: Page) -> None:
     assert state == "failed"
     box = demo.locator("#error")
     assert await box.is_visible()
-    assert await box.locator("h3").inner_text() == "DatabaseError42P01"
+    assert await box.locator("h3").inner_text() == "UndefinedTable42P01"
     assert await box.locator("h3 code").inner_text() == "42P01"
     assert await box.locator("p").inner_text() == 'relation "no_such_table" does not exist'
     terms = await box.locator("dt").all_inner_texts()
@@ -371,7 +371,7 @@ async def test_an_exception_is_shown_by_the_lines_of_the_code(demo: Page) -> Non
     assert output[0].startswith("timed out: ")
     assert output[1:] == ["{'q': 5}", "{'q': 10}"]  # the rows before the error were printed
     box = demo.locator("#py-error")
-    assert await box.locator("h3").inner_text() == "DatabaseError22012"
+    assert await box.locator("h3").inner_text() == "DivisionByZero22012"
     assert await box.locator("p").inner_text() == "division by zero"
     frames = await box.locator("ol.frames li").all_inner_texts()
     source = (await demo.input_value("#python")).splitlines()

@@ -21,23 +21,23 @@ from tests.support.notebook import CellOutput, check_outputs, code_cells, frames
 FAILING_CELLS = {
     "http query": (
         "await db.sql('SELECT 1/0 AS boom').collect()",
-        "DatabaseError: division by zero (SQLSTATE 22012)",
+        "DivisionByZero: division by zero (SQLSTATE 22012)",
     ),
     "http stream": (
         "async for row in db.query('SELECT 1/(3 - g) FROM generate_series(1, 5) g'):\n    pass",
-        "DatabaseError: division by zero (SQLSTATE 22012)",
+        "DivisionByZero: division by zero (SQLSTATE 22012)",
     ),
     "http exec": (
         "await db.exec('INSERT INTO no_such_table VALUES (1)')",
-        'DatabaseError: relation "no_such_table" does not exist (SQLSTATE 42P01)',
+        'UndefinedTable: relation "no_such_table" does not exist (SQLSTATE 42P01)',
     ),
     "transaction": (
         "async with db.transaction() as tx:\n    await tx.exec('SELECT 1/0')",
-        "DatabaseError: division by zero (SQLSTATE 22012)",
+        "DivisionByZero: division by zero (SQLSTATE 22012)",
     ),
     "batch": (
         "await db.batch(ppg_edge.Query('SELECT 1'), ppg_edge.Exec('SELECT 1/0'))",
-        "DatabaseError: division by zero (SQLSTATE 22012)",
+        "DivisionByZero: division by zero (SQLSTATE 22012)",
     ),
     "timeout": (
         "await db.sql('SELECT pg_sleep(5)', timeout=0.2).collect()",

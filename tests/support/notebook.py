@@ -162,7 +162,7 @@ def _check_uncaught(output: CellOutput) -> None:
     assert len(frames) == 2 and frames[0] == "Cell", output.text
     assert "/ppg_edge/" in frames[1], output.text
     assert "[... skipping hidden" in output.text
-    message = 'DatabaseError: relation "no_such_table" does not exist (SQLSTATE 42P01)'
+    message = 'UndefinedTable: relation "no_such_table" does not exist (SQLSTATE 42P01)'
     assert _lines(output)[-1] == message, output.text
 
 

@@ -44,7 +44,7 @@ def error_response(exc: BaseException) -> Response:
     """Map a failure to JSON with a fitting status code."""
     if isinstance(exc, Problem):
         return json_response({"error": str(exc)}, exc.status)
-    if isinstance(exc, ppg_edge.DatabaseError):
+    if isinstance(exc, ppg_edge.DatabaseError) and exc.code:  # an error the server reported
         if connection_lost(exc):
             body = {"error": f"the database connection was lost: {exc}", "code": exc.code}
             return json_response(body, 503)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ppg_edge.core.errors import DataError, ValidationError
+from ppg_edge.core.errors import UnrepresentableValueError, ValidationError
 from ppg_edge.core.parameters import WireValue
 
 Parse = Callable[[str], Any]
@@ -48,7 +48,7 @@ def shorten(text: str) -> str:
     return repr(text[:_SHOWN]) + f"... ({len(text)} chars)"
 
 
-def unparsable(type_name: str, text: str, why: str = "") -> DataError:
+def unparsable(type_name: str, text: str, why: str = "") -> UnrepresentableValueError:
     """The error raised when a result value cannot become a Python value."""
     reason = f": {why}" if why else ""
-    return DataError(f"cannot parse {type_name} value {shorten(text)}{reason}")
+    return UnrepresentableValueError(f"cannot parse {type_name} value {shorten(text)}{reason}")

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ppg_edge.core.errors import DataError, GenericError, ProtocolError, ValidationError
+from ppg_edge.core.errors import (
+    GenericError,
+    ProtocolError,
+    UnrepresentableValueError,
+    ValidationError,
+)
 from ppg_edge.core.parameters import WireValue
 from ppg_edge.core.types.batches import BatchBuilder as BatchBuilder  # re-exported
 from ppg_edge.core.types.batches import compile_checked, compile_flat
@@ -164,9 +169,11 @@ class TypeRegistry:
         )
 
 
-def _failure(oid: int, text: str, exc: Exception) -> DataError:
+def _failure(oid: int, text: str, exc: Exception) -> UnrepresentableValueError:
     """A parser's own exception, turned into one that names the type OID and value."""
-    return DataError(f"cannot parse value {shorten(text)} of type OID {oid}: {exc!r}")
+    return UnrepresentableValueError(
+        f"cannot parse value {shorten(text)} of type OID {oid}: {exc!r}"
+    )
 
 
 def _compile(parsers: list[Parse | None], oids: tuple[int, ...]) -> RowParser:
@@ -218,7 +225,7 @@ def _row_failure(
                     parse(text)
                 except Exception as inner:
                     raise _failure(oid, text, inner) from inner
-        raise DataError(f"cannot parse a row: {exc!r}") from exc
+        raise UnrepresentableValueError(f"cannot parse a row: {exc!r}") from exc
 
     return fail
 

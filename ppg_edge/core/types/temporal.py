@@ -1,7 +1,7 @@
 """Parsers for PostgreSQL's date/time text output (DateStyle=ISO, IntervalStyle=postgres).
 
 Python's date and datetime cover years 1 to 9999 only, so `infinity`, `-infinity`,
-BC dates and years past 9999 raise a DataError that names the value and says how
+BC dates and years past 9999 raise an UnrepresentableValueError that names the value and says how
 to map it with a custom ValueParser; nothing is silently clamped (clamping to
 date.max would turn a real 9999-12-31 into infinity on the way back). To clamp on
 purpose, e.g. `ValueParser(1082, lambda s: {"infinity": date.max,
@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
-from ppg_edge.core.errors import DataError
+from ppg_edge.core.errors import UnrepresentableValueError
 from ppg_edge.core.types.model import unparsable
 
 _DAYS_PER_YEAR = 365
@@ -33,7 +33,7 @@ _INTERVAL = re.compile(
 )
 
 
-def _out_of_range(type_name: str, text: str) -> DataError:
+def _out_of_range(type_name: str, text: str) -> UnrepresentableValueError:
     """Explain why a valid PostgreSQL value has no Python equivalent, or that it is malformed."""
     lowered = text.lower()
     if "infinity" in lowered:
