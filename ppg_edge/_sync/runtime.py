@@ -23,9 +23,15 @@ def default_runtime(
     if sys.platform == "emscripten":
         from ppg_edge._sync.bridged import BridgedRuntime, jspi_block
         from ppg_edge.runtime import default_runtime as host_runtime
+        from ppg_edge.runtime.cloudflare import in_cloudflare_workers
 
         host = host_runtime(connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes)
-        return BridgedRuntime(host, jspi_block)
+        bridged = BridgedRuntime(host, jspi_block)
+        if in_cloudflare_workers():
+            return bridged
+        from ppg_edge._sync.xhr import BrowserRuntime
+
+        return BrowserRuntime(bridged)  # synchronous XHR for HTTP where JSPI cannot suspend
     from ppg_edge._sync.cpython_http import SyncCPythonRuntime
 
     return SyncCPythonRuntime(connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes)
