@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
+
 from tests.workers.conftest import WorkerDatabase, backend_running
 from tests.workers.worker_http import call_json
 
@@ -29,16 +31,33 @@ def test_sync_users_runs_the_dbapi_through_run_sync(worker: str) -> None:
     assert (status, body) == (200, {"users": FIRST_USERS, "can_run_sync": True})
 
 
-def test_a_statement_timeout_on_the_sync_route_is_a_504(worker: str) -> None:
+def test_a_statement_timeout_on_the_sync_route_is_a_504(
+    worker: str, worker_database: WorkerDatabase
+) -> None:
     started = time.monotonic()
     status, body = call_json(worker, "GET", f"/sync/users?hold={HOLD}&timeout=0.5")
-    elapsed = time.monotonic() - started
     assert (status, body) == (
         504,
         {"error": "the statement did not finish within its 0.5 s timeout"},
     )
-    assert elapsed < HOLD  # cut short by the timeout, not by the pause ending
+    # The timeout abandoned the request, and the database stopped the pause with it:
+    # without that, pg_sleep would still run until HOLD seconds after the start.
+    assert not _sleeping_backends(worker_database, until=started + HOLD - 1.0)
     assert call_json(worker, "GET", "/sync/users?limit=1")[0] == 200  # the isolate goes on
+
+
+def _sleeping_backends(worker_database: WorkerDatabase, until: float) -> int:
+    """How many backends still run a pg_sleep at `until` (or 0 as soon as none does)."""
+    while True:
+        with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                " AND query LIKE 'SELECT pg_sleep%' AND pid <> pg_backend_pid()"
+            ).fetchone()
+        count = int(row[0]) if row else 0
+        if count == 0 or time.monotonic() >= until:
+            return count
+        time.sleep(0.05)
 
 
 def test_a_blocked_sync_request_leaves_the_isolate_serving_others(
