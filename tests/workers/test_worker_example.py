@@ -193,7 +193,7 @@ def _running_numbers_queries(worker_database: Any) -> int:
     return int(row[0])
 
 
-@pytest.mark.parametrize("module", ["entry.py", "pinned.py"])
+@pytest.mark.parametrize("module", ["entry.py", "pinned.py", "blocking.py"])
 def test_the_example_keeps_no_io_objects_at_module_level(module: str) -> None:
     """Workers forbid reusing I/O across requests: no client is built outside a function.
 
@@ -211,6 +211,7 @@ def test_the_example_keeps_no_io_objects_at_module_level(module: str) -> None:
         for node in ast.walk(statement)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
-    assert not calls & {"connect", "client", "new_session"}
+    assert not calls & {"connect", "client", "new_session", "connect_sync"}
     assert "global " not in source
-    assert "ppg_edge.connect(" in source or "ppg_edge.client(" in source
+    opens = ("ppg_edge.connect(", "ppg_edge.client(", "ppg_edge.connect_sync(", "dbapi.connect(")
+    assert any(call in source for call in opens)
