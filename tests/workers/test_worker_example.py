@@ -21,24 +21,10 @@ from urllib.parse import urlencode, urlsplit
 import psycopg
 import pytest
 
-from tests.workers.conftest import PyodideBuild
+from tests.workers.conftest import PyodideBuild, backend_running
 from tests.workers.worker_http import call, call_json
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[2] / "examples" / "cloudflare-worker" / "src"
-
-
-@pytest.fixture
-def balances(worker_database: Any) -> Any:
-    """Reset both accounts to 100 and 50; return a reader of the stored balances."""
-    with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
-        conn.execute("UPDATE accounts SET balance = CASE id WHEN 1 THEN 100 ELSE 50 END")
-
-    def read() -> dict[int, int]:
-        with psycopg.connect(worker_database.direct_dsn) as conn:
-            rows = conn.execute("SELECT id, balance FROM accounts ORDER BY id").fetchall()
-        return dict(rows)
-
-    return read
 
 
 def test_users_answers_json_from_a_parameterised_query(worker: str) -> None:
@@ -145,28 +131,13 @@ def test_a_connection_killed_under_a_request_is_a_503(worker: str, worker_databa
     """PostgreSQL ends the backend mid-statement: the Worker answers 503, not a 4xx."""
     with ThreadPoolExecutor(1) as pool:
         answer = pool.submit(call_json, worker, "GET", "/session?tag=doomed&hold=5")
-        pid = _backend_running(worker_database, "SELECT pg_sleep%")
+        pid = backend_running(worker_database, "SELECT pg_sleep%")
         with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
             conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
         status, body = answer.result()
     assert status == 503
     assert body["code"].startswith(("08", "57P01"))
     assert body["error"].startswith("the database connection was lost")
-
-
-def _backend_running(worker_database: Any, pattern: str) -> int:
-    """The pid of the Worker's backend running a statement LIKE pattern (waits for it)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with psycopg.connect(worker_database.direct_dsn, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                (pattern,),
-            ).fetchone()
-        if row is not None:
-            return int(row[0])
-        time.sleep(0.05)
-    raise AssertionError(f"no backend ran {pattern!r} within 20 s")
 
 
 def test_wrong_password_over_http_is_a_clear_502(
@@ -222,7 +193,7 @@ def _running_numbers_queries(worker_database: Any) -> int:
     return int(row[0])
 
 
-@pytest.mark.parametrize("module", ["entry.py", "pinned.py"])
+@pytest.mark.parametrize("module", ["entry.py", "pinned.py", "blocking.py"])
 def test_the_example_keeps_no_io_objects_at_module_level(module: str) -> None:
     """Workers forbid reusing I/O across requests: no client is built outside a function.
 
@@ -240,6 +211,7 @@ def test_the_example_keeps_no_io_objects_at_module_level(module: str) -> None:
         for node in ast.walk(statement)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
     }
-    assert not calls & {"connect", "client", "new_session"}
+    assert not calls & {"connect", "client", "new_session", "connect_sync"}
     assert "global " not in source
-    assert "ppg_edge.connect(" in source or "ppg_edge.client(" in source
+    opens = ("ppg_edge.connect(", "ppg_edge.client(", "ppg_edge.connect_sync(", "dbapi.connect(")
+    assert any(call in source for call in opens)

@@ -8,6 +8,10 @@ Routes (schema in ../schema.sql):
   GET  /session?tag=T&hold=S   what this request's own database session sees
   GET  /pinned?object=O&tag=T  a visit recorded on the session that Durable Object O
                                keeps open across requests (pinned.py)
+  GET  /sync/users, POST /sync/transfer
+                               the same through the synchronous face (ppg_edge.dbapi,
+                               ppg_edge.connect_sync) from plain functions, blocking
+                               through JSPI's run_sync (blocking.py)
 Failures come back as JSON {"error": ...} with a fitting status code (replies.py).
 
 Configuration comes from `self.env`: the secret DATABASE_URL (a connection
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+from blocking import SYNC_ROUTES
+from inputs import database_settings, int_param, seconds_param, transfer_request
 from pinned import PinnedSession
 from replies import Problem, error_response, json_response
 from workers import Response, WorkerEntrypoint
@@ -45,42 +51,12 @@ MAX_HOLD_SECONDS = 5.0
 MAX_OBJECT_NAME_CHARS = 64
 
 
-def int_param(params: dict[str, list[str]], name: str, default: int, maximum: int) -> int:
-    raw = params.get(name, [str(default)])[-1]
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
-        raise Problem(400, f"{name} must be an integer from 1 to {maximum}")
-    return int(raw)
-
-
-def hold_param(params: dict[str, list[str]]) -> float:
-    try:
-        hold = float(params.get("hold", ["0"])[-1])
-    except ValueError:
-        raise Problem(400, "hold must be a number of seconds") from None
-    if not 0 <= hold <= MAX_HOLD_SECONDS:
-        raise Problem(400, f"hold must be between 0 and {MAX_HOLD_SECONDS} seconds")
-    return hold
-
-
 async def list_users(db: ppg_edge.Database, params: dict[str, list[str]], _body: str) -> Response:
     limit = int_param(params, "limit", 10, MAX_USERS)
     users = await db.sql(
         "SELECT id, name, email FROM users ORDER BY id LIMIT {limit}", limit=limit
     ).collect()
     return json_response({"users": users})
-
-
-def transfer_request(body: str) -> tuple[int, int, int]:
-    try:
-        payload = json.loads(body)
-        source, target, amount = payload["from"], payload["to"], payload["amount"]
-    except (ValueError, TypeError, KeyError):
-        raise Problem(400, 'expected JSON {"from": ID, "to": ID, "amount": N}') from None
-    if not all(type(v) is int for v in (source, target, amount)) or amount <= 0:
-        raise Problem(400, "from, to and amount must be integers, amount positive")
-    if source == target:
-        raise Problem(400, "from and to must differ")
-    return source, target, amount
 
 
 async def transfer(db: ppg_edge.Database, _params: dict[str, list[str]], body: str) -> Response:
@@ -106,7 +82,7 @@ async def transfer(db: ppg_edge.Database, _params: dict[str, list[str]], body: s
 async def session_info(db: ppg_edge.Database, params: dict[str, list[str]], _body: str) -> Response:
     """A transaction's view of its own session: a temp table only this request can see."""
     tag = params.get("tag", ["anonymous"])[-1][:64]
-    hold = hold_param(params)
+    hold = seconds_param(params, "hold", 0.0, MAX_HOLD_SECONDS)
     async with db.transaction() as tx:
         await tx.exec("CREATE TEMP TABLE request_marker (tag text) ON COMMIT DROP")
         await tx.sql.exec("INSERT INTO request_marker (tag) VALUES ({tag})", tag=tag)
@@ -170,6 +146,7 @@ if sys.version_info >= (3, 14):
 else:
     user_by_email = needs_python_314
 
+H = TypeVar("H")
 Handler = Callable[[ppg_edge.Database, dict[str, list[str]], str], Awaitable[Response]]
 ROUTES: dict[str, tuple[str, Handler]] = {
     "/users": ("GET", list_users),
@@ -179,12 +156,17 @@ ROUTES: dict[str, tuple[str, Handler]] = {
 }
 
 
+def handler_for(routes: Mapping[str, tuple[str, H]], path: str, method: str) -> H:
+    """The handler of a known route, or a 405 for the wrong method."""
+    expected, handler = routes[path]
+    if method != expected:
+        raise Problem(405, f"{path} takes {expected}")
+    return handler
+
+
 def open_database(env: Any) -> ppg_edge.Database:
-    url = getattr(env, "DATABASE_URL", None)
-    if not url:
-        raise Problem(500, "the DATABASE_URL secret is not set")
-    endpoint = getattr(env, "PPG_ENDPOINT", None) or None
-    return ppg_edge.connect(str(url), endpoint=endpoint and str(endpoint))
+    url, endpoint = database_settings(env)
+    return ppg_edge.connect(url, endpoint=endpoint)
 
 
 class Default(WorkerEntrypoint):
@@ -199,11 +181,13 @@ class Default(WorkerEntrypoint):
                 return await self.stream(params)
             if url.path == "/pinned" and method == "GET":
                 return await self.pinned(request, params)
+            if url.path in SYNC_ROUTES:  # plain functions: they block through JSPI's run_sync
+                blocking = handler_for(SYNC_ROUTES, url.path, method)
+                body = await request.text() if method == "POST" else ""
+                return blocking(*database_settings(self.env), params, body)
             if url.path not in ROUTES:
                 raise Problem(404, f"no route {url.path}")
-            expected, handler = ROUTES[url.path]
-            if method != expected:
-                raise Problem(405, f"{url.path} takes {expected}")
+            handler = handler_for(ROUTES, url.path, method)
             body = await request.text() if method == "POST" else ""
             async with open_database(self.env) as db:
                 return await handler(db, params, body)

@@ -15,7 +15,11 @@
 // port. Every incoming request gets a NEW `Default(ctx, env)` instance and its
 // own ExecutionContext with waitUntil(); Durable Object instances live on
 // across requests. The first stdout line is
-//   {"ports": {N: PORT, ...}, "pyodide": VERSION, "python": VERSION}.
+//   {"ports": {N: PORT, ...}, "pyodide": VERSION, "python": VERSION, "node": VERSION}.
+//
+// workerd runs Python Workers with JSPI (WebAssembly.Suspending), which
+// pyodide.ffi.run_sync needs to block; a Node whose V8 lacks it would emulate a
+// different runtime, so the host refuses to start on one.
 
 import http from "node:http";
 import { once } from "node:events";
@@ -23,6 +27,14 @@ import { Readable } from "node:stream";
 import { ExecutionContext } from "./context.mjs";
 import { startIsolate } from "./isolate.mjs";
 import { installWorkersGlobals } from "./workerd.mjs";
+
+if (typeof WebAssembly.Suspending !== "function") {
+  console.error(
+    `Node ${process.version} (V8 ${process.versions.v8}) has no JSPI (WebAssembly.Suspending): ` +
+      "run the Node pinned in ../package.json",
+  );
+  process.exit(2);
+}
 
 const config = JSON.parse(process.env.WORKER_EMULATOR_CONFIG ?? "{}");
 if (!config.pyodide || !Array.isArray(config.workers) || config.workers.length === 0) {
@@ -101,7 +113,7 @@ for (const [index, worker] of config.workers.entries()) {
   ports[worker.name] = await serve(isolates[index]);
 }
 const python = isolates[0].pythonVersion;
-process.stdout.write(`${JSON.stringify({ ports, pyodide: version, python })}\n`);
+process.stdout.write(`${JSON.stringify({ ports, pyodide: version, python, node: process.version })}\n`);
 
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => process.exit(0));
