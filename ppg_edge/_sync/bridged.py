@@ -24,7 +24,7 @@ from ppg_edge._sync.transport import (
     ReplayableBody,
     WebSocketClosed,
 )
-from ppg_edge.core.errors import GenericError
+from ppg_edge.core.errors import GenericError, NotSupportedError
 from ppg_edge.runtime import base
 
 T = TypeVar("T")
@@ -39,14 +39,14 @@ NO_JSPI = (
 
 
 def jspi_block(awaitable: Awaitable[T]) -> T:
-    """`pyodide.ffi.run_sync`, or a clear GenericError where JSPI cannot suspend."""
+    """`pyodide.ffi.run_sync`, or a clear NotSupportedError where JSPI cannot suspend."""
     from pyodide.ffi import can_run_sync, run_sync  # type: ignore[import-not-found]
 
     if not can_run_sync():
         close = getattr(awaitable, "close", None)
         if close is not None:
             close()  # a coroutine never awaited: no "never awaited" warning
-        raise GenericError(NO_JSPI)
+        raise NotSupportedError(NO_JSPI)
     result: T = run_sync(awaitable)
     return result
 

@@ -27,10 +27,10 @@ def default_runtime(
 
         host = host_runtime(connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes)
         bridged = BridgedRuntime(host, jspi_block)
-        if in_cloudflare_workers():
-            return bridged
-        from ppg_edge._sync.xhr import BrowserRuntime
+        from ppg_edge._sync.xhr import BrowserRuntime, has_xhr
 
+        if in_cloudflare_workers() or not has_xhr():  # Workers, Node: JSPI or a clear error
+            return bridged
         return BrowserRuntime(bridged)  # synchronous XHR for HTTP where JSPI cannot suspend
     from ppg_edge._sync.cpython_http import SyncCPythonRuntime
 

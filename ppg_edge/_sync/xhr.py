@@ -44,6 +44,13 @@ NO_SESSIONS = (
 )
 
 
+def has_xhr() -> bool:
+    """Whether this host has XMLHttpRequest (a page or a web worker; not Node, not Workers)."""
+    import js  # type: ignore[import-not-found]
+
+    return hasattr(js, "XMLHttpRequest")
+
+
 def can_run_sync() -> bool:
     """Whether JSPI can suspend the Python stack right here."""
     from pyodide.ffi import can_run_sync as jspi_here  # type: ignore[import-not-found]
@@ -58,7 +65,7 @@ class XhrRuntime:
         self, method: str, url: str, headers: Headers, body: Body, body_size: int | None = None
     ) -> XhrResponse:
         """Send the whole request and wait for the whole answer."""
-        from js import XMLHttpRequest  # type: ignore[import-not-found]
+        from js import XMLHttpRequest
         from pyodide.ffi import JsException, to_js
 
         time_left()  # raises once the statement's deadline has passed

@@ -210,7 +210,7 @@ def check_sync_face(value: Any) -> None:
     if value["chromium"]:
         assert value["can_run_sync"] is True  # JSPI: Chromium >= 137, page and Worker
     if not value["can_run_sync"]:
-        assert value["error"]["type"] == "GenericError"
+        assert value["error"]["type"] == "NotSupportedError"
         assert "can_run_sync" in value["error"]["message"]
         return
     assert "error" not in value, value

@@ -81,6 +81,6 @@ def test_without_jspi_the_error_says_so(monkeypatch: pytest.MonkeyPatch) -> None
     async def never() -> None:
         raise AssertionError("must not run")
 
-    with pytest.raises(ppg_edge.GenericError, match="can_run_sync"):
+    with pytest.raises(ppg_edge.NotSupportedError, match="can_run_sync"):
         jspi_block(never())
     assert "Chromium >= 137" in NO_JSPI
