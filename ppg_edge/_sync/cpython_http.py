@@ -20,6 +20,7 @@ import contextlib
 import select
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Final, cast
@@ -206,17 +207,22 @@ class ConnectionPool:
         self._idle_timeout = idle_timeout
         self._idle: dict[Origin, list[HttpConnection]] = {}
         self._closed = False
+        self._lock = threading.Lock()
+        """Threads may share a client over HTTP: each takes its own connection."""
 
     def acquire(self, origin: Origin) -> HttpConnection:
         """An idle connection to `origin` that still looks alive, or a new one."""
-        idle = self._idle.get(origin, [])
-        while idle:
-            conn = idle.pop()
+        while (conn := self._take(origin)) is not None:
             if conn.usable(self._idle_timeout):
                 conn.reused = True
                 return conn
             conn.close()
         return self.connect(origin)
+
+    def _take(self, origin: Origin) -> HttpConnection | None:
+        with self._lock:
+            idle = self._idle.get(origin)
+            return idle.pop() if idle else None
 
     def connect(self, origin: Origin) -> HttpConnection:
         """A fresh connection, bypassing the pool."""
@@ -224,14 +230,15 @@ class ConnectionPool:
 
     def release(self, conn: HttpConnection) -> None:
         """Take back a connection whose exchange finished cleanly."""
-        idle = self._idle.setdefault(conn.origin, [])
-        if self._closed or len(idle) >= self._max_idle:
-            conn.close()
-            return
         conn.engine.start_next_cycle()
         conn.idle_since = time.monotonic()
         conn.bytes_received = 0
-        idle.append(conn)
+        with self._lock:
+            idle = self._idle.setdefault(conn.origin, [])
+            if not self._closed and len(idle) < self._max_idle:
+                idle.append(conn)
+                return
+        conn.close()
 
     def idle_count(self) -> int:
         """Idle connections kept (what a test of reuse looks at)."""
@@ -239,11 +246,12 @@ class ConnectionPool:
 
     def close(self) -> None:
         """Close every idle connection; busy ones close when their exchange ends."""
-        self._closed = True
-        for idle in self._idle.values():
-            for conn in idle:
-                conn.close()
-        self._idle.clear()
+        with self._lock:
+            self._closed = True
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
 
 
 class SyncHttpResponse:

@@ -1,7 +1,8 @@
 """The sync face's runtime: pick the blocking adapter for the host Python.
 
-CPython gets `SyncCPythonRuntime` (blocking sockets, stdlib `ssl`, h11), loaded
-on first use like the async runtimes.
+CPython gets `SyncCPythonRuntime` (blocking sockets, stdlib `ssl`, h11, wsproto);
+Pyodide and Cloudflare Workers get their async runtime behind `BridgedRuntime`,
+which blocks through JSPI (`pyodide.ffi.run_sync`). Loaded on first use.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import sys
 
 from ppg_edge._sync.transport import Runtime
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT
-from ppg_edge.core.errors import GenericError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 
 
@@ -21,9 +21,11 @@ def default_runtime(
 ) -> Runtime:
     """The blocking adapter for this Python, with the client's limits."""
     if sys.platform == "emscripten":
-        raise GenericError(
-            "the synchronous face has no runtime for Pyodide or Workers yet; use the async face"
-        )
+        from ppg_edge._sync.bridged import BridgedRuntime, jspi_block
+        from ppg_edge.runtime import default_runtime as host_runtime
+
+        host = host_runtime(connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes)
+        return BridgedRuntime(host, jspi_block)
     from ppg_edge._sync.cpython_http import SyncCPythonRuntime
 
     return SyncCPythonRuntime(connect_timeout=connect_timeout, max_frame_bytes=max_frame_bytes)

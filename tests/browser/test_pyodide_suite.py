@@ -205,6 +205,23 @@ def check_websocket_handshake_failure(value: Any) -> None:
     assert 0.4 < silent["elapsed_s"] < 7
 
 
+@check
+def check_sync_face(value: Any) -> None:
+    if value["chromium"]:
+        assert value["can_run_sync"] is True  # JSPI: Chromium >= 137, page and Worker
+    if not value["can_run_sync"]:
+        assert value["error"]["type"] == "GenericError"
+        assert "can_run_sync" in value["error"]["message"]
+        return
+    assert "error" not in value, value
+    assert value["rows"] == [{"n": 42}]
+    assert value["streamed"] == 500500
+    assert value["transaction"] == [{"two": 2}]
+    assert value["batch"] == [[{"three": 3}]]
+    assert value["timeout"]["error"]["type"] == "QueryTimeoutError"
+    assert 0.4 < value["timeout"]["s"] < 3
+
+
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 async def test_suite_has_a_check_for_every_case(environment: str, suite_reports: Any) -> None:
     report = await suite_reports.get(environment)

@@ -217,9 +217,7 @@ backend gateways
 
 
 @contextmanager
-def running_haproxy(
-    backends: list[int], tls_pem: Path | None = None
-) -> Iterator[LoadBalancer]:
+def running_haproxy(backends: list[int], tls_pem: Path | None = None) -> Iterator[LoadBalancer]:
     """HAProxy on a free port, balancing over the gateways listening on ``backends``."""
     program = _program("haproxy")
     folder = Path(tempfile.mkdtemp(prefix="ppg-edge-haproxy-"))

@@ -58,7 +58,10 @@ def test_bare_and_repeatable_flags() -> None:
     with pytest.raises(SystemExit):  # "0" leaves --embedded out, and nothing else names a source
         parse_config([], {"PPG_EDGE_GATEWAY_EMBEDDED": "0"})
     origins = {"PPG_EDGE_GATEWAY_ALLOW_ORIGIN": "https://a.example, https://b.example"}
-    assert parse_config(UPSTREAM, origins).allow_origins == ["https://a.example", "https://b.example"]
+    assert parse_config(UPSTREAM, origins).allow_origins == [
+        "https://a.example",
+        "https://b.example",
+    ]
     given = parse_config([*UPSTREAM, "--allow-origin", "https://c.example"], origins)
     assert given.allow_origins == ["https://c.example"]
 

@@ -30,7 +30,9 @@ HANG_BOUND = 20.0
 
 
 def through(balancer: LoadBalancer, gateway: Gateway) -> ppg_edge.Database:
-    url = f"postgres://{gateway.user}:{gateway.password}@127.0.0.1:{balancer.port}/{gateway.database}"
+    url = (
+        f"postgres://{gateway.user}:{gateway.password}@127.0.0.1:{balancer.port}/{gateway.database}"
+    )
     return ppg_edge.connect(url, endpoint=balancer.url)
 
 

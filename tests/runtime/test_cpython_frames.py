@@ -43,7 +43,9 @@ def feed(reader: FrameReader, data: bytes, cuts: list[int]) -> list[Item]:
     start = 0
     for cut in [*sorted(c % (len(data) + 1) for c in cuts), len(data)]:
         if cut > start:
-            items += reader.receive(data[start:cut])
+            got = reader.receive(data[start:cut])
+            assert reader.plain == all(isinstance(item, str | bytes) for item in got)
+            items += got
             start = cut
     return items
 

@@ -29,6 +29,7 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.runtime.base import WebSocketClosed, WebSocketRejected
 from ppg_edge.runtime.cpython import ConnectTimeoutError, CPythonRuntime, Limits
+from ppg_edge.runtime.cpython_websocket import FRAGMENT_SIZE
 
 ServeApp = Callable[..., Awaitable[str]]
 ServeRaw = Callable[..., Awaitable[int]]
@@ -130,6 +131,45 @@ async def test_large_binary_and_text_messages_round_trip(
     await ws.send(text)
     assert await ws.receive() == text
     await ws.close()
+
+
+async def test_send_many_is_one_write_and_receive_many_takes_every_queued_message(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/echo"), [WS_SUBPROTOCOL])
+    writes: list[int] = []
+    write = ws._writer.write  # type: ignore[attr-defined]
+    ws._writer.write = lambda data: (writes.append(len(data)), write(data))  # type: ignore[attr-defined]
+    sent = ["urn:one", '{"a": "é"}', b"\x00bin", "last"]
+    await ws.send_many(sent)
+    assert len(writes) == 1  # the whole statement in one transport write
+    await asyncio.sleep(0.3)  # every echo has arrived
+    assert await asyncio.wait_for(ws.receive_many(), 5) == sent  # all of them, in one call
+    big = "b" * (FRAGMENT_SIZE + 10)
+    writes.clear()
+    await ws.send_many(["before", big, "after"])
+    assert len(writes) == 4  # "before"; the big one's two fragments; "after"
+    got: list[object] = []
+    while len(got) < 3:
+        got += await asyncio.wait_for(ws.receive_many(), 10)
+    assert got == ["before", big, "after"]
+    await ws.close()
+    with pytest.raises(WebSocketClosed):
+        await ws.receive_many()
+
+
+async def test_receive_many_returns_what_came_before_the_close_then_raises(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/policy"), [WS_SUBPROTOCOL])
+    await ws.send("auth")
+    await asyncio.sleep(0.3)  # "first" and the close frame have both arrived
+    assert await asyncio.wait_for(ws.receive_many(), 5) == ["first"]
+    with pytest.raises(WebSocketClosed) as info:
+        await asyncio.wait_for(ws.receive_many(), 5)
+    assert info.value.code == CLOSE_POLICY_VIOLATION
 
 
 async def test_server_close_1008_with_reason_after_a_message(

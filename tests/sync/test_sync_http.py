@@ -171,6 +171,26 @@ def test_small_statements_do_not_wait_for_delayed_acks(db: ppg_edge.SyncDatabase
     assert time.perf_counter() - start < 1.5
 
 
+def test_threads_may_share_a_database_over_http(db: ppg_edge.SyncDatabase) -> None:
+    """Each statement takes a pooled connection of its own; the pool is locked."""
+    failures: list[BaseException] = []
+
+    def work(base: int) -> None:
+        try:
+            for n in range(base, base + 25):
+                assert db.query("SELECT $1::int AS n", n).collect() == [{"n": n}]
+        except BaseException as exc:
+            failures.append(exc)
+
+    workers = [threading.Thread(target=work, args=(100 * i,)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert not failures, failures
+    assert 1 <= _pool(db).idle_count() <= 4
+
+
 def test_streaming_runs_in_constant_memory(db: ppg_edge.SyncDatabase) -> None:
     sql = "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 300000) g"
     tracemalloc.start()
@@ -225,6 +245,21 @@ def test_break_releases_the_connection_and_the_server(
     _until_gone(direct, marker)
     assert db.query("SELECT 3 AS n").collect() == [{"n": 3}]
     assert _pool(db).idle_count() == 1
+
+
+def test_a_plain_break_releases_the_server_too(
+    db: ppg_edge.SyncDatabase, direct: psycopg.Connection[Any]
+) -> None:
+    """No `with`: on CPython the loop's iterator is freed at the break, and with it the
+    response (refcounting closes the generators at once)."""
+    marker = f"sync_plain_break_{uuid.uuid4().hex}"
+    for row in db.query(
+        f"SELECT g, pg_sleep(0.01) /* {marker} */ FROM generate_series(1, 100000) g"
+    ):
+        assert row["g"] == 1
+        break
+    _until_gone(direct, marker)
+    assert db.query("SELECT 5 AS n").collect() == [{"n": 5}]
 
 
 def _raises_timeout_quickly(call: Any, limit: float = 3.0) -> QueryTimeoutError:

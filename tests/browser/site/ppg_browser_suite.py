@@ -554,6 +554,34 @@ async def websocket_handshake_failure(ctx: Context) -> Any:
     return seen
 
 
+@case
+async def sync_face(ctx: Context) -> Any:
+    """connect_sync: blocking calls through JSPI's run_sync where the host can suspend
+    (Chromium >= 137), a clear GenericError where it cannot (Node 20)."""
+    import js
+    from pyodide.ffi import can_run_sync
+
+    navigator = getattr(js.globalThis, "navigator", None)
+    agent = str(getattr(navigator, "userAgent", "")) if navigator is not None else ""
+    seen: dict[str, Any] = {"chromium": "Chrome/" in agent, "can_run_sync": can_run_sync()}
+    try:
+        with ppg_edge.connect_sync(ctx.connection_string, endpoint=ctx.endpoint) as db:
+            seen["rows"] = db.query("SELECT $1::int + 1 AS n", 41).collect()
+            numbers = db.query("SELECT g FROM generate_series(1, 1000) g")
+            seen["streamed"] = sum(row["g"] for row in numbers)
+            with db.transaction() as tx:
+                seen["transaction"] = tx.query("SELECT 2 AS two").collect()
+            seen["batch"] = db.batch(ppg_edge.Query("SELECT 3 AS three"))
+            started = time.perf_counter()
+            try:
+                db.exec("SELECT pg_sleep(5)", timeout=0.5)
+            except ppg_edge.QueryTimeoutError as exc:
+                seen["timeout"] = {"error": error_info(exc), "s": time.perf_counter() - started}
+    except ppg_edge.GenericError as exc:
+        seen["error"] = error_info(exc)
+    return seen
+
+
 async def first_query(config_json: str) -> str:
     """The first thing a page does after importing ppg_edge; timed by the harness."""
     ctx = Context(json.loads(config_json))
