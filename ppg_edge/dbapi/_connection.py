@@ -124,7 +124,7 @@ class Connection:
         self._closed = True
         for cursor in list(self._cursors):
             with contextlib.suppress(errors.Error):
-                cursor.close()
+                cursor._discard()
         self._transaction = None
         self._drop_session()
         self.client.close()

@@ -8,13 +8,14 @@ psycopg's server-side cursors do, with no DECLARE.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ppg_edge.core.errors import InterfaceError, ProgrammingError
+from ppg_edge.core.errors import Error, InterfaceError, ProgrammingError
 from ppg_edge.dbapi._placeholders import Converted, convert, returns_rows
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ class ColumnDescription(NamedTuple):
 class _Stream:
     """The rows of one answer, pulled from its stream a batch at a time."""
 
-    def __init__(self, result: SyncQueryResult) -> None:
+    def __init__(self, result: SyncQueryResult, *, drain: bool) -> None:
         self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
         self._batches = result.rows.batches()
@@ -54,6 +55,7 @@ class _Stream:
         self.done = False
         self._error: BaseException | None = None
         self._closed = False
+        self._drain = drain
 
     def take(self, limit: int | None) -> list[tuple[Any, ...]]:
         """Up to `limit` rows (all the rest for None), reading only as far as needed."""
@@ -92,8 +94,17 @@ class _Stream:
         """Whether every row of the answer arrived (an error or a close is not complete)."""
         return self.done and self._error is None and not self._closed
 
-    def close(self) -> None:
-        """Stop reading: close the HTTP response, or abandon the session's answer."""
+    def close(self, *, drain: bool = True) -> None:
+        """Stop reading: close the HTTP response, or abandon the session's answer.
+
+        Inside a transaction (`drain`) the rest is read and discarded instead: the
+        server would cancel an abandoned statement, and a cancelled statement aborts
+        the transaction around it.
+        """
+        if drain and self._drain and not self.done:
+            with contextlib.suppress(Error):
+                for _batch in self._batches:
+                    pass
         self._closed = True
         self.done = True
         self._buffer.clear()
@@ -161,7 +172,7 @@ class Cursor:
         if returns_rows(sql):
             result = self.connection._query(sql, values)
             if result.columns:
-                self._stream = _Stream(result)
+                self._stream = _Stream(result, drain=not self.connection.autocommit)
             else:  # a statement with no row set (e.g. a CTE that only writes)
                 result.rows.close()
         else:
@@ -229,10 +240,15 @@ class Cursor:
         self._end_stream()
         self._rowcount = -1
 
-    def _end_stream(self) -> None:
+    def _end_stream(self, *, drain: bool = True) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close()
+            stream.close(drain=drain)
+
+    def _discard(self) -> None:
+        """Close without reading the rest: the connection is closing its session."""
+        self._end_stream(drain=False)
+        self._closed = True
 
     def _rows_source(self) -> _Stream:
         if self._closed:

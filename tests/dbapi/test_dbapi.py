@@ -371,3 +371,24 @@ def test_a_large_executemany_neither_deadlocks_nor_loses_a_row(
     finally:
         conn.close()
     assert _count(direct, table) == 50_000
+
+
+def test_ending_a_result_early_keeps_the_transaction(
+    conn: dbapi.Connection, make_table: TableFactory, direct: psycopg.Connection[Any]
+) -> None:
+    """Cancelling the statement would abort the transaction: its rest is read instead."""
+    table = make_table("n int")
+    cur = conn.cursor()
+    cur.execute(f"INSERT INTO {table} VALUES (1)")
+    for _ in range(3):  # each left while the server still produces its rows
+        cur.execute("SELECT g FROM generate_series(1, 300000) g")
+        assert cur.fetchmany(2) == [(1,), (2,)]
+    cur.execute(f"INSERT INTO {table} VALUES (2)")  # not InFailedSqlTransaction
+    other = conn.cursor()
+    other.execute("SELECT g FROM generate_series(1, 200) g WHERE pg_sleep(0.005) IS NOT NULL")
+    assert other.fetchone() == (1,)
+    other.close()
+    cur.execute(f"SELECT count(*) FROM {table}")
+    assert cur.fetchone() == (2,)
+    conn.commit()
+    assert _count(direct, table) == 2
