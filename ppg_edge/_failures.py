@@ -24,23 +24,23 @@ TRANSPORT_ERRORS = (OSError, ValueError)
 def transport_failure(
     exc: BaseException, what: str, *, session: bool = False
 ) -> ValidationError | ConnectionFailedError:
-    """The error for `what` ("the request to https://host", ...) failing with `exc`.
+    """The error for `what` ("the request to https://host failed", ...) raised by `exc`.
 
-    A ValueError is the runtime refusing our own input (a URL, a header) before
-    sending it: a ValidationError. Anything else is the connection failing, a
-    refused TLS certificate too (ssl's verification error is also a ValueError).
+    An OSError (ssl's errors included, though a certificate error is also a
+    ValueError) is the connection failing. A plain ValueError is the runtime
+    refusing our own input (a URL, a header) before sending it: a ValidationError.
     Callers let the driver's own errors (a timeout is also an OSError) pass first.
     """
     if isinstance(exc, ValueError) and not isinstance(exc, OSError):
-        return ValidationError(f"{what} is invalid: {exc}")
+        return ValidationError(f"{what}: {exc}")
     if session:
         return session_failure(exc, what)
-    return ConnectionFailedError(f"{what} failed: {exc}")
+    return ConnectionFailedError(f"{what}: {exc}")
 
 
 def session_failure(exc: BaseException, what: str) -> WebSocketError:
     """A session's socket failing while opening, reading, sending or authenticating."""
-    return WebSocketError(f"{what} failed: {exc}")
+    return WebSocketError(f"{what}: {exc}")
 
 
 def cut_short(exc: BaseException) -> ProtocolError:

@@ -173,7 +173,7 @@ class Client(AsyncClosing):
         except GenericError:
             raise
         except TRANSPORT_ERRORS as exc:
-            raise transport_failure(exc, f"the request to {connection.endpoint}") from exc
+            raise transport_failure(exc, f"the request to {connection.endpoint} failed") from exc
         if not 200 <= response.status < 300:
             raise await _http_error(response, deadline)
         return _http_frames(response, deadline, kind, self.config.max_frame_bytes)

@@ -248,7 +248,7 @@ class Session(AsyncClosing):
         except WebSocketClosed as closed:
             machine.closed(closed.code, closed.reason)
         except Exception as exc:
-            machine.fail(session_failure(exc, "the session's WebSocket"))
+            machine.fail(session_failure(exc, "the session's WebSocket failed"))
         else:
             code = machine.receive_many(messages)
             if code is not None:
@@ -314,7 +314,7 @@ class Session(AsyncClosing):
             machine.closed(closed.code, closed.reason)
             self._wake_answered()
         except Exception as exc:
-            machine.fail(session_failure(exc, "sending on the session"))
+            machine.fail(session_failure(exc, "sending on the session failed"))
             self._wake_answered()
             with contextlib.suppress(Exception):
                 await self._socket.close(CLOSE_PROTOCOL_ERROR, "send failed")
@@ -363,7 +363,7 @@ async def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:
     except GenericError:
         raise
     except TRANSPORT_ERRORS as exc:
-        what = f"opening a session at {connection.endpoint}"
+        what = f"cannot open a session at {connection.endpoint}"
         raise transport_failure(exc, what, session=True) from exc
     try:
         await _authenticate(socket, connection)
@@ -384,7 +384,7 @@ async def _authenticate(socket: WebSocket, connection: ConnectionInfo) -> None:
     except WebSocketClosed as closed:
         raise _closed_error("the session closed at authentication", closed) from None
     except OSError as exc:
-        raise session_failure(exc, "authenticating the session") from exc
+        raise session_failure(exc, "the session failed at authentication") from exc
 
 
 def _offer(connection: ConnectionInfo) -> list[str]:

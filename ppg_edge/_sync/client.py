@@ -153,7 +153,7 @@ class SyncClient(SyncClosing):
         except GenericError:
             raise
         except TRANSPORT_ERRORS as exc:
-            raise transport_failure(exc, f"the request to {connection.endpoint}") from exc
+            raise transport_failure(exc, f"the request to {connection.endpoint} failed") from exc
         if not 200 <= response.status < 300:
             raise _http_error(response, deadline)
         return _http_frames(response, deadline, kind, self.config.max_frame_bytes)

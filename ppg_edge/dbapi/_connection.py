@@ -5,7 +5,7 @@ own transaction). Off (PEP 249's default), the first statement opens a WebSocket
 session (kept for the connection's life) with BEGIN pipelined in front of it, so
 starting a transaction costs no extra round trip; `commit()` / `rollback()` end
 it and the next statement begins the next one. `executemany` always pipelines
-its statements on the session: one round trip for all of them.
+its statements on the session: one round trip per PIPELINE_WINDOW statements.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ class Connection:
         self._closed = True
         for cursor in list(self._cursors):
             with contextlib.suppress(errors.Error):
-                cursor.close()
+                cursor._discard()
         self._transaction = None
         self._drop_session()
         self.client.close()
@@ -173,7 +173,11 @@ class Connection:
         statements = [(sql, values) for values in batches]
         if self._autocommit:
             session = self._open_session()
-            counts = _pipeline(session, [("BEGIN", ()), *statements, ("COMMIT", ())])
+            try:
+                counts = _pipeline(session, [("BEGIN", ()), *statements, ("COMMIT", ())])
+            except BaseException:
+                self._drop_session()  # a later window's COMMIT was never sent: roll back
+                raise
             return counts[1:-1]
         return _pipeline(self._in_transaction().session, statements)
 
@@ -207,23 +211,37 @@ class Connection:
                 session.close()
 
 
-def _pipeline(session: SyncSession, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
-    """Send every statement before reading any answer, then read the counts in order.
+PIPELINE_WINDOW = 500
+"""Statements in flight at once in `executemany`: each window is one round trip.
 
-    On the first error the answers still unread are abandoned (inside a transaction
-    PostgreSQL fails them anyway, and an abandoned COMMIT after a failure rolls back).
+The synchronous session writes a window whole before it reads answers, so the
+answers to a window must fit in the socket buffers and the server's output
+buffer meanwhile, or both sides wait on each other (measured: 50,000 at once
+hung; 500 execs answer in well under 200 KB). 5,000 rows are 10 round trips.
+"""
+
+
+def _pipeline(session: SyncSession, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[int]:
+    """Send statements a window at a time, each window before reading any of its answers.
+
+    On the first error the answers still unread are abandoned and no later window
+    is sent (inside a transaction PostgreSQL would fail them anyway).
     """
     __tracebackhide__ = True
     deadline = session.deadline(None)
-    pending: list[PendingStatement] = [
-        session.submit(session.prepare(EXEC_KIND, sql, values)) for sql, values in statements
-    ]
     counts: list[int] = []
-    try:
-        for statement in pending:
-            counts.append(session.exec_result(statement, deadline))
-    except BaseException:
-        for statement in pending[len(counts) + 1 :]:
-            session.abandon(statement)
-        raise
+    for start in range(0, len(statements), PIPELINE_WINDOW):
+        window = statements[start : start + PIPELINE_WINDOW]
+        pending: list[PendingStatement] = [
+            session.submit(session.prepare(EXEC_KIND, sql, values)) for sql, values in window
+        ]
+        done = 0
+        try:
+            for statement in pending:
+                counts.append(session.exec_result(statement, deadline))
+                done += 1
+        except BaseException:
+            for statement in pending[done + 1 :]:
+                session.abandon(statement)
+            raise
     return counts

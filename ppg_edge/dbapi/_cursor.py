@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -46,10 +46,7 @@ class ColumnDescription(NamedTuple):
 class _Stream:
     """The rows of one answer, pulled from its stream a batch at a time."""
 
-    def __init__(
-        self, result: SyncQueryResult, *, drain_on_close: Callable[[], bool] = bool
-    ) -> None:
-        self._drain_on_close = drain_on_close
+    def __init__(self, result: SyncQueryResult, *, drain: bool) -> None:
         self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
         self._batches = result.rows.batches()
@@ -58,6 +55,7 @@ class _Stream:
         self.done = False
         self._error: BaseException | None = None
         self._closed = False
+        self._drain = drain
 
     def take(self, limit: int | None) -> list[tuple[Any, ...]]:
         """Up to `limit` rows (all the rest for None), reading only as far as needed."""
@@ -96,17 +94,16 @@ class _Stream:
         """Whether every row of the answer arrived (an error or a close is not complete)."""
         return self.done and self._error is None and not self._closed
 
-    def close(self) -> None:
+    def close(self, *, drain: bool = True) -> None:
         """Stop reading: close the HTTP response, or abandon the session's answer.
 
-        While its transaction goes on, the rest of the answer is read and dropped
-        instead: abandoning it cancels the statement, which aborts the transaction
-        (SQLAlchemy's `first()` and `scalar()` close a result after one row). A
-        connection closing or rolling back has no use for the rest.
+        Inside a transaction (`drain`) the rest is read and discarded instead: the
+        server would cancel an abandoned statement, and a cancelled statement aborts
+        the transaction around it.
         """
-        if not self.done and self._error is None and self._drain_on_close():
+        if drain and self._drain and not self.done:
             with contextlib.suppress(Error):
-                for _ in self._batches:
+                for _batch in self._batches:
                     pass
         self._closed = True
         self.done = True
@@ -175,15 +172,11 @@ class Cursor:
         if returns_rows(sql):
             result = self.connection._query(sql, values)
             if result.columns:
-                self._stream = _Stream(result, drain_on_close=self._transaction_goes_on)
+                self._stream = _Stream(result, drain=not self.connection.autocommit)
             else:  # a statement with no row set (e.g. a CTE that only writes)
                 result.rows.close()
         else:
             self._rowcount = self.connection._exec(sql, values)
-
-    def _transaction_goes_on(self) -> bool:
-        connection = self.connection
-        return not connection.closed and connection.in_transaction
 
     def executemany(self, operation: str, seq_of_parameters: Sequence[Params]) -> Cursor:
         """Run one statement per parameter set, all pipelined in one round trip.
@@ -247,10 +240,15 @@ class Cursor:
         self._end_stream()
         self._rowcount = -1
 
-    def _end_stream(self) -> None:
+    def _end_stream(self, *, drain: bool = True) -> None:
         stream, self._stream = self._stream, None
         if stream is not None:
-            stream.close()
+            stream.close(drain=drain)
+
+    def _discard(self) -> None:
+        """Close without reading the rest: the connection is closing its session."""
+        self._end_stream(drain=False)
+        self._closed = True
 
     def _rows_source(self) -> _Stream:
         if self._closed:

@@ -350,3 +350,45 @@ def test_rollback_with_a_result_streaming_rolls_back_at_once(
     assert _count(direct, table) == 0
     cur.execute("SELECT 'next'")  # a new session, a new transaction
     assert cur.fetchall() == [("next",)]
+
+
+@pytest.mark.parametrize("autocommit", [False, True])
+def test_a_large_executemany_neither_deadlocks_nor_loses_a_row(
+    gateway: Any, make_table: TableFactory, direct: psycopg.Connection[Any], autocommit: bool
+) -> None:
+    """50,000 statements at once used to hang: both sides writing, neither reading."""
+    table = make_table("n int, s text")
+    conn = dbapi.connect(gateway.connection_string, endpoint=gateway.url, autocommit=autocommit)
+    try:
+        cur = conn.cursor()
+        start = time.perf_counter()
+        cur.executemany(
+            f"INSERT INTO {table} VALUES (%s, %s)", [(n, "x" * 50) for n in range(50000)]
+        )
+        assert time.perf_counter() - start < 60
+        assert cur.rowcount == 50_000
+        conn.commit()
+    finally:
+        conn.close()
+    assert _count(direct, table) == 50_000
+
+
+def test_ending_a_result_early_keeps_the_transaction(
+    conn: dbapi.Connection, make_table: TableFactory, direct: psycopg.Connection[Any]
+) -> None:
+    """Cancelling the statement would abort the transaction: its rest is read instead."""
+    table = make_table("n int")
+    cur = conn.cursor()
+    cur.execute(f"INSERT INTO {table} VALUES (1)")
+    for _ in range(3):  # each left while the server still produces its rows
+        cur.execute("SELECT g FROM generate_series(1, 300000) g")
+        assert cur.fetchmany(2) == [(1,), (2,)]
+    cur.execute(f"INSERT INTO {table} VALUES (2)")  # not InFailedSqlTransaction
+    other = conn.cursor()
+    other.execute("SELECT g FROM generate_series(1, 200) g WHERE pg_sleep(0.005) IS NOT NULL")
+    assert other.fetchone() == (1,)
+    other.close()
+    cur.execute(f"SELECT count(*) FROM {table}")
+    assert cur.fetchone() == (2,)
+    conn.commit()
+    assert _count(direct, table) == 2

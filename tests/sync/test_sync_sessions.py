@@ -213,7 +213,7 @@ def test_session_to_a_gateway_that_is_down(gateway: Any) -> None:
     probe.close()
     url = f"http://127.0.0.1:{port}"
     with ppg_edge.connect_sync(gateway.connection_string, endpoint=url) as db:
-        refused = r"opening a session at \S+ failed"
+        refused = "cannot open a session"
         with pytest.raises(WebSocketError, match=refused):
             db.batch(Query("SELECT 1"))
         with pytest.raises(WebSocketError, match=refused), db.transaction():

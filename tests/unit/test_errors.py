@@ -197,3 +197,20 @@ def test_the_documented_names_finder_finds_names() -> None:
     """So the test above cannot pass by finding nothing."""
     found = documented_names("`array_parser(parse)` and `Row.values`, `TEXT`, ppg_edge.Query")
     assert found == {"array_parser", "Row", "TEXT", "Query"}
+
+
+def test_transport_exceptions_are_translated_in_one_place() -> None:
+    import ssl
+
+    from ppg_edge._failures import transport_failure
+
+    refused = transport_failure(ConnectionRefusedError(111, "refused"), "the request failed")
+    assert type(refused) is errors.ConnectionFailedError and "refused" in str(refused)
+    # a certificate error is also a ValueError: it is still the connection failing
+    untrusted = transport_failure(ssl.SSLCertVerificationError("bad cert"), "x failed")
+    assert type(untrusted) is errors.ConnectionFailedError
+    session = transport_failure(OSError("reset"), "cannot open a session", session=True)
+    assert type(session) is errors.WebSocketError
+    assert str(session) == "cannot open a session: reset"
+    invalid = transport_failure(ValueError("invalid port in URL"), "the request failed")
+    assert type(invalid) is errors.ValidationError
