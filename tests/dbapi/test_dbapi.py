@@ -350,3 +350,17 @@ def test_rollback_with_a_result_streaming_rolls_back_at_once(
     assert _count(direct, table) == 0
     cur.execute("SELECT 'next'")  # a new session, a new transaction
     assert cur.fetchall() == [("next",)]
+
+
+@pytest.mark.parametrize("mode", ["conn", "auto"])
+def test_cursor_rows_are_built_as_tuples_by_the_result_itself(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
+    """The cursor reads tuples that the result's generated function built (`tuple_row`),
+    in a transaction and in autocommit mode, rather than converting `Row`s afterwards."""
+    connection: ppg_edge.dbapi.Connection = request.getfixturevalue(mode)
+    result = connection._query("SELECT 1 AS a, 'x' AS b", ())
+    assert result.rows.collect() == [(1, "x")]
+    cursor = connection.cursor()
+    cursor.execute("SELECT g, g::text FROM generate_series(1, 3) g")
+    assert cursor.fetchall() == [(1, "1"), (2, "2"), (3, "3")]
