@@ -4,14 +4,15 @@ A frame source yields a statement's Description and DataRow frames (or, over
 HTTP, whole `RowRun`s) in batches (whatever one network read completed), raises
 the DatabaseError of an error frame at its place, and ends at the complete
 frame. Rows are built a batch at a time by the result's generated function
-(`TypeRegistry.batch_builder`), as `Row`s or, for the high-level API, straight
-into dicts. `Deadline` bounds every wait for the server by one statement-wide
-timeout.
+(`TypeRegistry.batch_builder`), in the shape the result's row factory gives
+(`ppg_edge.rows`: `Row`s for the low level, dicts for the high level, tuples for
+the DB-API, a class): one path whatever the shape. `Deadline` bounds every
+wait for the server by one statement-wide timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ppg_edge.concurrency import Deadline
@@ -20,8 +21,9 @@ from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
-from ppg_edge.core.types.batches import BatchBuilder
-from ppg_edge.results import CollectableIterator, QueryResult, Row
+from ppg_edge.core.types.batches import BatchBuilder, RowShape
+from ppg_edge.results import CollectableIterator, QueryResult
+from ppg_edge.rows import RowFactory, shape_of, values_row
 
 __all__ = [
     "Deadline",
@@ -46,7 +48,9 @@ def statement_deadline(timeout: float | None, inherited: float | None) -> Deadli
     return Deadline(effective_timeout(timeout, inherited))
 
 
-async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResult:
+async def start_query(
+    frames: FrameBatches, registry: TypeRegistry, row_factory: RowFactory = values_row
+) -> QueryResult:
     """Wait for the row description (or the end), then stream the rows lazily."""
     __tracebackhide__ = True
     first: Sequence[Frame | RowRun] = []
@@ -66,34 +70,44 @@ async def start_query(frames: FrameBatches, registry: TypeRegistry) -> QueryResu
             await _close(frames)
             raise ProtocolError("rows arrived before the row description")
         columns = list(head.columns)
-    maker = RowMaker(registry, columns)
+    try:
+        maker = RowMaker(registry, columns, row_factory)
+    except BaseException:
+        await _close(frames)
+        raise
     rows = _rows(first[1:], frames, maker)
-    return QueryResult(columns, CollectableIterator(rows), maker.as_dicts)
+    return QueryResult(columns, CollectableIterator(rows), maker.use)
 
 
 class RowMaker:
-    """Builds a result's rows, a batch at a time: `Row`s, or dicts once `as_dicts()`.
+    """Builds a result's rows, a batch at a time, in its row factory's shape.
 
     A `RowRun` goes through the result's generated flat function, a session's
-    checked `DataRow`s through its batch function; if a parser fails, the rows
-    are checked and parsed again one by one, for the exact error.
+    checked `DataRow`s through its batch function; if either fails, the rows
+    are checked, parsed and built again one by one, for the exact error.
     """
 
-    def __init__(self, registry: TypeRegistry, columns: Sequence[Column]) -> None:
+    def __init__(
+        self,
+        registry: TypeRegistry,
+        columns: Sequence[Column],
+        row_factory: RowFactory = values_row,
+    ) -> None:
         self._registry = registry
         self._columns = tuple(columns)
         self._oids = [column.oid for column in columns]
-        self._names: list[str] | None = None
+        self._shape: RowShape = shape_of(row_factory, self._columns)
         self._parse = registry.row_parser(self._oids)
         self._build: BatchBuilder | None = None
         self._flat: BatchBuilder | None = None
         self._built = False
 
-    def as_dicts(self) -> bool:
-        """Build dicts keyed by column name instead; False once rows were built."""
+    def use(self, row_factory: RowFactory) -> bool:
+        """Build the rows with another factory instead; False once rows were built."""
         if self._built:
             return False
-        self._names = [column.name for column in self._columns]
+        self._shape = shape_of(row_factory, self._columns)
+        self._build = self._flat = None
         return True
 
     def rows(self, items: Sequence[Frame | RowRun]) -> list[Any]:
@@ -104,7 +118,7 @@ class RowMaker:
         if all(type(item) is DataRow for item in items):  # a session's batch: checked rows
             build = self._build
             if build is None:
-                build = self._build = self._registry.batch_builder(*self._shape())
+                build = self._build = self._registry.batch_builder(self._oids, self._shape)
             try:
                 return build([item.values for item in items])  # type: ignore[union-attr]
             except Exception:  # a parser failed: the careful path, for its exact error
@@ -121,21 +135,14 @@ class RowMaker:
         """A run's rows through the flat function, else line by line for the exact error."""
         build = self._flat
         if build is None:
-            build = self._flat = self._registry.flat_builder(*self._shape())
+            build = self._flat = self._registry.flat_builder(self._oids, self._shape)
         try:
             return build(run.values)
         except Exception:  # a parser failed: the careful path, for its exact error
             return [self._one(row.values) for row in run.frames(self._columns)]
 
-    def _shape(self) -> tuple[list[int], list[str] | None, Callable[[list[Any]], Any] | None]:
-        """What a generated function is built for: OIDs, dict keys or the `Row` wrapper."""
-        return self._oids, self._names, None if self._names is not None else Row
-
     def _one(self, values: list[str | None]) -> Any:
-        parsed = self._parse(values)
-        if self._names is None:
-            return Row(parsed)
-        return dict(zip(self._names, parsed, strict=True))
+        return self._shape.make(self._parse(values))
 
 
 async def _rows(

@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from ppg_edge.concurrency import Deadline
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.session import Session
-from ppg_edge.statements import Exec, Query, Statement, _collect_dicts
+from ppg_edge.statements import Exec, Query, Statement, _collect
 
 if TYPE_CHECKING:
     from ppg_edge.client import Client
 
 
 async def _batch_on(
-    session: Session, statements: Sequence[Statement], deadline: Deadline
+    session: Session, statements: Sequence[Statement], deadline: Deadline, row_factory: RowFactory
 ) -> list[Any]:
     """Send BEGIN, the statements and COMMIT in one burst, then read the answers in order.
 
@@ -32,7 +33,8 @@ async def _batch_on(
     results: list[Any] = []
     for statement, answer in zip(statements, pending[1:-1], strict=True):
         if statement.kind == QUERY_KIND:
-            results.append(await _collect_dicts(await session.query_result(answer, deadline)))
+            rows = await session.query_result(answer, deadline, row_factory)
+            results.append(await _collect(rows))
         else:
             results.append(await session.exec_result(answer, deadline))
     await session.exec_result(pending[-1], deadline)
@@ -42,23 +44,36 @@ async def _batch_on(
 class BatchBuilder:
     """`db.batch().query(...).exec(...).run()`: collects statements, then runs them at once."""
 
-    def __init__(self, client: Client, statements: Sequence[Statement] = ()) -> None:
+    def __init__(
+        self,
+        client: Client,
+        statements: Sequence[Statement] = (),
+        row_factory: RowFactory = dict_row,
+    ) -> None:
         self._client = client
+        self._row_factory = row_factory
         self._statements = tuple(statements)
 
     def query(self, sql: Any, *params: Any) -> BatchBuilder:
-        return BatchBuilder(self._client, (*self._statements, Query(sql, *params)))
+        return BatchBuilder(
+            self._client, (*self._statements, Query(sql, *params)), self._row_factory
+        )
 
     def exec(self, sql: Any, *params: Any) -> BatchBuilder:
-        return BatchBuilder(self._client, (*self._statements, Exec(sql, *params)))
+        return BatchBuilder(
+            self._client, (*self._statements, Exec(sql, *params)), self._row_factory
+        )
 
     async def run(self, *, timeout: float | None = None) -> list[Any]:
         __tracebackhide__ = True
-        return await run_batch(self._client, self._statements, timeout)
+        return await run_batch(self._client, self._statements, timeout, self._row_factory)
 
 
 async def run_batch(
-    client: Client, statements: Sequence[Statement], timeout: float | None
+    client: Client,
+    statements: Sequence[Statement],
+    timeout: float | None,
+    row_factory: RowFactory = dict_row,
 ) -> list[Any]:
     """Run the statements atomically on a session of their own, closed afterwards."""
     __tracebackhide__ = True
@@ -66,7 +81,7 @@ async def run_batch(
         return []
     session = await client.new_session()
     try:
-        results = await _batch_on(session, statements, session.deadline(timeout))
+        results = await _batch_on(session, statements, session.deadline(timeout), row_factory)
     except BaseException:
         await session.close()
         raise

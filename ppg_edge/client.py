@@ -29,6 +29,7 @@ from ppg_edge.core.types import (
 )
 from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.results import QueryResult
+from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
 from ppg_edge.session import Session
 
@@ -67,8 +68,12 @@ def client(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
+    row_factory: RowFactory = values_row,
 ) -> Client:
-    """A low-level client from a ClientConfig, or from a connection string with the defaults."""
+    """A low-level client from a ClientConfig, or from a connection string with the defaults.
+
+    `row_factory` shapes `query()`'s rows (`ppg_edge.rows`); `Row`s by default.
+    """
     if isinstance(config, str):
         config = default_client_config(
             config,
@@ -88,16 +93,24 @@ def client(
         or max_frame_bytes != MAX_RESULT_FRAME_BYTES
     ):
         raise ValidationError("with a ClientConfig, pass every option in the ClientConfig")
-    return Client(config, runtime=runtime)
+    return Client(config, runtime=runtime, row_factory=row_factory)
 
 
 class Client(AsyncClosing):
     """Runs statements over HTTP and opens WebSocket sessions."""
 
-    def __init__(self, config: ClientConfig, *, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        runtime: Runtime | None = None,
+        row_factory: RowFactory = values_row,
+    ) -> None:
         if not isinstance(config, ClientConfig):
             raise ValidationError("client() needs a ClientConfig or a connection string")
         self.config = config
+        self.row_factory = check_factory(row_factory)
+        """How `query()` builds rows unless a statement says otherwise."""
         self.registry = TypeRegistry(config.parsers, config.serializers)
         self._runtime = runtime
         self._owns_runtime = runtime is None
@@ -122,12 +135,19 @@ class Client(AsyncClosing):
         """A statement's deadline: its own timeout, else the client-wide one."""
         return statement_deadline(timeout, self.config.timeout)
 
-    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+    async def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> QueryResult:
         """Run a query; return once its columns are known, with its rows still streaming."""
         __tracebackhide__ = True
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
         deadline = self.deadline(timeout)
         frames = await self._statement(QUERY_KIND, sql, params, deadline)
-        return await start_query(frames, self.registry)
+        return await start_query(frames, self.registry, factory)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Run a statement and return the number of rows it affected."""
@@ -145,13 +165,15 @@ class Client(AsyncClosing):
         """Open a WebSocket session; its parsers and serializers go over the client's."""
         __tracebackhide__ = True
         registry = self.registry.layered(parsers or (), serializers or ())
-        return await Session.open(
+        session = await Session.open(
             self.runtime,
             self.config.connection,
             registry,
             effective_timeout(timeout, self.config.timeout),
             self.config.connect_timeout,
         )
+        session.row_factory = self.row_factory
+        return session
 
     async def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline

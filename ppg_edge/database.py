@@ -18,6 +18,7 @@ from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.core.types import ValueParser, ValueSerializer
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.runtime.base import Runtime
 from ppg_edge.statements import Exec, Query, Statement, Statements
 from ppg_edge.transaction import Transaction, TransactionContext, TransactionOptions
@@ -28,8 +29,8 @@ T = TypeVar("T")
 class Database(Statements, AsyncClosing):
     """The high-level client returned by `connect()`."""
 
-    def __init__(self, client: Client) -> None:
-        super().__init__(client)
+    def __init__(self, client: Client, row_factory: RowFactory = dict_row) -> None:
+        super().__init__(client, row_factory)
         self.client = client
 
     def __repr__(self) -> str:
@@ -70,14 +71,14 @@ class Database(Statements, AsyncClosing):
         """
         options = TransactionOptions(isolation, read_only, deferrable)
         if callback is None:
-            return TransactionContext(self.client, options)
+            return TransactionContext(self.client, options, self.row_factory)
         return self._run_transaction(callback, options)
 
     async def _run_transaction(
         self, callback: Callable[[Transaction], Awaitable[T]], options: TransactionOptions
     ) -> T:
         __tracebackhide__ = True
-        async with TransactionContext(self.client, options) as tx:
+        async with TransactionContext(self.client, options, self.row_factory) as tx:
             return await callback(tx)
 
     @overload
@@ -93,11 +94,11 @@ class Database(Statements, AsyncClosing):
     ) -> BatchBuilder | Coroutine[Any, Any, list[Any]]:
         """Run statements atomically in one round trip, or start a fluent builder."""
         if not statements:
-            return BatchBuilder(self.client)
+            return BatchBuilder(self.client, (), self.row_factory)
         for statement in statements:
             if not isinstance(statement, Statement):
                 raise ValidationError("batch() takes Query(...) and Exec(...) statements")
-        return run_batch(self.client, statements, timeout)
+        return run_batch(self.client, statements, timeout, self.row_factory)
 
     async def aclose(self) -> None:
         """Release the client's pooled connections."""
@@ -114,8 +115,13 @@ def connect(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
+    row_factory: RowFactory = dict_row,
 ) -> Database:
-    """The high-level client; a connection string gets the default parsers and serializers."""
+    """The high-level client; a connection string gets the default parsers and serializers.
+
+    `row_factory` shapes every statement's rows (`ppg_edge.rows`); dicts by default,
+    and a statement's own `row_factory=` goes over it.
+    """
     return Database(
         client(
             url_or_config,
@@ -126,5 +132,6 @@ def connect(
             connect_timeout=connect_timeout,
             max_frame_bytes=max_frame_bytes,
             runtime=runtime,
-        )
+        ),
+        row_factory,
     )

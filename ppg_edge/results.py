@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ppg_edge.closing import AsyncClosing
 from ppg_edge.core.frames import Column
 from ppg_edge.display import HTML_ROWS, count_caption, html_table
+
+if TYPE_CHECKING:
+    from ppg_edge.rows import RowFactory
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -183,24 +186,35 @@ class QueryResult:
 
     columns: list[Column]
     rows: CollectableIterator[Row]
-    _as_dicts: Callable[[], bool] | None = field(default=None, repr=False, compare=False)
-    """Switches the row source to building dicts, if no row was built yet."""
+    _use: Callable[[RowFactory], bool] | None = field(default=None, repr=False, compare=False)
+    """Switches the row source to another row factory, if no row was built yet."""
 
     def __post_init__(self) -> None:
         self.rows.columns = self.columns
 
-    def dict_rows(self) -> CollectableIterator[dict[str, Any]]:
-        """The rows as dicts keyed by column name (what `connect()`'s query gives).
+    def rows_as(self, row_factory: RowFactory) -> CollectableIterator[Any]:
+        """The rows in another shape (`ppg_edge.rows`: `dict_row`, `tuple_row`…).
 
-        This takes over `rows`. Called before any row was read, the dicts are
-        built straight from the wire values, with no `Row` in between.
+        This takes over `rows`. Called before any row was read, the rows are
+        built straight from the wire values in that shape; after, the rows
+        already in memory are rebuilt from their `Row.values`.
         """
-        if self._as_dicts is not None and self._as_dicts():
-            return cast(CollectableIterator[dict[str, Any]], self.rows)
-        names = [column.name for column in self.columns]
-        mapped = self.rows.map(lambda row: dict(zip(names, row.values, strict=True)))
+        from ppg_edge.rows import check_factory, shape_of
+
+        check_factory(row_factory)
+        if self._use is not None and self._use(row_factory):
+            return cast(CollectableIterator[Any], self.rows)
+        shape = shape_of(row_factory, self.columns)
+        mapped = self.rows.map(lambda row: shape.make(_values(row)))
         mapped.columns = self.columns
         return mapped
+
+    def dict_rows(self) -> CollectableIterator[dict[str, Any]]:
+        """The rows as dicts keyed by column name (what `connect()`'s query gives);
+        `rows_as(dict_row)`."""
+        from ppg_edge.rows import dict_row
+
+        return self.rows_as(dict_row)
 
     def _repr_html_(self) -> str:
         """The columns as a table head, and how far the rows were read (reading them
@@ -209,3 +223,12 @@ class QueryResult:
         state = "finished" if self.rows.closed else "more stream in through result.rows"
         caption = f"QueryResult: {len(self.columns)} columns; {read}, {state}"
         return html_table([column.name for column in self.columns], (), caption, body=False)
+
+
+def _values(row: Any) -> list[Any]:
+    """A built row's values in column order (a `Row`, a tuple, a dict)."""
+    if isinstance(row, Row):
+        return row.values
+    if isinstance(row, dict):
+        return list(row.values())
+    return list(row)

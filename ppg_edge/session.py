@@ -56,6 +56,7 @@ from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.parameter_streams import session_messages
 from ppg_edge.results import QueryResult
+from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.runtime.base import Message, Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
 T = TypeVar("T")
@@ -75,6 +76,8 @@ class Session(AsyncClosing):
     def __init__(self, socket: WebSocket, registry: TypeRegistry, timeout: float | None) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.row_factory: RowFactory = values_row
+        """How `query()` builds rows unless a statement says otherwise (the client's)."""
         self._socket = socket
         self.cancels = socket.subprotocol == WS_SUBPROTOCOL_CANCEL
         """True when the server takes cancel messages (PROTOCOL.md section 6)."""
@@ -140,12 +143,18 @@ class Session(AsyncClosing):
         """A statement's deadline: its own timeout, else the session-wide one."""
         return statement_deadline(timeout, self.timeout)
 
-    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+    async def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> QueryResult:
         """Send a query now; return once its columns are known, rows still streaming."""
         __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(await self.prepare(QUERY_KIND, sql, params))
-        return await self.query_result(pending, deadline)
+        return await self.query_result(pending, deadline, row_factory)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Send a statement now and return the number of rows it affected."""
@@ -183,10 +192,14 @@ class Session(AsyncClosing):
             message = json.dumps({CANCEL_STATEMENT_KEY: pending.number})
             self._send_later([CANCEL_URN, message], None)
 
-    async def query_result(self, pending: PendingStatement, deadline: Deadline) -> QueryResult:
-        """The answer to a submitted query."""
+    async def query_result(
+        self, pending: PendingStatement, deadline: Deadline, row_factory: RowFactory | None = None
+    ) -> QueryResult:
+        """The answer to a submitted query, its rows built by `row_factory` (else the
+        session's)."""
         __tracebackhide__ = True
-        return await start_query(self._frames(pending, deadline), self.registry)
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
+        return await start_query(self._frames(pending, deadline), self.registry, factory)
 
     async def exec_result(self, pending: PendingStatement, deadline: Deadline) -> int:
         """The affected count of a submitted exec statement."""

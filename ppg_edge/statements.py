@@ -1,6 +1,7 @@
 """Statements of the high-level API: sql, sql.exec, query and exec, and batch's Query / Exec.
 
-Rows come back as dicts keyed by column name. `Statements` runs them on a
+Rows come back as dicts keyed by column name, unless `row_factory` (on
+`connect()`, or per statement) says otherwise. `Statements` runs them on a
 `Runner`: the HTTP client for a `Database`, a session for a `Transaction`.
 """
 
@@ -13,6 +14,7 @@ from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.core.template import format_to_sql, is_template, template_to_sql
 from ppg_edge.results import CollectableIterator, QueryResult, Rows
+from ppg_edge.rows import RowFactory, check_factory, dict_row
 
 DictRow = dict[str, Any]
 
@@ -20,7 +22,13 @@ DictRow = dict[str, Any]
 class Runner(Protocol):
     """What high-level statements run on: a Client (HTTP) or a transaction's session."""
 
-    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult: ...
+    async def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> QueryResult: ...
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int: ...
 
@@ -71,18 +79,23 @@ class SqlTag:
     """`db.sql(...)` for rows and `db.sql.exec(...)` for counts, from templates.
 
     Takes a t-string, or a str.format-style template with its arguments; `timeout`
-    is always the statement's timeout, never a template field.
+    and `row_factory` are always the statement's own, never template fields.
     """
 
     def __init__(self, statements: Statements) -> None:
         self._statements = statements
 
     def __call__(
-        self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
-    ) -> CollectableIterator[DictRow]:
+        self,
+        template: Any,
+        *args: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+        **kwargs: Any,
+    ) -> CollectableIterator[Any]:
         __tracebackhide__ = True
         sql, params = to_sql(template, args, kwargs)
-        return self._statements.query(sql, *params, timeout=timeout)
+        return self._statements.query(sql, *params, timeout=timeout, row_factory=row_factory)
 
     async def exec(
         self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
@@ -95,18 +108,26 @@ class SqlTag:
 class Statements:
     """sql, sql.exec, query and exec over a runner; shared by the client and transactions."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, row_factory: RowFactory = dict_row) -> None:
         self._runner = runner
+        self.row_factory = check_factory(row_factory)
+        """How rows are built unless a statement says otherwise (dicts by default)."""
         self.sql = SqlTag(self)
 
     def query(
-        self, sql: str, *params: Any, timeout: float | None = None
-    ) -> CollectableIterator[DictRow]:
-        """Rows as dicts, streamed; nothing is sent until iteration starts."""
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> CollectableIterator[Any]:
+        """Rows (dicts unless `row_factory` says otherwise), streamed; nothing is sent
+        until iteration starts."""
         __tracebackhide__ = True
         if not isinstance(sql, str):
             raise ValidationError("query() takes SQL text; use sql() for templates")
-        return CollectableIterator(_dict_rows(self._runner, sql, params, timeout))
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
+        return CollectableIterator(_built_rows(self._runner, sql, params, timeout, factory))
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """The number of rows the statement affected."""
@@ -116,17 +137,21 @@ class Statements:
         return await self._runner.exec(sql, *params, timeout=timeout)
 
 
-async def _dict_rows(
-    runner: Runner, sql: str, params: Sequence[Any], timeout: float | None
-) -> AsyncIterator[list[DictRow]]:
+async def _built_rows(
+    runner: Runner,
+    sql: str,
+    params: Sequence[Any],
+    timeout: float | None,
+    row_factory: RowFactory,
+) -> AsyncIterator[list[Any]]:
     __tracebackhide__ = True
-    result = await runner.query(sql, *params, timeout=timeout)
-    async with result.dict_rows() as rows:
+    result = await runner.query(sql, *params, timeout=timeout, row_factory=row_factory)
+    async with result.rows as rows:
         async for batch in rows.batches():
             yield batch
 
 
-async def _collect_dicts(result: QueryResult) -> Rows[DictRow]:
+async def _collect(result: QueryResult) -> Rows[Any]:
     __tracebackhide__ = True
-    async with result.dict_rows() as rows:
+    async with result.rows as rows:
         return await rows.collect()

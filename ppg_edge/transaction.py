@@ -17,6 +17,7 @@ from ppg_edge.core.errors import GenericError, ValidationError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.core.session import PendingStatement
 from ppg_edge.results import QueryResult
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.session import Session
 from ppg_edge.statements import Statements
 
@@ -66,8 +67,12 @@ class TransactionOptions:
 class _TransactionRunner:
     """Runs statements on a session whose BEGIN was sent, unanswered, just before them."""
 
-    def __init__(self, session: Session, begin: PendingStatement) -> None:
+    def __init__(
+        self, session: Session, begin: PendingStatement, row_factory: RowFactory = dict_row
+    ) -> None:
         self.session = session
+        self.row_factory = row_factory
+        """How the transaction's statements build rows unless one says otherwise."""
         self._begin: PendingStatement | None = begin
         self.savepoints = 0
         """Savepoints made so far; each nested transaction's name is numbered by it."""
@@ -78,12 +83,19 @@ class _TransactionRunner:
         if begin is not None:
             await self.session.exec_result(begin, self.session.deadline(None))
 
-    async def query(self, sql: str, *params: Any, timeout: float | None = None) -> QueryResult:
+    async def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> QueryResult:
         __tracebackhide__ = True
         deadline = self.session.deadline(timeout)
         pending = self.session.submit(await self.session.prepare(QUERY_KIND, sql, params))
         await self._after_begin(pending)
-        return await self.session.query_result(pending, deadline)
+        factory = self.row_factory if row_factory is None else row_factory
+        return await self.session.query_result(pending, deadline, factory)
 
     async def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         __tracebackhide__ = True
@@ -139,7 +151,7 @@ class Transaction(Statements):
     """
 
     def __init__(self, runner: _TransactionRunner) -> None:
-        super().__init__(runner)
+        super().__init__(runner, runner.row_factory)
         self.session = runner.session
         self._transaction_runner = runner
 
@@ -205,8 +217,14 @@ class SavepointContext:
 class TransactionContext:
     """`async with db.transaction() as tx:` commits on success, rolls back on an exception."""
 
-    def __init__(self, client: Client, options: TransactionOptions | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        options: TransactionOptions | None = None,
+        row_factory: RowFactory = dict_row,
+    ) -> None:
         self._client = client
+        self._row_factory = row_factory
         self._options = options or TransactionOptions()
         self._runner: _TransactionRunner | None = None
 
@@ -218,7 +236,7 @@ class TransactionContext:
         except BaseException:
             await session.close()
             raise
-        self._runner = _TransactionRunner(session, begin)
+        self._runner = _TransactionRunner(session, begin, self._row_factory)
         return Transaction(self._runner)
 
     async def __aexit__(

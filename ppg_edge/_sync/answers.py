@@ -6,9 +6,10 @@ A frame source yields a statement's Description and DataRow frames (or, over
 HTTP, whole `RowRun`s) in batches (whatever one network read completed), raises
 the DatabaseError of an error frame at its place, and ends at the complete
 frame. Rows are built a batch at a time by the result's generated function
-(`TypeRegistry.batch_builder`), as `Row`s or, for the high-level API, straight
-into dicts. `Deadline` bounds every wait for the server by one statement-wide
-timeout.
+(`TypeRegistry.batch_builder`), in the shape the result's row factory gives
+(`ppg_edge.rows`: `Row`s for the low level, dicts for the high level, tuples for
+the DB-API, a class): one path whatever the shape. `Deadline` bounds every
+wait for the server by one statement-wide timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ppg_edge.core.answer import RowRun
 from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.rows import RowFactory, values_row
 
 __all__ = [
     "Deadline",
@@ -41,7 +43,9 @@ def statement_deadline(timeout: float | None, inherited: float | None) -> Deadli
     return Deadline(effective_timeout(timeout, inherited))
 
 
-def start_query(frames: FrameBatches, registry: TypeRegistry) -> SyncQueryResult:
+def start_query(
+    frames: FrameBatches, registry: TypeRegistry, row_factory: RowFactory = values_row
+) -> SyncQueryResult:
     """Wait for the row description (or the end), then stream the rows lazily."""
     __tracebackhide__ = True
     first: Sequence[Frame | RowRun] = []
@@ -61,9 +65,13 @@ def start_query(frames: FrameBatches, registry: TypeRegistry) -> SyncQueryResult
             _close(frames)
             raise ProtocolError("rows arrived before the row description")
         columns = list(head.columns)
-    maker = RowMaker(registry, columns)
+    try:
+        maker = RowMaker(registry, columns, row_factory)
+    except BaseException:
+        _close(frames)
+        raise
     rows = _rows(first[1:], frames, maker)
-    return SyncQueryResult(columns, SyncCollectableIterator(rows), maker.as_dicts)
+    return SyncQueryResult(columns, SyncCollectableIterator(rows), maker.use)
 
 
 def _rows(

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from ppg_edge._sync.concurrency import Deadline
 from ppg_edge._sync.session import SyncSession
-from ppg_edge._sync.statements import _collect_dicts
+from ppg_edge._sync.statements import _collect
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.statements import Exec, Query, Statement
 
 if TYPE_CHECKING:
@@ -18,7 +19,10 @@ if TYPE_CHECKING:
 
 
 def _batch_on(
-    session: SyncSession, statements: Sequence[Statement], deadline: Deadline
+    session: SyncSession,
+    statements: Sequence[Statement],
+    deadline: Deadline,
+    row_factory: RowFactory,
 ) -> list[Any]:
     """Send BEGIN, the statements and COMMIT in one burst, then read the answers in order.
 
@@ -35,7 +39,8 @@ def _batch_on(
     results: list[Any] = []
     for statement, answer in zip(statements, pending[1:-1], strict=True):
         if statement.kind == QUERY_KIND:
-            results.append(_collect_dicts(session.query_result(answer, deadline)))
+            rows = session.query_result(answer, deadline, row_factory)
+            results.append(_collect(rows))
         else:
             results.append(session.exec_result(answer, deadline))
     session.exec_result(pending[-1], deadline)
@@ -45,23 +50,36 @@ def _batch_on(
 class SyncBatchBuilder:
     """`db.batch().query(...).exec(...).run()`: collects statements, then runs them at once."""
 
-    def __init__(self, client: SyncClient, statements: Sequence[Statement] = ()) -> None:
+    def __init__(
+        self,
+        client: SyncClient,
+        statements: Sequence[Statement] = (),
+        row_factory: RowFactory = dict_row,
+    ) -> None:
         self._client = client
+        self._row_factory = row_factory
         self._statements = tuple(statements)
 
     def query(self, sql: Any, *params: Any) -> SyncBatchBuilder:
-        return SyncBatchBuilder(self._client, (*self._statements, Query(sql, *params)))
+        return SyncBatchBuilder(
+            self._client, (*self._statements, Query(sql, *params)), self._row_factory
+        )
 
     def exec(self, sql: Any, *params: Any) -> SyncBatchBuilder:
-        return SyncBatchBuilder(self._client, (*self._statements, Exec(sql, *params)))
+        return SyncBatchBuilder(
+            self._client, (*self._statements, Exec(sql, *params)), self._row_factory
+        )
 
     def run(self, *, timeout: float | None = None) -> list[Any]:
         __tracebackhide__ = True
-        return run_batch(self._client, self._statements, timeout)
+        return run_batch(self._client, self._statements, timeout, self._row_factory)
 
 
 def run_batch(
-    client: SyncClient, statements: Sequence[Statement], timeout: float | None
+    client: SyncClient,
+    statements: Sequence[Statement],
+    timeout: float | None,
+    row_factory: RowFactory = dict_row,
 ) -> list[Any]:
     """Run the statements atomically on a session of their own, closed afterwards."""
     __tracebackhide__ = True
@@ -69,7 +87,7 @@ def run_batch(
         return []
     session = client.new_session()
     try:
-        results = _batch_on(session, statements, session.deadline(timeout))
+        results = _batch_on(session, statements, session.deadline(timeout), row_factory)
     except BaseException:
         session.close()
         raise

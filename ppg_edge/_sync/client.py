@@ -33,6 +33,7 @@ from ppg_edge.core.types import (
     ValueParser,
     ValueSerializer,
 )
+from ppg_edge.rows import RowFactory, check_factory, values_row
 
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -47,8 +48,12 @@ def client(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
+    row_factory: RowFactory = values_row,
 ) -> SyncClient:
-    """A low-level client from a ClientConfig, or from a connection string with the defaults."""
+    """A low-level client from a ClientConfig, or from a connection string with the defaults.
+
+    `row_factory` shapes `query()`'s rows (`ppg_edge.rows`); `Row`s by default.
+    """
     if isinstance(config, str):
         config = default_client_config(
             config,
@@ -68,16 +73,24 @@ def client(
         or max_frame_bytes != MAX_RESULT_FRAME_BYTES
     ):
         raise ValidationError("with a ClientConfig, pass every option in the ClientConfig")
-    return SyncClient(config, runtime=runtime)
+    return SyncClient(config, runtime=runtime, row_factory=row_factory)
 
 
 class SyncClient(SyncClosing):
     """Runs statements over HTTP and opens WebSocket sessions."""
 
-    def __init__(self, config: ClientConfig, *, runtime: Runtime | None = None) -> None:
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        runtime: Runtime | None = None,
+        row_factory: RowFactory = values_row,
+    ) -> None:
         if not isinstance(config, ClientConfig):
             raise ValidationError("client() needs a ClientConfig or a connection string")
         self.config = config
+        self.row_factory = check_factory(row_factory)
+        """How `query()` builds rows unless a statement says otherwise."""
         self.registry = TypeRegistry(config.parsers, config.serializers)
         self._runtime = runtime
         self._owns_runtime = runtime is None
@@ -102,12 +115,19 @@ class SyncClient(SyncClosing):
         """A statement's deadline: its own timeout, else the client-wide one."""
         return statement_deadline(timeout, self.config.timeout)
 
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult:
+    def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> SyncQueryResult:
         """Run a query; return once its columns are known, with its rows still streaming."""
         __tracebackhide__ = True
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
         deadline = self.deadline(timeout)
         frames = self._statement(QUERY_KIND, sql, params, deadline)
-        return start_query(frames, self.registry)
+        return start_query(frames, self.registry, factory)
 
     def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Run a statement and return the number of rows it affected."""
@@ -125,13 +145,15 @@ class SyncClient(SyncClosing):
         """Open a WebSocket session; its parsers and serializers go over the client's."""
         __tracebackhide__ = True
         registry = self.registry.layered(parsers or (), serializers or ())
-        return SyncSession.open(
+        session = SyncSession.open(
             self.runtime,
             self.config.connection,
             registry,
             effective_timeout(timeout, self.config.timeout),
             self.config.connect_timeout,
         )
+        session.row_factory = self.row_factory
+        return session
 
     def _statement(
         self, kind: str, sql: str, params: Sequence[Any], deadline: Deadline

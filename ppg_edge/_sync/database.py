@@ -23,6 +23,7 @@ from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.core.types import ValueParser, ValueSerializer
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.statements import Exec, Query, Statement
 from ppg_edge.transaction import TransactionOptions
 
@@ -32,8 +33,8 @@ T = TypeVar("T")
 class SyncDatabase(Statements, SyncClosing):
     """The high-level client returned by `connect()`."""
 
-    def __init__(self, client: SyncClient) -> None:
-        super().__init__(client)
+    def __init__(self, client: SyncClient, row_factory: RowFactory = dict_row) -> None:
+        super().__init__(client, row_factory)
         self.client = client
 
     def __repr__(self) -> str:
@@ -74,14 +75,14 @@ class SyncDatabase(Statements, SyncClosing):
         """
         options = TransactionOptions(isolation, read_only, deferrable)
         if callback is None:
-            return SyncTransactionContext(self.client, options)
+            return SyncTransactionContext(self.client, options, self.row_factory)
         return self._run_transaction(callback, options)
 
     def _run_transaction(
         self, callback: Callable[[SyncTransaction], T], options: TransactionOptions
     ) -> T:
         __tracebackhide__ = True
-        with SyncTransactionContext(self.client, options) as tx:
+        with SyncTransactionContext(self.client, options, self.row_factory) as tx:
             return callback(tx)
 
     @overload
@@ -95,11 +96,11 @@ class SyncDatabase(Statements, SyncClosing):
     ) -> SyncBatchBuilder | list[Any]:
         """Run statements atomically in one round trip, or start a fluent builder."""
         if not statements:
-            return SyncBatchBuilder(self.client)
+            return SyncBatchBuilder(self.client, (), self.row_factory)
         for statement in statements:
             if not isinstance(statement, Statement):
                 raise ValidationError("batch() takes Query(...) and Exec(...) statements")
-        return run_batch(self.client, statements, timeout)
+        return run_batch(self.client, statements, timeout, self.row_factory)
 
     def close(self) -> None:
         """Release the client's pooled connections."""
@@ -116,8 +117,13 @@ def connect(
     connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
     max_frame_bytes: int = MAX_RESULT_FRAME_BYTES,
     runtime: Runtime | None = None,
+    row_factory: RowFactory = dict_row,
 ) -> SyncDatabase:
-    """The high-level client; a connection string gets the default parsers and serializers."""
+    """The high-level client; a connection string gets the default parsers and serializers.
+
+    `row_factory` shapes every statement's rows (`ppg_edge.rows`); dicts by default,
+    and a statement's own `row_factory=` goes over it.
+    """
     return SyncDatabase(
         client(
             url_or_config,
@@ -128,5 +134,6 @@ def connect(
             connect_timeout=connect_timeout,
             max_frame_bytes=max_frame_bytes,
             runtime=runtime,
-        )
+        ),
+        row_factory,
     )

@@ -59,6 +59,7 @@ from ppg_edge.core.protocol import (
 from ppg_edge.core.session import AnswerItem, PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.session import _offer
 
 T = TypeVar("T")
@@ -78,6 +79,8 @@ class SyncSession(SyncClosing):
     def __init__(self, socket: WebSocket, registry: TypeRegistry, timeout: float | None) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.row_factory: RowFactory = values_row
+        """How `query()` builds rows unless a statement says otherwise (the client's)."""
         self._socket = socket
         self.cancels = socket.subprotocol == WS_SUBPROTOCOL_CANCEL
         """True when the server takes cancel messages (PROTOCOL.md section 6)."""
@@ -145,12 +148,18 @@ class SyncSession(SyncClosing):
         """A statement's deadline: its own timeout, else the session-wide one."""
         return statement_deadline(timeout, self.timeout)
 
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult:
+    def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> SyncQueryResult:
         """Send a query now; return once its columns are known, rows still streaming."""
         __tracebackhide__ = True
         deadline = self.deadline(timeout)
         pending = self.submit(self.prepare(QUERY_KIND, sql, params))
-        return self.query_result(pending, deadline)
+        return self.query_result(pending, deadline, row_factory)
 
     def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """Send a statement now and return the number of rows it affected."""
@@ -188,10 +197,14 @@ class SyncSession(SyncClosing):
             message = json.dumps({CANCEL_STATEMENT_KEY: pending.number})
             self._send_later([CANCEL_URN, message], None)
 
-    def query_result(self, pending: PendingStatement, deadline: Deadline) -> SyncQueryResult:
-        """The answer to a submitted query."""
+    def query_result(
+        self, pending: PendingStatement, deadline: Deadline, row_factory: RowFactory | None = None
+    ) -> SyncQueryResult:
+        """The answer to a submitted query, its rows built by `row_factory` (else the
+        session's)."""
         __tracebackhide__ = True
-        return start_query(self._frames(pending, deadline), self.registry)
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
+        return start_query(self._frames(pending, deadline), self.registry, factory)
 
     def exec_result(self, pending: PendingStatement, deadline: Deadline) -> int:
         """The affected count of a submitted exec statement."""

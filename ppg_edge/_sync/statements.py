@@ -2,7 +2,8 @@
 # Change the async module and rerun the script.
 """Statements of the high-level API: sql, sql.exec, query and exec, and batch's Query / Exec.
 
-Rows come back as dicts keyed by column name. `Statements` runs them on a
+Rows come back as dicts keyed by column name, unless `row_factory` (on
+`connect()`, or per statement) says otherwise. `Statements` runs them on a
 `Runner`: the HTTP client for a `Database`, a session for a `Transaction`.
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 from ppg_edge._sync.results import SyncCollectableIterator, SyncQueryResult
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.results import Rows
+from ppg_edge.rows import RowFactory, check_factory, dict_row
 from ppg_edge.statements import to_sql
 
 DictRow = dict[str, Any]
@@ -22,7 +24,13 @@ DictRow = dict[str, Any]
 class Runner(Protocol):
     """What high-level statements run on: a Client (HTTP) or a transaction's session."""
 
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult: ...
+    def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> SyncQueryResult: ...
 
     def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int: ...
 
@@ -31,18 +39,23 @@ class SqlTag:
     """`db.sql(...)` for rows and `db.sql.exec(...)` for counts, from templates.
 
     Takes a t-string, or a str.format-style template with its arguments; `timeout`
-    is always the statement's timeout, never a template field.
+    and `row_factory` are always the statement's own, never template fields.
     """
 
     def __init__(self, statements: Statements) -> None:
         self._statements = statements
 
     def __call__(
-        self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any
-    ) -> SyncCollectableIterator[DictRow]:
+        self,
+        template: Any,
+        *args: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+        **kwargs: Any,
+    ) -> SyncCollectableIterator[Any]:
         __tracebackhide__ = True
         sql, params = to_sql(template, args, kwargs)
-        return self._statements.query(sql, *params, timeout=timeout)
+        return self._statements.query(sql, *params, timeout=timeout, row_factory=row_factory)
 
     def exec(self, template: Any, *args: Any, timeout: float | None = None, **kwargs: Any) -> int:
         __tracebackhide__ = True
@@ -53,18 +66,26 @@ class SqlTag:
 class Statements:
     """sql, sql.exec, query and exec over a runner; shared by the client and transactions."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, row_factory: RowFactory = dict_row) -> None:
         self._runner = runner
+        self.row_factory = check_factory(row_factory)
+        """How rows are built unless a statement says otherwise (dicts by default)."""
         self.sql = SqlTag(self)
 
     def query(
-        self, sql: str, *params: Any, timeout: float | None = None
-    ) -> SyncCollectableIterator[DictRow]:
-        """Rows as dicts, streamed; nothing is sent until iteration starts."""
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> SyncCollectableIterator[Any]:
+        """Rows (dicts unless `row_factory` says otherwise), streamed; nothing is sent
+        until iteration starts."""
         __tracebackhide__ = True
         if not isinstance(sql, str):
             raise ValidationError("query() takes SQL text; use sql() for templates")
-        return SyncCollectableIterator(_dict_rows(self._runner, sql, params, timeout))
+        factory = self.row_factory if row_factory is None else check_factory(row_factory)
+        return SyncCollectableIterator(_built_rows(self._runner, sql, params, timeout, factory))
 
     def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         """The number of rows the statement affected."""
@@ -74,16 +95,20 @@ class Statements:
         return self._runner.exec(sql, *params, timeout=timeout)
 
 
-def _dict_rows(
-    runner: Runner, sql: str, params: Sequence[Any], timeout: float | None
-) -> Iterator[list[DictRow]]:
+def _built_rows(
+    runner: Runner,
+    sql: str,
+    params: Sequence[Any],
+    timeout: float | None,
+    row_factory: RowFactory,
+) -> Iterator[list[Any]]:
     __tracebackhide__ = True
-    result = runner.query(sql, *params, timeout=timeout)
-    with result.dict_rows() as rows:
+    result = runner.query(sql, *params, timeout=timeout, row_factory=row_factory)
+    with result.rows as rows:
         yield from rows.batches()
 
 
-def _collect_dicts(result: SyncQueryResult) -> Rows[DictRow]:
+def _collect(result: SyncQueryResult) -> Rows[Any]:
     __tracebackhide__ = True
-    with result.dict_rows() as rows:
+    with result.rows as rows:
         return rows.collect()

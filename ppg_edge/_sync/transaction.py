@@ -20,6 +20,7 @@ from ppg_edge._sync.statements import Statements
 from ppg_edge.core.errors import GenericError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.core.session import PendingStatement
+from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.transaction import TransactionOptions
 
 if TYPE_CHECKING:
@@ -34,8 +35,12 @@ ISOLATION_LEVELS = ("read uncommitted", "read committed", "repeatable read", "se
 class _TransactionRunner:
     """Runs statements on a session whose BEGIN was sent, unanswered, just before them."""
 
-    def __init__(self, session: SyncSession, begin: PendingStatement) -> None:
+    def __init__(
+        self, session: SyncSession, begin: PendingStatement, row_factory: RowFactory = dict_row
+    ) -> None:
         self.session = session
+        self.row_factory = row_factory
+        """How the transaction's statements build rows unless one says otherwise."""
         self._begin: PendingStatement | None = begin
         self.savepoints = 0
         """Savepoints made so far; each nested transaction's name is numbered by it."""
@@ -46,12 +51,19 @@ class _TransactionRunner:
         if begin is not None:
             self.session.exec_result(begin, self.session.deadline(None))
 
-    def query(self, sql: str, *params: Any, timeout: float | None = None) -> SyncQueryResult:
+    def query(
+        self,
+        sql: str,
+        *params: Any,
+        timeout: float | None = None,
+        row_factory: RowFactory | None = None,
+    ) -> SyncQueryResult:
         __tracebackhide__ = True
         deadline = self.session.deadline(timeout)
         pending = self.session.submit(self.session.prepare(QUERY_KIND, sql, params))
         self._after_begin(pending)
-        return self.session.query_result(pending, deadline)
+        factory = self.row_factory if row_factory is None else row_factory
+        return self.session.query_result(pending, deadline, factory)
 
     def exec(self, sql: str, *params: Any, timeout: float | None = None) -> int:
         __tracebackhide__ = True
@@ -107,7 +119,7 @@ class SyncTransaction(Statements):
     """
 
     def __init__(self, runner: _TransactionRunner) -> None:
-        super().__init__(runner)
+        super().__init__(runner, runner.row_factory)
         self.session = runner.session
         self._transaction_runner = runner
 
@@ -171,8 +183,14 @@ class SyncSavepointContext:
 class SyncTransactionContext:
     """`with db.transaction() as tx:` commits on success, rolls back on an exception."""
 
-    def __init__(self, client: SyncClient, options: TransactionOptions | None = None) -> None:
+    def __init__(
+        self,
+        client: SyncClient,
+        options: TransactionOptions | None = None,
+        row_factory: RowFactory = dict_row,
+    ) -> None:
         self._client = client
+        self._row_factory = row_factory
         self._options = options or TransactionOptions()
         self._runner: _TransactionRunner | None = None
 
@@ -184,7 +202,7 @@ class SyncTransactionContext:
         except BaseException:
             session.close()
             raise
-        self._runner = _TransactionRunner(session, begin)
+        self._runner = _TransactionRunner(session, begin, self._row_factory)
         return SyncTransaction(self._runner)
 
     def __exit__(

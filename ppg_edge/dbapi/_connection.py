@@ -25,6 +25,7 @@ from ppg_edge.core.errors import InterfaceError, ProgrammingError
 from ppg_edge.core.protocol import EXEC_KIND
 from ppg_edge.core.session import PendingStatement
 from ppg_edge.dbapi._cursor import Cursor
+from ppg_edge.rows import tuple_row
 
 
 class Connection:
@@ -158,8 +159,8 @@ class Connection:
     def _query(self, sql: str, values: Sequence[Any]) -> SyncQueryResult:
         __tracebackhide__ = True
         if self._autocommit:
-            return self.client.query(sql, *values)
-        return self._in_transaction().query(sql, *values)
+            return self.client.query(sql, *values, row_factory=tuple_row)
+        return self._in_transaction().query(sql, *values, row_factory=tuple_row)
 
     def _exec(self, sql: str, values: Sequence[Any]) -> int:
         __tracebackhide__ = True

@@ -13,7 +13,7 @@ import re
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from ppg_edge.core.errors import Error, InterfaceError, ProgrammingError
 from ppg_edge.dbapi._placeholders import Converted, convert, returns_rows
@@ -49,7 +49,8 @@ class _Stream:
     def __init__(self, result: SyncQueryResult, *, drain: bool) -> None:
         self.description = [ColumnDescription(column.name, column.oid) for column in result.columns]
         self._rows = result.rows
-        self._batches = result.rows.batches()
+        self._batches = cast(Iterator[list[tuple[Any, ...]]], result.rows.batches())
+        """Tuples: the connection runs the query with `tuple_row`."""
         self._buffer: deque[tuple[Any, ...]] = deque()
         self.fetched = 0
         self.done = False
@@ -86,7 +87,7 @@ class _Stream:
         if batch is None:
             self.done = True
             return False
-        self._buffer.extend(tuple(row.values) for row in batch)
+        self._buffer.extend(batch)
         return True
 
     @property

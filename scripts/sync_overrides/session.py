@@ -22,6 +22,7 @@ from ppg_edge.core.errors import WebSocketError
 from ppg_edge.core.protocol import CLOSE_NORMAL, WS_SUBPROTOCOL_CANCEL
 from ppg_edge.core.session import PendingStatement, SessionMachine
 from ppg_edge.core.types import TypeRegistry
+from ppg_edge.rows import RowFactory, values_row
 
 
 class Waiter(Protocol):
@@ -42,6 +43,8 @@ class SyncSession:
     def __init__(self, socket: WebSocket, registry: TypeRegistry, timeout: float | None) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.row_factory: RowFactory = values_row
+        """How `query()` builds rows unless a statement says otherwise (the client's)."""
         self._socket = socket
         self.cancels = socket.subprotocol == WS_SUBPROTOCOL_CANCEL
         """True when the server takes cancel messages (PROTOCOL.md section 6)."""

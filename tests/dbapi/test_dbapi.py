@@ -392,3 +392,17 @@ def test_ending_a_result_early_keeps_the_transaction(
     assert cur.fetchone() == (2,)
     conn.commit()
     assert _count(direct, table) == 2
+
+
+@pytest.mark.parametrize("mode", ["conn", "auto"])
+def test_cursor_rows_are_built_as_tuples_by_the_result_itself(
+    mode: str, request: pytest.FixtureRequest
+) -> None:
+    """The cursor reads tuples that the result's generated function built (`tuple_row`),
+    in a transaction and in autocommit mode, rather than converting `Row`s afterwards."""
+    connection: ppg_edge.dbapi.Connection = request.getfixturevalue(mode)
+    result = connection._query("SELECT 1 AS a, 'x' AS b", ())
+    assert result.rows.collect() == [(1, "x")]
+    cursor = connection.cursor()
+    cursor.execute("SELECT g, g::text FROM generate_series(1, 3) g")
+    assert cursor.fetchall() == [(1, "1"), (2, "2"), (3, "3")]

@@ -30,6 +30,7 @@ from ppg_edge.core.frames import (
 from ppg_edge.core.ndjson import NdjsonDecoder
 from ppg_edge.core.types import default_registry
 from ppg_edge.results import Row
+from ppg_edge.rows import dict_row
 
 COLUMNS = (Column("id", 23), Column("name", 25))
 DESCRIPTION = json.dumps({"columns": [{"name": c.name, "typeOid": c.oid} for c in COLUMNS]})
@@ -109,7 +110,7 @@ def _batched(
                 assert items[0].columns == columns
                 maker = RowMaker(REGISTRY, items[0].columns)
                 if dicts:
-                    assert maker.as_dicts()
+                    assert maker.use(dict_row)
                 items = items[1:]
             if items:
                 assert maker is not None
@@ -330,7 +331,7 @@ def test_a_sessions_checked_rows_build_as_the_careful_path_does(
     frames = [DataRow(list(v)) for v in values]
     maker = RowMaker(REGISTRY, COLUMNS)
     if dicts:
-        maker.as_dicts()
+        maker.use(dict_row)
     body = _body([DESCRIPTION, *(json.dumps({"values": list(v)}) for v in values), COMPLETE])
     expected = _careful([body], dicts)
     try:
@@ -420,7 +421,7 @@ def test_a_good_run_takes_the_fast_path_and_parses_timestamptz_in_utc() -> None:
     items = answer.feed(_body([WIDE_DESCRIPTION, *lines, COMPLETE]))
     assert [type(item) for item in items] == [Description, RowRun]
     maker = RowMaker(REGISTRY, WIDE)
-    assert maker.as_dicts()
+    assert maker.use(dict_row)
     first, second = maker.rows(items[1:])
     assert first == {
         "id": 1,

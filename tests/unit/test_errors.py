@@ -173,7 +173,7 @@ def documented_names(text: str) -> set[str]:
     return names
 
 
-PUBLIC_MODULES = ("errors", "dbapi")
+PUBLIC_MODULES = ("errors", "dbapi", "rows")
 """ppg_edge's public submodules: docs/API.md names their contents with the module."""
 
 

@@ -3,7 +3,9 @@
 Why generated: per row, the work left in Python is unpacking the values, one call
 per parsed value and building the dict or list. Writing the row out as one
 expression, with every parser and key bound as a closure variable, leaves no
-per-value lookup, no call for text columns and no loop over columns. Measured on
+per-value lookup, no call for text columns and no loop over columns. The row's
+shape (`RowShape`, from a `ppg_edge.rows` factory) is written out too: a dict or
+tuple display, or one call of the row class. Measured on
 the rows of `benchmarks/compare.py --only decode` (int4, text, float8,
 timestamptz): about 0.6 µs per dict row, of which the dict itself is 0.13, the
 three parsers 0.4 and the unpacking 0.04; the rest of a row's 1.3 µs is the one
@@ -22,13 +24,48 @@ careful path (`TypeRegistry.row_parser`, frame checks) for the exact error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Literal
 
-from ppg_edge.core.errors import ProtocolError
+from ppg_edge.core.errors import ProtocolError, ValidationError
 from ppg_edge.core.types.model import Parse
 from ppg_edge.core.types.temporal import parse_date, parse_timestamp, parse_timestamptz
+
+ShapeKind = Literal["dict", "tuple", "list", "args", "kwargs"]
+"""How a row is written out: `dict`/`tuple` displays, `build([values])` (`list`),
+`build(*values)` (`args`) or `build(**{names: values})` (`kwargs`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RowShape:
+    """How one result's rows are built; hashable, so generated functions are cached by it."""
+
+    kind: ShapeKind
+    names: tuple[str, ...] = ()
+    build: Callable[..., Any] | None = None
+
+    def make(self, values: list[Any]) -> Any:
+        """One row from its parsed values, exactly as the generated function builds it."""
+        kind = self.kind
+        if kind == "tuple":
+            return tuple(values)
+        if kind == "dict":
+            return dict(zip(self.names, values, strict=True))
+        build = self.builder()
+        if kind == "list":
+            return build(values)
+        if kind == "args":
+            return build(*values)
+        return build(**dict(zip(self.names, values, strict=True)))
+
+    def builder(self) -> Callable[..., Any]:
+        """The callable a `list`, `args` or `kwargs` shape builds its rows with."""
+        if self.build is None:
+            raise ValidationError(f"a {self.kind!r} row shape needs a callable to build rows")
+        return self.build
+
 
 BatchBuilder = Callable[[list[Any]], list[Any]]
 """Builds a batch of rows from their decoded values; raises on any anomaly."""
@@ -64,20 +101,22 @@ def _parsed(index: int, parse: Parse) -> str:
     return f"p{index}(a{index})"
 
 
-def _item(
-    scope: dict[str, Any],
-    values: list[str],
-    names: Sequence[str] | None,
-    wrap: Callable[[list[Any]], Any] | None,
-) -> str:
-    """The expression of one row built from the value expressions `values`."""
-    if names is not None:
-        scope |= {f"k{index}": name for index, name in enumerate(names)}
-        return "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(values)) + "}"
-    if wrap is not None:
-        scope["_wrap"] = wrap
-        return f"_wrap([{', '.join(values)}])"
-    return f"[{', '.join(values)}]"
+def _item(scope: dict[str, Any], values: list[str], shape: RowShape) -> str:
+    """The expression of one row, of the given shape, built from the value expressions."""
+    kind = shape.kind
+    if kind == "tuple":
+        return f"({''.join(f'{value}, ' for value in values)})"
+    if kind in ("dict", "kwargs"):
+        scope |= {f"k{index}": name for index, name in enumerate(shape.names)}
+        display = "{" + ", ".join(f"k{i}: {v}" for i, v in enumerate(values)) + "}"
+        if kind == "dict":
+            return display
+        scope["_build"] = shape.builder()
+        return f"_build(**{display})"
+    scope["_build"] = shape.builder()
+    if kind == "list":
+        return f"_build([{', '.join(values)}])"
+    return f"_build({', '.join(values)})"
 
 
 def _make(scope: dict[str, Any], body: str) -> BatchBuilder:
@@ -91,11 +130,7 @@ def _make(scope: dict[str, Any], body: str) -> BatchBuilder:
     return build
 
 
-def compile_checked(
-    parsers: list[Parse | None],
-    names: Sequence[str] | None,
-    wrap: Callable[[list[Any]], Any] | None,
-) -> BatchBuilder:
+def compile_checked(parsers: list[Parse | None], shape: RowShape) -> BatchBuilder:
     """A builder for a list of unchecked value lists (every type checked on the way)."""
     width = len(parsers)
     scope: dict[str, Any] = {"_check": _shape_check(width), "_null": _null, "_t": type, "_s": str}
@@ -107,16 +142,12 @@ def compile_checked(
             scope[f"p{index}"] = parse
             value = _parsed(index, parse)
         values.append(f"({value} if _t(a{index}) is _s else _null(a{index}))")
-    item = _item(scope, values, names, wrap)
+    item = _item(scope, values, shape)
     target = f"[{''.join(f'a{index}, ' for index in range(width))}]" if width else "_"
     return _make(scope, f"_check(rows)\n        return [{item} for {target} in rows]")
 
 
-def compile_flat(
-    parsers: list[Parse | None],
-    names: Sequence[str] | None,
-    wrap: Callable[[list[Any]], Any] | None,
-) -> BatchBuilder:
+def compile_flat(parsers: list[Parse | None], shape: RowShape) -> BatchBuilder:
     """A builder for one flat list of checked values (strings and nulls), a row per width."""
     width = len(parsers)
     if not width:
@@ -129,7 +160,7 @@ def compile_flat(
         else:
             scope[f"p{index}"] = parse
             values.append(f"(None if a{index} is None else {_parsed(index, parse)})")
-    item = _item(scope, values, names, wrap)
+    item = _item(scope, values, shape)
     target = "".join(f"a{index}, " for index in range(width))
     cut = ", ".join(["_it"] * width)
     return _make(scope, f"_it = iter(rows)\n        return [{item} for {target}in zip({cut})]")

@@ -18,7 +18,7 @@ from ppg_edge.core.errors import (
 )
 from ppg_edge.core.parameters import WireValue
 from ppg_edge.core.types.batches import BatchBuilder as BatchBuilder  # re-exported
-from ppg_edge.core.types.batches import compile_checked, compile_flat
+from ppg_edge.core.types.batches import RowShape, compile_checked, compile_flat
 from ppg_edge.core.types.model import Parse, ValueParser, ValueSerializer, shorten
 from ppg_edge.core.types.parsers import default_parsers, parse_text
 from ppg_edge.core.types.serializers import default_serializers
@@ -95,49 +95,37 @@ class TypeRegistry:
             self._rows[key] = row
         return row
 
-    def batch_builder(
-        self,
-        oids: Sequence[int],
-        names: Sequence[str] | None = None,
-        wrap: Callable[[list[Any]], Any] | None = None,
-    ) -> BatchBuilder:
+    def batch_builder(self, oids: Sequence[int], shape: RowShape) -> BatchBuilder:
         """A function building many rows at once from their raw value lists.
 
-        Each row becomes `{name: value}` if `names` are given, else `wrap(values)`
-        (else the values list). The function checks every row's width and that
-        each value is a string or null, and raises on anything else (a parser's
-        error too) without saying which row: the caller then takes the careful
-        path (`row_parser`, frame checks) for the exact error. Built once per
-        result shape and cached.
+        Each row is built as `shape` says (`ppg_edge.rows`: dict, tuple, a class…).
+        The function checks every row's width and that each value is a string or
+        null, and raises on anything else (a parser's error too) without saying
+        which row: the caller then takes the careful path (`row_parser`, frame
+        checks) for the exact error. Built once per result shape and cached.
         """
-        return self._builder(compile_checked, oids, names, wrap)
+        return self._builder(compile_checked, oids, shape)
 
-    def flat_builder(
-        self,
-        oids: Sequence[int],
-        names: Sequence[str] | None = None,
-        wrap: Callable[[list[Any]], Any] | None = None,
-    ) -> BatchBuilder:
+    def flat_builder(self, oids: Sequence[int], shape: RowShape) -> BatchBuilder:
         """`batch_builder` for one flat list of already checked values (strings and
         nulls), `len(oids)` per row in order, as `core.answer.RowRun` holds them.
 
         No list per row, no type check per value (see `types.batches`); a
         parser's failure raises, and the caller takes the careful path.
         """
-        return self._builder(compile_flat, oids, names, wrap)
+        return self._builder(compile_flat, oids, shape)
 
     def _builder(
         self,
-        compile_: Callable[..., BatchBuilder],
+        compile_: Callable[[list[Parse | None], RowShape], BatchBuilder],
         oids: Sequence[int],
-        names: Sequence[str] | None,
-        wrap: Callable[[list[Any]], Any] | None,
+        shape: RowShape,
     ) -> BatchBuilder:
-        """A generated builder, cached by shape (input kind, OIDs, names, wrapper)."""
-        key = (compile_, tuple(oids), None if names is None else tuple(names), wrap)
+        """A generated builder, cached by input kind, OIDs and row shape."""
+        key = (compile_, tuple(oids), shape)
         build = self._batches.get(key)
         if build is None:
-            build = compile_([self.parser_for(oid) for oid in key[1]], key[2], wrap)
+            build = compile_([self.parser_for(oid) for oid in key[1]], shape)
             if len(self._batches) >= _CACHE_LIMIT:
                 self._batches.clear()
             self._batches[key] = build
