@@ -10,12 +10,16 @@ code: a Worker or notebook pays only for what it touches.
 
 from __future__ import annotations
 
-import sys
 from importlib import import_module
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ppg_edge._batch import BatchBuilder
+    from ppg_edge._client import Client, client, default_client_config
+    from ppg_edge._database import Database, connect
+    from ppg_edge._results import CollectableIterator, QueryResult, Row, Rows
+    from ppg_edge._session import Session
+    from ppg_edge._statements import Exec, Query
     from ppg_edge._sync.batch import SyncBatchBuilder
     from ppg_edge._sync.client import SyncClient
     from ppg_edge._sync.client import client as client_sync
@@ -28,8 +32,12 @@ if TYPE_CHECKING:
         SyncTransaction,
         SyncTransactionContext,
     )
-    from ppg_edge.batch import BatchBuilder
-    from ppg_edge.client import Client, client, default_client_config
+    from ppg_edge._transaction import (
+        SavepointContext,
+        Transaction,
+        TransactionContext,
+        TransactionOptions,
+    )
     from ppg_edge.core.config import ClientConfig
     from ppg_edge.core.errors import (
         ConnectionFailedError,
@@ -68,21 +76,11 @@ if TYPE_CHECKING:
         array_literal,
         array_parser,
     )
-    from ppg_edge.database import Database, connect
-    from ppg_edge.results import CollectableIterator, QueryResult, Row, Rows
-    from ppg_edge.session import Session
-    from ppg_edge.statements import Exec, Query
-    from ppg_edge.transaction import (
-        SavepointContext,
-        Transaction,
-        TransactionContext,
-        TransactionOptions,
-    )
 
 _EXPORTS = {
-    "Client": "ppg_edge.client",
-    "client": "ppg_edge.client",
-    "default_client_config": "ppg_edge.client",
+    "Client": "ppg_edge._client",
+    "client": "ppg_edge._client",
+    "default_client_config": "ppg_edge._client",
     "ClientConfig": "ppg_edge.core.config",
     "ConnectTimeoutError": "ppg_edge.core.errors",
     "ConnectionFailedError": "ppg_edge.core.errors",
@@ -115,20 +113,20 @@ _EXPORTS = {
     "ValueSerializer": "ppg_edge.core.types",
     "array_literal": "ppg_edge.core.types",
     "array_parser": "ppg_edge.core.types",
-    "BatchBuilder": "ppg_edge.batch",
-    "Database": "ppg_edge.database",
-    "Exec": "ppg_edge.statements",
-    "Query": "ppg_edge.statements",
-    "SavepointContext": "ppg_edge.transaction",
-    "Transaction": "ppg_edge.transaction",
-    "TransactionContext": "ppg_edge.transaction",
-    "TransactionOptions": "ppg_edge.transaction",
-    "connect": "ppg_edge.database",
-    "CollectableIterator": "ppg_edge.results",
-    "QueryResult": "ppg_edge.results",
-    "Row": "ppg_edge.results",
-    "Rows": "ppg_edge.results",
-    "Session": "ppg_edge.session",
+    "BatchBuilder": "ppg_edge._batch",
+    "Database": "ppg_edge._database",
+    "Exec": "ppg_edge._statements",
+    "Query": "ppg_edge._statements",
+    "SavepointContext": "ppg_edge._transaction",
+    "Transaction": "ppg_edge._transaction",
+    "TransactionContext": "ppg_edge._transaction",
+    "TransactionOptions": "ppg_edge._transaction",
+    "connect": "ppg_edge._database",
+    "CollectableIterator": "ppg_edge._results",
+    "QueryResult": "ppg_edge._results",
+    "Row": "ppg_edge._results",
+    "Rows": "ppg_edge._results",
+    "Session": "ppg_edge._session",
     "SyncBatchBuilder": "ppg_edge._sync.batch",
     "SyncClient": "ppg_edge._sync.client",
     "SyncCollectableIterator": "ppg_edge._sync.results",
@@ -157,22 +155,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(ModuleType):
-    """Keeps `ppg_edge.client` the function once the `ppg_edge.client` module loads.
-
-    Importing a submodule sets it as an attribute of its package; eager imports
-    used to overwrite that with the function right away, and this keeps doing so.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name == "client" and isinstance(value, ModuleType):
-            value = value.client
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 __all__ = [

@@ -26,10 +26,10 @@ from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from ppg_edge._results import Row
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.frames import Column
 from ppg_edge.core.types.batches import RowShape
-from ppg_edge.results import Row
 
 __all__ = [
     "RowFactory",

@@ -1,4 +1,4 @@
-"""Blocking twin of `ppg_edge.concurrency`: the same names, with no event loop.
+"""Blocking twin of `ppg_edge._concurrency`: the same names, with no event loop.
 
 A `Deadline` cannot wrap a blocking call from the outside, so `run` publishes
 it for the duration of the call (a context variable) and the sync runtime sets

@@ -1,4 +1,4 @@
-"""Blocking definitions that replace the asyncio-specific parts of ppg_edge/session.py.
+"""Blocking definitions that replace the asyncio-specific parts of ppg_edge/_session.py.
 
 `scripts/generate_sync.py` writes ppg_edge/_sync/session.py from the async
 session and puts each definition below in place of the one of the same name

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ppg_edge.closing import AsyncClosing
+from ppg_edge._closing import AsyncClosing
 
 _CHUNK = 1 << 16
 

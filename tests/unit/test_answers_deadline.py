@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from ppg_edge.answers import effective_timeout, statement_deadline
+from ppg_edge._answers import effective_timeout, statement_deadline
 from ppg_edge.core.errors import QueryTimeoutError, ValidationError
 
 

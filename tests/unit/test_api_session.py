@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from ppg_edge._session import Session
 from ppg_edge.core.errors import DatabaseError, ProtocolError, QueryTimeoutError, WebSocketError
 from ppg_edge.core.protocol import (
     COMPLETE_URN,
@@ -24,7 +25,6 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.core.types import default_registry
 from ppg_edge.runtime.base import Message, WebSocketClosed
-from ppg_edge.session import Session
 
 READ_BATCH = 64
 """Messages one `receive_many` of the loopback returns at most (a socket read's worth)."""

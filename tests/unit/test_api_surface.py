@@ -11,8 +11,8 @@ import pytest
 
 import ppg_edge
 from ppg_edge import CollectableIterator, Exec, Query, ValidationError, ValueParser
+from ppg_edge._statements import to_sql
 from ppg_edge.core.types import default_parsers, default_serializers
-from ppg_edge.statements import to_sql
 
 URL = "postgres://user:PASSWORDXYZ@db.example.com:5432/app"
 REPO = Path(__file__).resolve().parents[2]
@@ -47,11 +47,11 @@ def test_import_loads_no_asyncio_transport_decimal_uuid_or_secrets() -> None:
 
 def test_lazy_names_resolve_to_their_definitions() -> None:
     """Every exported name loads on access, and `ppg_edge.client` stays the function
-    even after the `ppg_edge.client` module was imported by some other route."""
+    after the private module that defines it was imported by another route."""
     code = (
-        "import ppg_edge, ppg_edge.database, ppg_edge.client as c; "
-        "from ppg_edge.client import client; "
-        "assert ppg_edge.client is client and c is client, ppg_edge.client; "
+        "import ppg_edge, ppg_edge._database, ppg_edge._client as c; "
+        "from ppg_edge._client import client; "
+        "assert ppg_edge.client is client and c.client is client, ppg_edge.client; "
         "missing = [n for n in ppg_edge.__all__ if getattr(ppg_edge, n, None) is None]; "
         "assert set(ppg_edge.__all__) <= set(dir(ppg_edge)); print(missing)"
     )

@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ppg_edge.answers import RowMaker
+from ppg_edge._answers import RowMaker
+from ppg_edge._results import Row
 from ppg_edge.core.answer import HttpAnswer, RowRun
 from ppg_edge.core.errors import DatabaseError, GenericError, ProtocolError
 from ppg_edge.core.frames import (
@@ -29,7 +30,6 @@ from ppg_edge.core.frames import (
 )
 from ppg_edge.core.ndjson import NdjsonDecoder
 from ppg_edge.core.types import default_registry
-from ppg_edge.results import Row
 from ppg_edge.rows import dict_row
 
 COLUMNS = (Column("id", 23), Column("name", 25))
@@ -289,7 +289,7 @@ def test_exec_answers_stay_on_the_careful_path() -> None:
 
 
 async def _result(reads: list[bytes]) -> Any:
-    from ppg_edge.answers import start_query
+    from ppg_edge._answers import start_query
 
     answer = HttpAnswer("query")
 
@@ -463,7 +463,7 @@ async def test_a_bad_row_after_good_ones_in_a_run_raises_the_exact_error(
     async def frames() -> Any:
         yield answer.feed(_body([WIDE_DESCRIPTION, *good, line, *good, COMPLETE]))
 
-    from ppg_edge.answers import start_query
+    from ppg_edge._answers import start_query
 
     with pytest.raises(GenericError) as caught:  # the machine's or the row function's
         await (await start_query(frames(), REGISTRY)).dict_rows().collect()

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ppg_edge._parameter_streams import body_chunks
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.parameters import (
@@ -27,7 +28,6 @@ from ppg_edge.core.protocol import (
     TEXT_PARAM_URN,
 )
 from ppg_edge.core.statement import encode_statement
-from ppg_edge.parameter_streams import body_chunks
 from ppg_edge.runtime.base import ReplayableBody
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ppg_edge._parameter_streams import session_messages
 from ppg_edge.core.errors import DatabaseError, ProtocolError, ValidationError, WebSocketError
 from ppg_edge.core.frames import Column, Complete, DataRow, Description, Failure
 from ppg_edge.core.parameters import (
@@ -27,7 +28,6 @@ from ppg_edge.core.protocol import (
 )
 from ppg_edge.core.session import PendingStatement, SessionMachine, statement_messages
 from ppg_edge.core.statement import encode_statement
-from ppg_edge.parameter_streams import session_messages
 
 DESC = [DESCRIPTION_URN, json.dumps({"columns": [{"name": "a", "typeOid": 25}]})]
 COMPLETE = [COMPLETE_URN, json.dumps({"complete": True})]

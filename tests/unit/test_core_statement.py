@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from ppg_edge._parameter_streams import stream_chunks
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.parameters import (
     BINARY,
@@ -17,7 +18,6 @@ from ppg_edge.core.parameters import (
 )
 from ppg_edge.core.protocol import INLINE_PARAMETER_LIMIT
 from ppg_edge.core.statement import ExactSize, check_source, encode_statement
-from ppg_edge.parameter_streams import stream_chunks
 
 
 def _descriptor(kind: str, sql: str, values: list[object]) -> dict[str, object]:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ppg_edge import CollectableIterator, Column, DatabaseError, QueryResult, Row, Rows
-from ppg_edge.display import CELL_CHARS, HTML_ROWS
+from ppg_edge._display import CELL_CHARS, HTML_ROWS
 
 
 def cells(table: str) -> list[list[str]]:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ppg_edge.answers import RowMaker
+from ppg_edge._answers import RowMaker
+from ppg_edge._results import Row
 from ppg_edge.core.answer import RowRun
 from ppg_edge.core.errors import UnrepresentableValueError, ValidationError
 from ppg_edge.core.frames import Column, DataRow
 from ppg_edge.core.types import default_registry
-from ppg_edge.results import Row
 from ppg_edge.rows import (
     RowShape,
     class_row,

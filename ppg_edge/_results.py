@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from ppg_edge.closing import AsyncClosing
+from ppg_edge._closing import AsyncClosing
+from ppg_edge._display import HTML_ROWS, count_caption, html_table
 from ppg_edge.core.frames import Column
-from ppg_edge.display import HTML_ROWS, count_caption, html_table
 
 if TYPE_CHECKING:
     from ppg_edge.rows import RowFactory

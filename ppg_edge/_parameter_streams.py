@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from ppg_edge.concurrency import pull
+from ppg_edge._concurrency import pull
 from ppg_edge.core.multipart import MultipartBody
 from ppg_edge.core.parameters import BoundedByteStreamParameter, Bytes
 from ppg_edge.core.session import statement_messages

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ppg_edge.concurrency import Deadline
+from ppg_edge._concurrency import Deadline
+from ppg_edge._session import Session
+from ppg_edge._statements import Exec, Query, Statement, _collect
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.rows import RowFactory, dict_row
-from ppg_edge.session import Session
-from ppg_edge.statements import Exec, Query, Statement, _collect
 
 if TYPE_CHECKING:
-    from ppg_edge.client import Client
+    from ppg_edge._client import Client
 
 
 async def _batch_on(

@@ -1,7 +1,7 @@
 """The high-level API: `connect()` -> sql, query, exec, transaction and batch.
 
-Rows come back as dicts keyed by column name (ppg_edge/statements.py).
-Transactions (ppg_edge/transaction.py) and batches (ppg_edge/batch.py) run on a
+Rows come back as dicts keyed by column name (ppg_edge/_statements.py).
+Transactions (ppg_edge/_transaction.py) and batches (ppg_edge/_batch.py) run on a
 WebSocket session: a transaction's BEGIN is pipelined with its first statement,
 and a batch sends BEGIN, every statement and COMMIT in one burst (one round trip).
 """
@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar, overload
 
-from ppg_edge.batch import BatchBuilder, run_batch
-from ppg_edge.client import Client, client
-from ppg_edge.closing import AsyncClosing
+from ppg_edge._batch import BatchBuilder, run_batch
+from ppg_edge._client import Client, client
+from ppg_edge._closing import AsyncClosing
+from ppg_edge._statements import Exec, Query, Statement, Statements
+from ppg_edge._transaction import Transaction, TransactionContext, TransactionOptions
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.core.types import ValueParser, ValueSerializer
 from ppg_edge.rows import RowFactory, dict_row
 from ppg_edge.runtime.base import Runtime
-from ppg_edge.statements import Exec, Query, Statement, Statements
-from ppg_edge.transaction import Transaction, TransactionContext, TransactionOptions
 
 T = TypeVar("T")
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ppg_edge._answers import effective_timeout, exec_count, start_query, statement_deadline
+from ppg_edge._closing import AsyncClosing
+from ppg_edge._concurrency import Closer, Deadline
 from ppg_edge._failures import TRANSPORT_ERRORS, cut_short, transport_failure
-from ppg_edge.answers import effective_timeout, exec_count, start_query, statement_deadline
-from ppg_edge.closing import AsyncClosing
-from ppg_edge.concurrency import Closer, Deadline
+from ppg_edge._parameter_streams import body_chunks
+from ppg_edge._results import QueryResult
+from ppg_edge._session import Session
 from ppg_edge.core.answer import AnswerItem, HttpAnswer
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ClientConfig
 from ppg_edge.core.errors import GenericError, HttpResponseError, ValidationError
@@ -27,11 +30,8 @@ from ppg_edge.core.types import (
     default_parsers,
     default_serializers,
 )
-from ppg_edge.parameter_streams import body_chunks
-from ppg_edge.results import QueryResult
 from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.runtime.base import HttpResponse, ReplayableBody, Runtime
-from ppg_edge.session import Session
 
 _ERROR_BODY_LIMIT = 64 * 1024
 

@@ -35,9 +35,11 @@ from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from ppg_edge._answers import Deadline, exec_count, start_query, statement_deadline
+from ppg_edge._closing import AsyncClosing
 from ppg_edge._failures import TRANSPORT_ERRORS, session_failure, transport_failure
-from ppg_edge.answers import Deadline, exec_count, start_query, statement_deadline
-from ppg_edge.closing import AsyncClosing
+from ppg_edge._parameter_streams import session_messages
+from ppg_edge._results import QueryResult
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
 from ppg_edge.core.errors import ConnectTimeoutError, GenericError, WebSocketError
 from ppg_edge.core.frames import Complete, Failure
@@ -54,8 +56,6 @@ from ppg_edge.core.protocol import (
 from ppg_edge.core.session import AnswerItem, PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
-from ppg_edge.parameter_streams import session_messages
-from ppg_edge.results import QueryResult
 from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.runtime.base import Message, Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ppg_edge._results import QueryResult
+from ppg_edge._session import Session
+from ppg_edge._statements import Statements
 from ppg_edge.core.errors import GenericError, ValidationError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.core.session import PendingStatement
-from ppg_edge.results import QueryResult
 from ppg_edge.rows import RowFactory, dict_row
-from ppg_edge.session import Session
-from ppg_edge.statements import Statements
 
 if TYPE_CHECKING:
-    from ppg_edge.client import Client
+    from ppg_edge._client import Client
 
 T = TypeVar("T")
 

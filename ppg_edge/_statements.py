@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
+from ppg_edge._results import CollectableIterator, QueryResult, Rows
 from ppg_edge.core.errors import ValidationError
 from ppg_edge.core.protocol import EXEC_KIND, QUERY_KIND
 from ppg_edge.core.template import format_to_sql, is_template, template_to_sql
-from ppg_edge.results import CollectableIterator, QueryResult, Rows
 from ppg_edge.rows import RowFactory, check_factory, dict_row
 
 DictRow = dict[str, Any]

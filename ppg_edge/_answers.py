@@ -15,14 +15,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ppg_edge.concurrency import Deadline
+from ppg_edge._concurrency import Deadline
+from ppg_edge._results import CollectableIterator, QueryResult
 from ppg_edge.core.answer import RowRun
 from ppg_edge.core.config import check_timeout
 from ppg_edge.core.errors import ProtocolError
 from ppg_edge.core.frames import Column, DataRow, Description, Frame, affected_count
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.core.types.batches import BatchBuilder, RowShape
-from ppg_edge.results import CollectableIterator, QueryResult
 from ppg_edge.rows import RowFactory, shape_of, values_row
 
 __all__ = [
