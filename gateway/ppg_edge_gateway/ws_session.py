@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from itertools import chain, repeat
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -318,8 +319,8 @@ class Session:
         """A batch of frames as URN/JSON message pairs, in one write."""
         messages: list[str] = []
         for urn, texts in frames:
-            for text in texts.split("\n"):
-                messages += (urn, text)
+            lines = texts.split("\n")
+            messages += chain.from_iterable(zip(repeat(urn, len(lines)), lines, strict=True))
         await self.ws.send_texts(messages)
 
 

@@ -231,10 +231,23 @@ def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
     assert getattr(json.encoder, "c_make_encoder", None) is None or encode is not _DUMPS
 
 
-@given(st.lists(st.text(), max_size=5), st.sampled_from([0, 125, 126, 65535, 65536]))
-def test_batched_text_frames_decode_as_the_same_messages(texts: list[str], pad: int) -> None:
-    """One write of many frames is what a client reads as those messages (wsproto decodes)."""
-    texts = [*texts, "x" * pad]  # every length encoding: 7-bit, 16-bit and 64-bit
+ASCII = st.characters(max_codepoint=127)
+
+
+@given(
+    st.lists(st.text() | st.text(ASCII), max_size=5),
+    st.sampled_from([0, 125, 126, 65535, 65536]),
+    st.sampled_from(["x", "\u00e9"]),
+)
+def test_batched_text_frames_decode_as_the_same_messages(
+    texts: list[str], pad: int, filler: str
+) -> None:
+    """One write of many frames is what a client reads as those messages (wsproto decodes).
+
+    All-ASCII batches take the latin-1 path, others the per-message one; the
+    filler makes the long message ASCII or not.
+    """
+    texts = [*texts, filler * pad]  # every length encoding: 7-bit, 16-bit and 64-bit
     client = FrameProtocol(client=True, extensions=[])
     client.receive_bytes(text_frames(texts))
     frames = list(client.received_frames())
