@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
@@ -20,6 +20,8 @@ from ppg_edge_gateway.upstream import Credentials, Upstream
 from ppg_edge_gateway.ws_assembler import StatementAssembler
 from ppg_edge_gateway.ws_session import close_reason
 from ppg_edge_gateway.ws_socket import text_frames
+
+ASCII = st.characters(max_codepoint=127)
 
 
 def test_descriptor_with_inline_and_extended_parameters() -> None:
@@ -155,6 +157,21 @@ def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> Non
     assert [json.loads(line) for line in text.split("\n")] == [{"values": row} for row in rows]
 
 
+VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\n", "],[", ""])
+
+
+@given(st.lists(st.lists(st.none() | VALUE_TEXT, max_size=4), max_size=6))
+@example([["a\n", "b"]])
+@example([["\x1f"], ["x"]])
+@example([['"', "q"]])
+@example([["\\"]])
+@example([[], ["x"]])
+def test_row_block_is_json_dumps_per_row(rows: list[list[str | None]]) -> None:
+    """Every path of the block encoder (joined, split at seams, one by one) is exact JSON."""
+    lines = [json.dumps({"values": row}, ensure_ascii=False, separators=(",", ":")) for row in rows]
+    assert row_block(rows) == (DATAROW_URN, "\n".join(lines))
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -229,9 +246,6 @@ def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
     encode = _compact_encoder()
     assert encode(["a", None]) == '["a",null]'
     assert getattr(json.encoder, "c_make_encoder", None) is None or encode is not _DUMPS
-
-
-ASCII = st.characters(max_codepoint=127)
 
 
 @given(
