@@ -92,6 +92,7 @@ class GatewayConfig:
     def scheme(self) -> str:
         """``https`` when the gateway terminates TLS itself, else ``http``."""
         return "https" if self.tls_cert else "http"
+
     wheel: Path | None = None
     """The driver wheel served at /v0/wheel (``--wheel``; see driver_wheel.py); None: none."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from itertools import chain, repeat
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
@@ -317,11 +316,7 @@ class Session:
 
     async def _send(self, frames: list[tuple[str, str]]) -> None:
         """A batch of frames as URN/JSON message pairs, in one write."""
-        messages: list[str] = []
-        for urn, texts in frames:
-            lines = texts.split("\n")
-            messages += chain.from_iterable(zip(repeat(urn, len(lines)), lines, strict=True))
-        await self.ws.send_texts(messages)
+        await self.ws.send_pairs([(urn, texts.split("\n")) for urn, texts in frames])
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

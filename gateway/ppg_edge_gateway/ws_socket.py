@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import repeat
 
 from aiohttp import WebSocketError, WSCloseCode, web
 from aiohttp.abc import AbstractStreamWriter
@@ -86,11 +87,58 @@ def text_frames(texts: Sequence[str]) -> bytes:
     return b"".join(parts)
 
 
+def pair_frames(pairs: Sequence[tuple[str, Sequence[str]]]) -> bytes:
+    """``text_frames`` of a URN message before each text, for ``(urn, texts)`` pairs.
+
+    The URN's frame is built once per pair, not once per text: a batch of rows is
+    one comprehension over its lines. Batches with non-ASCII text go through
+    ``text_frames``.
+    """
+    if not all("".join(texts).isascii() and urn.isascii() for urn, texts in pairs):
+        return text_frames(
+            [text for urn, texts in pairs for pair in zip(repeat(urn), texts) for text in pair]
+        )
+    heads, parts = _SHORT_HEADS, []
+    for urn, texts in pairs:
+        lead = _head_text(len(urn)) + urn
+        parts += [lead + (heads[len(t)] if len(t) < 126 else _head_text(len(t))) + t for t in texts]
+    return "".join(parts).encode("latin-1")
+
+
 class GatewaySocket(web.WebSocketResponse):
     """aiohttp's WebSocketResponse, closing frame-level violations with a reason."""
 
     sent: tuple[int, str] | None = None
     """The code and reason of the close frame this side sent first, for the log."""
+
+    async def send_pairs(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """``send_texts`` for a URN message before each text (``pair_frames``)."""
+        if self._fast_writer() is None:
+            for urn, texts in pairs:
+                for text in texts:
+                    await self.send_str(urn)
+                    await self.send_str(text)
+            return
+        await self._write(pair_frames(pairs))
+
+    def _fast_writer(self) -> object | None:
+        """aiohttp's writer when frames can go straight to its transport, else None."""
+        writer = self._writer
+        protocol = getattr(writer, "protocol", None)
+        if writer is None or getattr(writer, "compress", True) or protocol is None:
+            return None
+        return writer
+
+    async def _write(self, data: bytes) -> None:
+        """Frame bytes in one transport write, waiting while the socket is paused."""
+        writer = self._writer
+        assert writer is not None
+        protocol = writer.protocol
+        if self._closed or getattr(writer, "_closing", False) or writer.transport.is_closing():
+            raise ConnectionResetError("the WebSocket is closing")
+        writer.transport.write(data)
+        if getattr(protocol, "_paused", False):
+            await protocol._drain_helper()
 
     async def send_texts(self, texts: Sequence[str]) -> None:
         """Send text messages in one transport write, waiting while the socket is paused.
@@ -103,17 +151,11 @@ class GatewaySocket(web.WebSocketResponse):
         same bytes ``send_str`` writes (the socket is uncompressed); where aiohttp's
         writer is not as expected, each message goes through ``send_str``.
         """
-        writer = self._writer
-        protocol = getattr(writer, "protocol", None)
-        if writer is None or getattr(writer, "compress", True) or protocol is None:
+        if self._fast_writer() is None:
             for text in texts:
                 await self.send_str(text)
             return
-        if self._closed or getattr(writer, "_closing", False) or writer.transport.is_closing():
-            raise ConnectionResetError("the WebSocket is closing")
-        writer.transport.write(text_frames(texts))
-        if getattr(protocol, "_paused", False):
-            await protocol._drain_helper()
+        await self._write(text_frames(texts))
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         try:

@@ -19,7 +19,7 @@ from ppg_edge_gateway.statement import parse_descriptor
 from ppg_edge_gateway.upstream import Credentials, Upstream
 from ppg_edge_gateway.ws_assembler import StatementAssembler
 from ppg_edge_gateway.ws_session import close_reason
-from ppg_edge_gateway.ws_socket import text_frames
+from ppg_edge_gateway.ws_socket import pair_frames, text_frames
 
 ASCII = st.characters(max_codepoint=127)
 
@@ -268,3 +268,22 @@ def test_batched_text_frames_decode_as_the_same_messages(
     assert [frame.opcode for frame in frames] == [Opcode.TEXT] * len(texts)
     assert [frame.payload for frame in frames] == texts
     assert all(frame.frame_finished and frame.message_finished for frame in frames)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([DATAROW_URN, "urn:é"]), st.lists(st.text() | st.text(ASCII))),
+        max_size=3,
+    ),
+    st.sampled_from([0, 126, 65536]),
+)
+def test_pair_frames_are_the_text_frames_of_urn_text_pairs(
+    pairs: list[tuple[str, list[str]]], pad: int
+) -> None:
+    """A URN message before each text; ASCII batches (latin-1 path) and others alike."""
+    pairs = [*pairs, (DATAROW_URN, ["y" * pad, "z"])]
+    expected = [message for urn, texts in pairs for text in texts for message in (urn, text)]
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(pair_frames(pairs))
+    assert [frame.payload for frame in client.received_frames()] == expected
+    assert pair_frames(pairs) == text_frames(expected)
