@@ -94,13 +94,43 @@ def _row_frame(row: list[str | None]) -> Frame:
     return (DATAROW_URN, _ROW_PREFIX + _ROW_JSON(row) + "}")
 
 
-def row_block(rows: list[list[str | None]]) -> Frame:
-    """Datarow frames for many rows, one per line, with one encoder call for them all.
+_PLAIN_OPEN = _ROW_PREFIX + '["'
+_PLAIN_SEP = '","'
+_PLAIN_CLOSE = '"]}'
 
-    The rows' JSON is split at row seams: values are strings or null, so
-    outside strings "],[" occurs exactly between rows; a count above that
-    means some value holds it, and those rows are encoded one by one.
+
+def _plain_rows(rows: list[list[str | None]]) -> str | None:
+    """The rows' lines built by joining values, or None when that would not be exact JSON.
+
+    Compact JSON of a string is the string in quotes unless it holds ``"``, ``\\`` or
+    a control character. Joining raises TypeError on a null (or any non-string);
+    then one check over all the lines: their quotes are exactly the structural
+    ones (a row without values would also miscount), no backslash, and
+    ``isprintable`` (false for every control character, and for some other
+    characters JSON leaves alone: those batches take the encoder).
     """
+    try:
+        lines = [_PLAIN_OPEN + _PLAIN_SEP.join(row) + _PLAIN_CLOSE for row in rows]  # type: ignore[arg-type]
+    except TypeError:
+        return None
+    flat = "".join(lines)
+    quotes = 2 * (sum(map(len, rows)) + len(rows))  # each value's pair, each key's pair
+    if flat.count('"') != quotes or "\\" in flat or not flat.isprintable():
+        return None
+    return "\n".join(lines)
+
+
+def row_block(rows: list[list[str | None]]) -> Frame:
+    """Datarow frames for many rows, one per line, with as few Python calls per row as exact.
+
+    Rows of plain strings (the usual text output) are joined (``_plain_rows``).
+    Otherwise the rows' JSON from one encoder call is split at row seams: values
+    are strings or null, so outside strings "],[" occurs exactly between rows; a
+    count above that means some value holds it, and those rows are encoded one by one.
+    """
+    plain = _plain_rows(rows)
+    if plain is not None:
+        return (DATAROW_URN, plain)
     inner = _ROW_JSON(rows)[1:-1]
     if inner.count(_ROW_SEAM) != len(rows) - 1:
         return (DATAROW_URN, "\n".join([_row_frame(row)[1] for row in rows]))

@@ -316,11 +316,7 @@ class Session:
 
     async def _send(self, frames: list[tuple[str, str]]) -> None:
         """A batch of frames as URN/JSON message pairs, in one write."""
-        messages: list[str] = []
-        for urn, texts in frames:
-            for text in texts.split("\n"):
-                messages += (urn, text)
-        await self.ws.send_texts(messages)
+        await self.ws.send_pairs([(urn, texts.split("\n")) for urn, texts in frames])
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
+from itertools import repeat
 
 from aiohttp import WebSocketError, WSCloseCode, web
 from aiohttp.abc import AbstractStreamWriter
@@ -49,20 +50,59 @@ TEXT_FIN = 0x81
 """First byte of an unfragmented text frame (FIN + opcode 1); server frames carry no mask."""
 
 
+_SHORT_HEADS = tuple(chr(TEXT_FIN) + chr(size) for size in range(126))
+"""Headers of unmasked text frames with a payload under 126 bytes, as latin-1 text."""
+
+
+def _header(size: int) -> bytes:
+    if size < 126:
+        return bytes((TEXT_FIN, size))
+    if size < 1 << 16:
+        return struct.pack("!BBH", TEXT_FIN, 126, size)
+    return struct.pack("!BBQ", TEXT_FIN, 127, size)
+
+
+def _head_text(size: int) -> str:
+    """A frame header as latin-1 text (one character per byte)."""
+    return _SHORT_HEADS[size] if size < 126 else _header(size).decode("latin-1")
+
+
 def text_frames(texts: Sequence[str]) -> bytes:
-    """The wire bytes of one unmasked, uncompressed text frame per text (RFC 6455 5.2)."""
+    """The wire bytes of one unmasked, uncompressed text frame per text (RFC 6455 5.2).
+
+    When every text is ASCII (the usual rows: JSON of PostgreSQL's text output), a
+    text's length is its UTF-8 size and its characters are its bytes, so headers and
+    payloads are joined as latin-1 text and encoded once: a third of the cost of a
+    header and an ``encode`` per message. Other batches are encoded message by message.
+    """
+    if "".join(texts).isascii():
+        heads = _SHORT_HEADS
+        return "".join(
+            [(heads[len(t)] if len(t) < 126 else _head_text(len(t))) + t for t in texts]
+        ).encode("latin-1")
     parts: list[bytes] = []
     for text in texts:
         payload = text.encode("utf-8")
-        size = len(payload)
-        if size < 126:
-            parts.append(bytes((TEXT_FIN, size)))
-        elif size < 1 << 16:
-            parts.append(struct.pack("!BBH", TEXT_FIN, 126, size))
-        else:
-            parts.append(struct.pack("!BBQ", TEXT_FIN, 127, size))
-        parts.append(payload)
+        parts += (_header(len(payload)), payload)
     return b"".join(parts)
+
+
+def pair_frames(pairs: Sequence[tuple[str, Sequence[str]]]) -> bytes:
+    """``text_frames`` of a URN message before each text, for ``(urn, texts)`` pairs.
+
+    The URN's frame is built once per pair, not once per text: a batch of rows is
+    one comprehension over its lines. Batches with non-ASCII text go through
+    ``text_frames``.
+    """
+    if not all("".join(texts).isascii() and urn.isascii() for urn, texts in pairs):
+        return text_frames(
+            [text for urn, texts in pairs for pair in zip(repeat(urn), texts) for text in pair]
+        )
+    heads, parts = _SHORT_HEADS, []
+    for urn, texts in pairs:
+        lead = _head_text(len(urn)) + urn
+        parts += [lead + (heads[len(t)] if len(t) < 126 else _head_text(len(t))) + t for t in texts]
+    return "".join(parts).encode("latin-1")
 
 
 class GatewaySocket(web.WebSocketResponse):
@@ -70,6 +110,35 @@ class GatewaySocket(web.WebSocketResponse):
 
     sent: tuple[int, str] | None = None
     """The code and reason of the close frame this side sent first, for the log."""
+
+    async def send_pairs(self, pairs: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """``send_texts`` for a URN message before each text (``pair_frames``)."""
+        if self._fast_writer() is None:
+            for urn, texts in pairs:
+                for text in texts:
+                    await self.send_str(urn)
+                    await self.send_str(text)
+            return
+        await self._write(pair_frames(pairs))
+
+    def _fast_writer(self) -> object | None:
+        """aiohttp's writer when frames can go straight to its transport, else None."""
+        writer = self._writer
+        protocol = getattr(writer, "protocol", None)
+        if writer is None or getattr(writer, "compress", True) or protocol is None:
+            return None
+        return writer
+
+    async def _write(self, data: bytes) -> None:
+        """Frame bytes in one transport write, waiting while the socket is paused."""
+        writer = self._writer
+        assert writer is not None
+        protocol = writer.protocol
+        if self._closed or getattr(writer, "_closing", False) or writer.transport.is_closing():
+            raise ConnectionResetError("the WebSocket is closing")
+        writer.transport.write(data)
+        if getattr(protocol, "_paused", False):
+            await protocol._drain_helper()
 
     async def send_texts(self, texts: Sequence[str]) -> None:
         """Send text messages in one transport write, waiting while the socket is paused.
@@ -82,17 +151,11 @@ class GatewaySocket(web.WebSocketResponse):
         same bytes ``send_str`` writes (the socket is uncompressed); where aiohttp's
         writer is not as expected, each message goes through ``send_str``.
         """
-        writer = self._writer
-        protocol = getattr(writer, "protocol", None)
-        if writer is None or getattr(writer, "compress", True) or protocol is None:
+        if self._fast_writer() is None:
             for text in texts:
                 await self.send_str(text)
             return
-        if self._closed or getattr(writer, "_closing", False) or writer.transport.is_closing():
-            raise ConnectionResetError("the WebSocket is closing")
-        writer.transport.write(text_frames(texts))
-        if getattr(protocol, "_paused", False):
-            await protocol._drain_helper()
+        await self._write(text_frames(texts))
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         try:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
@@ -19,7 +19,9 @@ from ppg_edge_gateway.statement import parse_descriptor
 from ppg_edge_gateway.upstream import Credentials, Upstream
 from ppg_edge_gateway.ws_assembler import StatementAssembler
 from ppg_edge_gateway.ws_session import close_reason
-from ppg_edge_gateway.ws_socket import text_frames
+from ppg_edge_gateway.ws_socket import pair_frames, text_frames
+
+ASCII = st.characters(max_codepoint=127)
 
 
 def test_descriptor_with_inline_and_extended_parameters() -> None:
@@ -155,6 +157,21 @@ def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> Non
     assert [json.loads(line) for line in text.split("\n")] == [{"values": row} for row in rows]
 
 
+VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\n", "],[", ""])
+
+
+@given(st.lists(st.lists(st.none() | VALUE_TEXT, max_size=4), max_size=6))
+@example([["a\n", "b"]])
+@example([["\x1f"], ["x"]])
+@example([['"', "q"]])
+@example([["\\"]])
+@example([[], ["x"]])
+def test_row_block_is_json_dumps_per_row(rows: list[list[str | None]]) -> None:
+    """Every path of the block encoder (joined, split at seams, one by one) is exact JSON."""
+    lines = [json.dumps({"values": row}, ensure_ascii=False, separators=(",", ":")) for row in rows]
+    assert row_block(rows) == (DATAROW_URN, "\n".join(lines))
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
@@ -231,13 +248,42 @@ def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
     assert getattr(json.encoder, "c_make_encoder", None) is None or encode is not _DUMPS
 
 
-@given(st.lists(st.text(), max_size=5), st.sampled_from([0, 125, 126, 65535, 65536]))
-def test_batched_text_frames_decode_as_the_same_messages(texts: list[str], pad: int) -> None:
-    """One write of many frames is what a client reads as those messages (wsproto decodes)."""
-    texts = [*texts, "x" * pad]  # every length encoding: 7-bit, 16-bit and 64-bit
+@given(
+    st.lists(st.text() | st.text(ASCII), max_size=5),
+    st.sampled_from([0, 125, 126, 65535, 65536]),
+    st.sampled_from(["x", "\u00e9"]),
+)
+def test_batched_text_frames_decode_as_the_same_messages(
+    texts: list[str], pad: int, filler: str
+) -> None:
+    """One write of many frames is what a client reads as those messages (wsproto decodes).
+
+    All-ASCII batches take the latin-1 path, others the per-message one; the
+    filler makes the long message ASCII or not.
+    """
+    texts = [*texts, filler * pad]  # every length encoding: 7-bit, 16-bit and 64-bit
     client = FrameProtocol(client=True, extensions=[])
     client.receive_bytes(text_frames(texts))
     frames = list(client.received_frames())
     assert [frame.opcode for frame in frames] == [Opcode.TEXT] * len(texts)
     assert [frame.payload for frame in frames] == texts
     assert all(frame.frame_finished and frame.message_finished for frame in frames)
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([DATAROW_URN, "urn:é"]), st.lists(st.text() | st.text(ASCII))),
+        max_size=3,
+    ),
+    st.sampled_from([0, 126, 65536]),
+)
+def test_pair_frames_are_the_text_frames_of_urn_text_pairs(
+    pairs: list[tuple[str, list[str]]], pad: int
+) -> None:
+    """A URN message before each text; ASCII batches (latin-1 path) and others alike."""
+    pairs = [*pairs, (DATAROW_URN, ["y" * pad, "z"])]
+    expected = [message for urn, texts in pairs for text in texts for message in (urn, text)]
+    client = FrameProtocol(client=True, extensions=[])
+    client.receive_bytes(pair_frames(pairs))
+    assert [frame.payload for frame in client.received_frames()] == expected
+    assert pair_frames(pairs) == text_frames(expected)
