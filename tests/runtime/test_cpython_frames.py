@@ -18,6 +18,7 @@ from wsproto.connection import ConnectionState
 from wsproto.events import AcceptConnection, CloseConnection, Ping, Request
 from wsproto.frame_protocol import FrameProtocol
 
+from ppg_edge.runtime import cpython_frames
 from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
 
 LIMIT = 1 << 20
@@ -136,3 +137,128 @@ def test_malformed_frames_go_to_wsproto_which_reports_them(wire: bytes) -> None:
     assert isinstance(event, CloseConnection)
     assert event.code == 1002
     assert reader.receive(b"\x81\x02no") == [None]  # from now on every byte goes to wsproto
+
+
+LEAD = "urn:prisma:query:result:datarow"
+"""A session's rows come as this URN before each row's JSON: the run the reader cuts at once."""
+
+payloads = st.one_of(
+    st.text(max_size=130),
+    st.sampled_from(["", "x" * 125, "é" * 62, "\u0081\u001f" + LEAD, LEAD, '{"values":["1"]}']),
+)
+
+
+def alternating(texts: list[str], lead: str = LEAD) -> list[str]:
+    return [message for text in texts for message in (lead, text)]
+
+
+def frames_of(messages: list[Any]) -> bytes:
+    proto = server_frames()
+    return b"".join(proto.send_data(message, True) for message in messages)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(payloads, min_size=1, max_size=40),
+    st.lists(st.one_of(st.text(max_size=20), st.binary(max_size=20)), max_size=3),
+    st.lists(st.integers(0, 10_000), max_size=6),
+)
+def test_runs_of_a_repeated_message_survive_any_split(
+    texts: list[str], others: list[Any], cuts: list[int]
+) -> None:
+    """Payloads holding the lead's own bytes, non-ASCII text, lengths 0 to 130 (7 and 16-bit
+    headers), other messages after the run, reads cut anywhere: exactly the messages sent."""
+    sent = [*alternating(texts), *others, *alternating(texts[:2])]
+    items = feed(FrameReader(open_client(), LIMIT), frames_of(sent), cuts)
+    assert items == sent
+
+
+def forged_runs() -> st.SearchStrategy[bytes]:
+    """A run's wire bytes with one byte replaced, cut or added: headers that lie,
+    masked or fragmented frames, invalid UTF-8, a lead's copy in the wrong place."""
+    wire = st.lists(payloads, min_size=2, max_size=12).map(
+        lambda texts: frames_of(alternating(texts))
+    )
+    return st.tuples(wire, st.integers(0, 4_000), st.integers(0, 255), st.sampled_from("rid")).map(
+        forge
+    )
+
+
+def forge(case: tuple[bytes, int, int, str]) -> bytes:
+    wire, at, byte, how = case
+    at %= len(wire)
+    if how == "r":
+        return wire[:at] + bytes([byte]) + wire[at + 1 :]
+    if how == "i":
+        return wire[:at] + bytes([byte]) + wire[at:]
+    return wire[:at] + wire[at + 1 :]
+
+
+@settings(max_examples=400, deadline=None)
+@given(forged_runs(), st.lists(st.integers(0, 4_000), max_size=4))
+def test_forged_runs_read_exactly_as_frame_by_frame(wire: bytes, cuts: list[int]) -> None:
+    """Whatever the bytes, the run cutter changes nothing but speed: the same messages,
+    faults and bytes left to wsproto as the frame by frame path gives."""
+    fast = feed(FrameReader(open_client(), 200), wire, cuts)
+    assert fast == feed(FrameReader(open_client(), 200, runs=False), wire, cuts)
+
+
+def test_a_long_run_is_cut_in_one_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    """1,000 rows' frames in one read: the run cutter takes all but the last pair at once."""
+    texts = [f'{{"values":["{n}","name-{n}"]}}' for n in range(1_000)]
+    taken: list[int] = []
+    cut = cpython_frames._pairs
+
+    def counting(data: Any, stop: int, small: int, items: list[Item]) -> int:
+        before = len(items)
+        end = cut(data, stop, small, items)
+        taken.append(len(items) - before)
+        return end
+
+    monkeypatch.setattr(cpython_frames, "_pairs", counting)
+    items = FrameReader(open_client(), LIMIT).receive(frames_of(alternating(texts)))
+    assert items == alternating(texts)
+    assert sum(taken) > 2 * 990  # all but a few pairs, in a few growing windows
+    assert len(taken) < 12
+
+
+LEAD_FRAME = b"\x81\x1f" + LEAD.encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        LEAD_FRAME + b"\x81\x05abcde",  # a lead and a frame header inside invalid UTF-8
+        b"\xc3\x28" * 10,  # invalid UTF-8
+        b"\xc3",  # a sequence cut short
+    ],
+)
+def test_a_bad_message_inside_a_run_is_reported_as_frame_by_frame(payload: bytes) -> None:
+    good = b"\x81\x02ok"
+    bad = bytes([0x81, len(payload)]) + payload
+    wire = (LEAD_FRAME + good) * 3 + LEAD_FRAME + bad + (LEAD_FRAME + good) * 3
+    fast = FrameReader(open_client(), LIMIT).receive(wire)
+    assert fast == FrameReader(open_client(), LIMIT, runs=False).receive(wire)
+    assert fast[:6] == [LEAD, "ok"] * 3
+    assert fast[-1] == FrameFault(1007, "a text message is not valid UTF-8")
+
+
+def test_leads_that_repeat_without_runs_cost_a_bounded_multiple_of_the_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each lead is followed by a 16-bit-length frame whose payload holds the lead's header
+    bytes where a 7-bit frame would end: every lead looks like a run's start, none is one."""
+    text = "a" * 123 + "\u0081\u001f" + "b" * 60  # U+0081 U+001F is 0xC2 0x81 0x1F
+    sent = alternating([text] * 400)
+    wire = frames_of(sent)
+    looked_at: list[int] = []
+    cut = cpython_frames._pairs
+
+    def measuring(data: Any, stop: int, small: int, items: list[Item]) -> int:
+        looked_at.append(len(data))
+        return cut(data, stop, small, items)
+
+    monkeypatch.setattr(cpython_frames, "_pairs", measuring)
+    assert FrameReader(open_client(), LIMIT).receive(wire) == sent
+    assert len(looked_at) == 400  # every lead tried...
+    assert sum(looked_at) < 12 * len(wire)  # ...each within a small window, not the rest

@@ -1,0 +1,81 @@
+"""The client's WebSocket frame reader on a session's rows: run cutting vs frame by frame.
+
+A session streams each row as two text messages (the data-row URN, then the row's
+JSON). `FrameReader` cuts such runs with one regular expression and a few `map`
+calls (`_pairs` in `ppg_edge/runtime/cpython_frames.py`); this script feeds it the frames
+of 1,000 rows of `compare.py`'s end-to-end query (as the gateway sends them) in one
+read, with and without the run cutter, in alternating rounds, and prints the cost
+per row of each and their ratio (best of the rounds: the machine is shared).
+
+Run from the repository root: `python benchmarks/session_frames.py [--rounds N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import timeit
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from wsproto.frame_protocol import FrameProtocol  # noqa: E402
+
+from ppg_edge.core.protocol import DATAROW_URN  # noqa: E402
+from ppg_edge.runtime.cpython_frames import FrameReader  # noqa: E402
+
+ROWS = 1_000
+CALLS = 50
+
+
+class NoEngine:
+    """Stands in for wsproto: these frames never reach it (no control frame)."""
+
+    def receive_data(self, data: bytes | None) -> None:
+        raise AssertionError("a data frame reached the engine")
+
+
+def wire() -> tuple[bytes, list[str]]:
+    """The frames a session's rows arrive in, and the messages they hold."""
+    proto = FrameProtocol(client=False, extensions=[])
+    messages: list[str] = []
+    for n in range(1, ROWS + 1):
+        row = [str(n), f"name-{n}", str(n * 0.5), "2024-01-01 00:00:00.123456+00"]
+        messages += [DATAROW_URN, json.dumps({"values": row}, separators=(",", ":"))]
+    return b"".join(proto.send_data(message, True) for message in messages), messages
+
+
+def per_row(data: bytes, expected: list[str], runs: bool) -> float:
+    """Nanoseconds per row of one `receive` of all the frames (best of a few repeats)."""
+
+    def read() -> list[Any]:
+        engine: Any = NoEngine()
+        return FrameReader(engine, 1 << 20, runs=runs).receive(data)
+
+    if read() != expected:
+        raise SystemExit("BENCHMARK FAILED: the reader gave other messages than were sent")
+    return min(timeit.repeat(read, number=CALLS, repeat=3)) / CALLS / ROWS * 1e9
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    rounds = parser.parse_args().rounds
+    data, expected = wire()
+    runs, frames = [], []
+    for _ in range(rounds):
+        runs.append(per_row(data, expected, runs=True))
+        frames.append(per_row(data, expected, runs=False))
+    print("| reading a session's rows | ns per row |")
+    print("| --- | --- |")
+    print(f"| frame by frame | {min(frames):.0f} |")
+    print(f"| run cutting | {min(runs):.0f} |")
+    print(f"| ratio | {min(frames) / min(runs):.2f} times as fast |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
