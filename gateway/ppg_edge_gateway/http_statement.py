@@ -163,8 +163,7 @@ async def _respond(
     try:
         await response.prepare(request)
         async for frames in run_statement(conn, statement):
-            lines = "\n".join([text for _, text in frames]) + "\n"
-            await response.write(lines.encode("utf-8"))
+            await response.write(b"".join([b"\n".join(texts) + b"\n" for _, texts in frames]))
         # The client has its answer before the connection's reset round trip.
         await response.write_eof()
         request[ANSWERED] = response.status
@@ -176,7 +175,7 @@ async def _respond(
         LOG.exception("statement failed after its answer started")
         request["ppg_edge.note"] = "internal error mid-stream"
         with contextlib.suppress(Exception):
-            _, text = gateway_error("internal gateway error", "XX000")
-            await response.write(text.encode("utf-8") + b"\n")
+            _, texts = gateway_error("internal gateway error", "XX000")
+            await response.write(texts[0] + b"\n")
             await response.write_eof()
     return response
