@@ -354,11 +354,19 @@ def _hot_rows(
     """Take buffered single-row results of the streamed row set (the hot path of a large result).
 
     Returns the first other result (None when the statement is finished) and
-    whether the batch stops here: no result is buffered, or the batch is full.
+    whether the batch stops here: no result is buffered, even after reading what
+    the socket holds (a batch per wait, not per libpq read of 16 KiB), or the
+    batch is full.
     Rows of a result set without conversions are taken as libpq's bytes
     (``_row_getter``), others through psycopg's transformer (``_block``).
     """
     is_busy, get_result = pgconn.is_busy, pgconn.get_result
+
+    def more() -> bool:
+        """Read what the socket already holds; True when libpq still has no whole row."""
+        pgconn.consume_input()
+        return bool(is_busy())
+
     rows: list[Any] = []
     room = BATCH_FRAMES - len(frames)
     next_res: pq.abc.PGresult | None = res
@@ -367,7 +375,7 @@ def _hot_rows(
         getter = _row_getter(res.nfields)
         while next_res is not None and next_res.status == _SINGLE:
             rows.append(getter(next_res.get_value))
-            if is_busy() or len(rows) >= room:
+            if (is_busy() and more()) or len(rows) >= room:
                 next_res, paused = None, True
                 break
             next_res = get_result()
@@ -376,7 +384,7 @@ def _hot_rows(
         while next_res is not None and next_res.status == _SINGLE:
             set_result(next_res, set_loaders=False)
             rows.append(load_rows(0, 1, list)[0])
-            if is_busy() or len(rows) >= room:
+            if (is_busy() and more()) or len(rows) >= room:
                 next_res, paused = None, True
                 break
             next_res = get_result()
