@@ -50,11 +50,11 @@ from ppg_edge.core.protocol import (
 from .libpq_io import copy_out_drain, flush, next_result
 from .statement import Statement
 
-Frame = tuple[str, list[bytes]]
-"""Protocol messages of one URN: their JSON texts as UTF-8, one per message.
+Frame = tuple[str, bytes]
+"""Protocol messages of one URN: their JSON texts as UTF-8, one per line.
 
-Both faces take them as they are: HTTP joins them into NDJSON lines (JSON text
-has no raw newline), a session frames each one after a message of its URN.
+JSON text has no raw newline: HTTP sends the lines as they are (NDJSON), a
+session splits them (one C call) and frames each after a message of its URN.
 """
 RawRow = tuple[bytes | None, ...]
 """One row as libpq holds it: each value's text output, or None for a null."""
@@ -99,16 +99,17 @@ _ROW_PREFIX = "{" + _DUMPS(VALUES_KEY) + ":"
 
 
 def _row_frame(row: list[str | None]) -> Frame:
-    return (DATAROW_URN, [(_ROW_PREFIX + _ROW_JSON(row) + "}").encode("utf-8")])
+    return (DATAROW_URN, (_ROW_PREFIX + _ROW_JSON(row) + "}").encode("utf-8"))
 
 
 def _text_frame(urn: str, text: str) -> Frame:
-    return (urn, [text.encode("utf-8")])
+    return (urn, text.encode("utf-8"))
 
 
 _PLAIN_OPEN = (_ROW_PREFIX + '["').encode("ascii")
 _PLAIN_SEP = b'","'
 _PLAIN_CLOSE = b'"]}'
+_PLAIN_ROWS = _PLAIN_CLOSE + b"\n" + _PLAIN_OPEN
 _CONTROLS = bytes(range(0x20))
 
 
@@ -117,28 +118,31 @@ def plain_block(rows: list[RawRow]) -> Frame | None:
 
     Compact JSON (``ensure_ascii=False``) of a string is the string in quotes
     unless it holds ``"``, ``\\`` or a character under U+0020; its UTF-8 is then
-    the value's own bytes. Joining raises TypeError on a null; then one check
-    over all the lines: their quotes are exactly the structural ones (a row
-    without values would also miscount), no backslash, no control byte (bytes
-    of multi-byte UTF-8 are all 0x80 and up), valid UTF-8 (what decoding the
-    value demands: such rows take the decoding path, which raises).
+    the value's own bytes. The whole batch is joined by C calls alone (no Python
+    step per row), its lines separated by newlines; joining raises TypeError on
+    a null. Then one check over the text: its quotes are exactly the structural
+    ones (a row without values would also miscount), no backslash, no control
+    byte but the separators (bytes of multi-byte UTF-8 are all 0x80 and up),
+    valid UTF-8 (what decoding the value demands: such rows take the decoding
+    path, which raises).
     """
+    if not rows:
+        return (DATAROW_URN, b"")
     try:
-        lines = [_PLAIN_OPEN + _PLAIN_SEP.join(row) + _PLAIN_CLOSE for row in rows]  # type: ignore[arg-type]
+        text = _PLAIN_OPEN + _PLAIN_ROWS.join(map(_PLAIN_SEP.join, rows)) + _PLAIN_CLOSE  # type: ignore[arg-type]
     except TypeError:
         return None
-    flat = b"".join(lines)
     quotes = 2 * (sum(map(len, rows)) + len(rows))  # each value's pair, each key's pair
-    if flat.count(b'"') != quotes or b"\\" in flat:
+    if text.count(b'"') != quotes or b"\\" in text:
         return None
-    if len(flat.translate(None, _CONTROLS)) != len(flat):
+    if len(text.translate(None, _CONTROLS)) != len(text) - (len(rows) - 1):
         return None
-    if not flat.isascii():
+    if not text.isascii():
         try:
-            flat.decode("utf-8")
+            text.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    return (DATAROW_URN, lines)
+    return (DATAROW_URN, text)
 
 
 def decoded(rows: list[RawRow]) -> list[list[str | None]]:
@@ -155,9 +159,9 @@ def row_block(rows: list[list[str | None]]) -> Frame:
     """
     inner = _ROW_JSON(rows)[1:-1]
     if inner.count(_ROW_SEAM) != len(rows) - 1:
-        return (DATAROW_URN, [line for row in rows for line in _row_frame(row)[1]])
+        return (DATAROW_URN, b"\n".join([_row_frame(row)[1] for row in rows]))
     text = _ROW_PREFIX + inner.replace(_ROW_SEAM, "]}\n" + _ROW_PREFIX + "[") + "}"
-    return (DATAROW_URN, text.encode("utf-8").split(b"\n"))
+    return (DATAROW_URN, text.encode("utf-8"))
 
 
 @functools.lru_cache(maxsize=64)

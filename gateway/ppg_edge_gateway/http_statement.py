@@ -163,7 +163,7 @@ async def _respond(
     try:
         await response.prepare(request)
         async for frames in run_statement(conn, statement):
-            await response.write(b"".join([b"\n".join(texts) + b"\n" for _, texts in frames]))
+            await response.write(b"\n".join([text for _, text in frames]) + b"\n")
         # The client has its answer before the connection's reset round trip.
         await response.write_eof()
         request[ANSWERED] = response.status
@@ -175,7 +175,7 @@ async def _respond(
         LOG.exception("statement failed after its answer started")
         request["ppg_edge.note"] = "internal error mid-stream"
         with contextlib.suppress(Exception):
-            _, texts = gateway_error("internal gateway error", "XX000")
-            await response.write(texts[0] + b"\n")
+            _, text = gateway_error("internal gateway error", "XX000")
+            await response.write(text + b"\n")
             await response.write_eof()
     return response

@@ -316,7 +316,7 @@ class Session:
 
     async def _send(self, frames: list[Frame]) -> None:
         """A batch of frames as URN/JSON message pairs, in one write."""
-        await self.ws.send_pairs(frames)
+        await self.ws.send_pairs([(urn, text.split(b"\n")) for urn, text in frames])
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

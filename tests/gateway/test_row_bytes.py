@@ -54,7 +54,8 @@ def _plain(value: str | None) -> bool:
 def test_rows_of_bytes_are_json_dumps_per_row(rows: list[list[str | None]]) -> None:
     """Joined as they are when every value allows it, else decoded and encoded: either way
     the encoder's exact bytes."""
-    raw, expected = [_raw(row) for row in rows], (DATAROW_URN, [_line(row) for row in rows])
+    raw = [_raw(row) for row in rows]
+    expected = (DATAROW_URN, b"\n".join([_line(row) for row in rows]))
     joinable = all(row and all(map(_plain, row)) for row in rows)
     assert plain_block(raw) == (expected if joinable else None)
     assert row_block(decoded(raw)) == expected

@@ -152,9 +152,9 @@ def test_options_make_session_defaults_and_secrets_stay_out_of_reprs() -> None:
     ],
 )
 def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> None:
-    urn, lines = row_block(rows)
+    urn, text = row_block(rows)
     assert urn == DATAROW_URN
-    assert [json.loads(line) for line in lines] == [{"values": row} for row in rows]
+    assert [json.loads(line) for line in text.split(b"\n")] == [{"values": row} for row in rows]
 
 
 VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\n", "],[", ""])
@@ -169,7 +169,7 @@ VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\
 def test_row_block_is_json_dumps_per_row(rows: list[list[str | None]]) -> None:
     """Both paths of the block encoder (split at seams, one by one) are exact JSON."""
     lines = [json.dumps({"values": row}, ensure_ascii=False, separators=(",", ":")) for row in rows]
-    assert row_block(rows) == (DATAROW_URN, [line.encode() for line in lines])
+    assert row_block(rows) == (DATAROW_URN, "\n".join(lines).encode())
 
 
 @pytest.mark.parametrize(
