@@ -156,3 +156,21 @@ async def test_streamed_bytea_stays_base64(http: RawHttp) -> None:
     answer = await http.query(r"SELECT g, '\x00ff'::bytea, NULL FROM generate_series(1, 600) g")
     blob = base64.b64encode(b"\x00\xff").decode()
     assert answer.rows == [[str(g), blob, None] for g in range(1, 601)]
+
+
+async def test_a_null_late_in_a_long_row_set_keeps_every_line_exact(
+    http: RawHttp, client: aiohttp.ClientSession, gateway: Any
+) -> None:
+    """Batches joined as bytes, then one with a null (decoded), then psycopg's loaders for
+    the rest of the row set: thousands of rows, several batches, every line the encoder's."""
+    sql = (
+        "SELECT g::text, CASE WHEN g % 2500 = 0 THEN NULL ELSE 'é' || g END"
+        " FROM generate_series(1, 9000) g"
+    )
+    expected = [[str(g), None if g % 2500 == 0 else f"é{g}"] for g in range(1, 9001)]
+    answer = await http.query(sql)
+    assert answer.text.encode().split(b"\n")[1:-2] == [_line(row) for row in expected]
+    ws = await open_session(client, gateway)
+    await send_statement(ws, "query", sql)
+    assert answer_rows(await read_answer(ws)) == expected
+    await ws.close()
