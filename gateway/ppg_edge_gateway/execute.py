@@ -5,8 +5,9 @@ text or binary per parameter; statements without parameters use the simple
 query protocol so scripts of several statements run as one implicit
 transaction; single-row mode hands rows over as PostgreSQL sends them, so
 memory stays bounded and a slow consumer slows the reads. Values stay
-PostgreSQL's text output (psycopg's C text loader), except scalar bytea which
-goes out as base64.
+PostgreSQL's text output, except scalar bytea which goes out as base64 (the
+only conversion: a result set without a bytea column is streamed as the bytes
+libpq holds, checked rather than decoded and re-encoded; see ``plain_block``).
 
 A WebSocket burst of single statements runs in libpq pipeline mode (one
 Sync per statement, so a failure does not cancel the next ones): PostgreSQL
@@ -22,6 +23,7 @@ event loop is entered once per socket read, not once per row.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -48,8 +50,14 @@ from ppg_edge.core.protocol import (
 from .libpq_io import copy_out_drain, flush, next_result
 from .statement import Statement
 
-Frame = tuple[str, str]
-"""Protocol frames of one URN: their JSON texts, one per line (JSON text has no raw newline)."""
+Frame = tuple[str, bytes]
+"""Protocol messages of one URN: their JSON texts as UTF-8, one per line.
+
+JSON text has no raw newline: HTTP sends the lines as they are (NDJSON), a
+session splits them (one C call) and frames each after a message of its URN.
+"""
+RawRow = tuple[bytes | None, ...]
+"""One row as libpq holds it: each value's text output, or None for a null."""
 
 BATCH_FRAMES = 2048
 BYTEA_OID = 17
@@ -91,51 +99,82 @@ _ROW_PREFIX = "{" + _DUMPS(VALUES_KEY) + ":"
 
 
 def _row_frame(row: list[str | None]) -> Frame:
-    return (DATAROW_URN, _ROW_PREFIX + _ROW_JSON(row) + "}")
+    return (DATAROW_URN, (_ROW_PREFIX + _ROW_JSON(row) + "}").encode("utf-8"))
 
 
-_PLAIN_OPEN = _ROW_PREFIX + '["'
-_PLAIN_SEP = '","'
-_PLAIN_CLOSE = '"]}'
+def _text_frame(urn: str, text: str) -> Frame:
+    return (urn, text.encode("utf-8"))
 
 
-def _plain_rows(rows: list[list[str | None]]) -> str | None:
-    """The rows' lines built by joining values, or None when that would not be exact JSON.
+_PLAIN_OPEN = (_ROW_PREFIX + '["').encode("ascii")
+_PLAIN_SEP = b'","'
+_PLAIN_CLOSE = b'"]}'
+_PLAIN_ROWS = _PLAIN_CLOSE + b"\n" + _PLAIN_OPEN
+_CONTROLS = bytes(range(0x20))
 
-    Compact JSON of a string is the string in quotes unless it holds ``"``, ``\\`` or
-    a control character. Joining raises TypeError on a null (or any non-string);
-    then one check over all the lines: their quotes are exactly the structural
-    ones (a row without values would also miscount), no backslash, and
-    ``isprintable`` (false for every control character, and for some other
-    characters JSON leaves alone: those batches take the encoder).
+
+def plain_block(rows: list[RawRow]) -> Frame | None:
+    """Datarow messages of rows of libpq's bytes joined as they are, or None when not exact.
+
+    Compact JSON (``ensure_ascii=False``) of a string is the string in quotes
+    unless it holds ``"``, ``\\`` or a character under U+0020; its UTF-8 is then
+    the value's own bytes. The whole batch is joined by C calls alone (no Python
+    step per row), its lines separated by newlines; joining raises TypeError on
+    a null. Then one check over the text: its quotes are exactly the structural
+    ones (a row without values would also miscount), no backslash, no control
+    byte but the separators (bytes of multi-byte UTF-8 are all 0x80 and up),
+    valid UTF-8 (what decoding the value demands: such rows take the decoding
+    path, which raises).
     """
+    if not rows:
+        return (DATAROW_URN, b"")
     try:
-        lines = [_PLAIN_OPEN + _PLAIN_SEP.join(row) + _PLAIN_CLOSE for row in rows]  # type: ignore[arg-type]
+        text = _PLAIN_OPEN + _PLAIN_ROWS.join(map(_PLAIN_SEP.join, rows)) + _PLAIN_CLOSE  # type: ignore[arg-type]
     except TypeError:
         return None
-    flat = "".join(lines)
     quotes = 2 * (sum(map(len, rows)) + len(rows))  # each value's pair, each key's pair
-    if flat.count('"') != quotes or "\\" in flat or not flat.isprintable():
+    if text.count(b'"') != quotes or b"\\" in text:
         return None
-    return "\n".join(lines)
+    if len(text.translate(None, _CONTROLS)) != len(text) - (len(rows) - 1):
+        return None
+    if not text.isascii():
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return (DATAROW_URN, text)
+
+
+def decoded(rows: list[RawRow]) -> list[list[str | None]]:
+    """Rows of bytes as text, as psycopg's text loader decodes them (strict UTF-8)."""
+    return [[None if value is None else value.decode("utf-8") for value in row] for row in rows]
 
 
 def row_block(rows: list[list[str | None]]) -> Frame:
-    """Datarow frames for many rows, one per line, with as few Python calls per row as exact.
+    """Datarow messages for many rows, with as few Python calls per row as exact.
 
-    Rows of plain strings (the usual text output) are joined (``_plain_rows``).
-    Otherwise the rows' JSON from one encoder call is split at row seams: values
-    are strings or null, so outside strings "],[" occurs exactly between rows; a
+    The rows' JSON from one encoder call is split at row seams: values are
+    strings or null, so outside strings "],[" occurs exactly between rows; a
     count above that means some value holds it, and those rows are encoded one by one.
     """
-    plain = _plain_rows(rows)
-    if plain is not None:
-        return (DATAROW_URN, plain)
     inner = _ROW_JSON(rows)[1:-1]
     if inner.count(_ROW_SEAM) != len(rows) - 1:
-        return (DATAROW_URN, "\n".join([_row_frame(row)[1] for row in rows]))
+        return (DATAROW_URN, b"\n".join([_row_frame(row)[1] for row in rows]))
     text = _ROW_PREFIX + inner.replace(_ROW_SEAM, "]}\n" + _ROW_PREFIX + "[") + "}"
-    return (DATAROW_URN, text)
+    return (DATAROW_URN, text.encode("utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def _row_getter(width: int) -> Callable[[Callable[[int, int], bytes | None]], RawRow]:
+    """A function taking a single-row result's ``get_value`` to the row's values.
+
+    Generated per width: one call per value, none per column index or loop
+    step (half the time of a comprehension over the columns). The source holds
+    nothing but column numbers.
+    """
+    calls = "".join(f"get(0, {column})," for column in range(width))
+    getter: Callable[[Callable[[int, int], bytes | None]], RawRow] = eval(f"lambda get: ({calls})")
+    return getter
 
 
 _DIAG = pq.DiagnosticField
@@ -168,8 +207,8 @@ _ROW_STATUSES = (pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK, pq.Exec
 _SINGLE = pq.ExecStatus.SINGLE_TUPLE
 _END_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.TUPLES_OK)
 _ERROR_STATUSES = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE)
-COMPLETE_FRAME: Frame = (COMPLETE_URN, _DUMPS({COMPLETE_KEY: True}))
-EXEC_DESCRIPTION_FRAME: Frame = (DESCRIPTION_URN, _DUMPS(EXEC_DESCRIPTION))
+COMPLETE_FRAME: Frame = _text_frame(COMPLETE_URN, _DUMPS({COMPLETE_KEY: True}))
+EXEC_DESCRIPTION_FRAME: Frame = _text_frame(DESCRIPTION_URN, _DUMPS(EXEC_DESCRIPTION))
 
 
 class Base64ByteaLoader(Loader):
@@ -189,7 +228,7 @@ RAW_ADAPTERS.register_loader(BYTEA_OID, Base64ByteaLoader)
 
 def error_frame(fields: dict[str, str]) -> Frame:
     """An error frame from wire-named fields."""
-    return (ERROR_URN, _DUMPS({ERROR_KEY: fields}))
+    return _text_frame(ERROR_URN, _DUMPS({ERROR_KEY: fields}))
 
 
 def gateway_error(message: str, code: str, severity: str = "ERROR") -> Frame:
@@ -225,6 +264,8 @@ class _Results:
         self.transformer = Transformer(RAW_ADAPTERS)
         self.hot = False
         """True while single rows of the streamed row set can take the fast path."""
+        self.raw = False
+        """True when the streamed row set needs no conversion: rows go out as libpq's bytes."""
 
     def accept(self, res: pq.abc.PGresult, frames: list[Frame]) -> None:
         """Add the frames this result produces (if any) to ``frames``."""
@@ -256,9 +297,11 @@ class _Results:
                 {"name": (res.fname(i) or b"").decode("utf-8", "replace"), "typeOid": res.ftype(i)}
                 for i in range(res.nfields)
             ]
-            frames.append((DESCRIPTION_URN, _DUMPS({COLUMNS_KEY: columns})))
+            frames.append(_text_frame(DESCRIPTION_URN, _DUMPS({COLUMNS_KEY: columns})))
             self.transformer.set_pgresult(res)
             self.hot = res.status == pq.ExecStatus.SINGLE_TUPLE
+            types = [res.ftype(i) for i in range(res.nfields)]
+            self.raw = BYTEA_OID not in types
         if res.ntuples:
             self.transformer.set_pgresult(res, set_loaders=False)
             frames += map(_row_frame, self.transformer.load_rows(0, res.ntuples, list))
@@ -315,24 +358,60 @@ def _hot_rows(
     """Take buffered single-row results of the streamed row set (the hot path of a large result).
 
     Returns the first other result (None when the statement is finished) and
-    whether the batch stops here: no result is buffered, or the batch is full.
+    whether the batch stops here: no result is buffered, even after reading what
+    the socket holds (a batch per wait, not per libpq read of 16 KiB), or the
+    batch is full.
+    Rows of a result set without conversions are taken as libpq's bytes
+    (``_row_getter``), others through psycopg's transformer (``_block``).
     """
-    set_result, load_rows = results.transformer.set_pgresult, results.transformer.load_rows
     is_busy, get_result = pgconn.is_busy, pgconn.get_result
-    rows: list[list[str | None]] = []
+
+    def more() -> bool:
+        """Read what the socket already holds; True when libpq still has no whole row."""
+        pgconn.consume_input()
+        return bool(is_busy())
+
+    rows: list[Any] = []
     room = BATCH_FRAMES - len(frames)
     next_res: pq.abc.PGresult | None = res
     paused = False
-    while next_res is not None and next_res.status == _SINGLE:
-        set_result(next_res, set_loaders=False)
-        rows.append(load_rows(0, 1, list)[0])
-        if is_busy() or len(rows) >= room:
-            next_res, paused = None, True
-            break
-        next_res = get_result()
+    if results.raw:
+        getter = _row_getter(res.nfields)
+        while next_res is not None and next_res.status == _SINGLE:
+            rows.append(getter(next_res.get_value))
+            if (is_busy() and more()) or len(rows) >= room:
+                next_res, paused = None, True
+                break
+            next_res = get_result()
+    else:
+        set_result, load_rows = results.transformer.set_pgresult, results.transformer.load_rows
+        while next_res is not None and next_res.status == _SINGLE:
+            set_result(next_res, set_loaders=False)
+            rows.append(load_rows(0, 1, list)[0])
+            if (is_busy() and more()) or len(rows) >= room:
+                next_res, paused = None, True
+                break
+            next_res = get_result()
     results.statement_rows += len(rows)
-    frames.append(row_block(rows))
+    frames.append(_block(results, rows))
     return next_res, paused
+
+
+def _block(results: _Results, rows: list[Any]) -> Frame:
+    """The datarow messages of a batch of the streamed row set.
+
+    Rows of bytes that cannot be joined as they are (a null, a value JSON
+    escapes) are decoded, and the row set takes psycopg's loaders (C decoding)
+    from its next batch on: such values tend to recur (a nullable column, jsonb),
+    and the encoder is then the faster path.
+    """
+    if not results.raw:
+        return row_block(rows)
+    block = plain_block(rows)
+    if block is None:
+        results.raw = False
+        block = row_block(decoded(rows))
+    return block
 
 
 async def run_statement(

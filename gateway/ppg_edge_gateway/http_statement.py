@@ -163,8 +163,7 @@ async def _respond(
     try:
         await response.prepare(request)
         async for frames in run_statement(conn, statement):
-            lines = "\n".join([text for _, text in frames]) + "\n"
-            await response.write(lines.encode("utf-8"))
+            await response.write(b"\n".join([text for _, text in frames]) + b"\n")
         # The client has its answer before the connection's reset round trip.
         await response.write_eof()
         request[ANSWERED] = response.status
@@ -177,6 +176,6 @@ async def _respond(
         request["ppg_edge.note"] = "internal error mid-stream"
         with contextlib.suppress(Exception):
             _, text = gateway_error("internal gateway error", "XX000")
-            await response.write(text.encode("utf-8") + b"\n")
+            await response.write(text + b"\n")
             await response.write_eof()
     return response

@@ -40,7 +40,7 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
-from .execute import MAX_PIPELINE, gateway_error, pipelinable, run_pipeline, run_statement
+from .execute import MAX_PIPELINE, Frame, gateway_error, pipelinable, run_pipeline, run_statement
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
@@ -314,9 +314,9 @@ class Session:
             if 0 < ended < len(numbers):  # the statements before this one are answered
                 self.cancels.reading(numbers[ended], conn)
 
-    async def _send(self, frames: list[tuple[str, str]]) -> None:
+    async def _send(self, frames: list[Frame]) -> None:
         """A batch of frames as URN/JSON message pairs, in one write."""
-        await self.ws.send_pairs([(urn, texts.split("\n")) for urn, texts in frames])
+        await self.ws.send_pairs([(urn, text.split(b"\n")) for urn, text in frames])
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

@@ -154,7 +154,7 @@ def test_options_make_session_defaults_and_secrets_stay_out_of_reprs() -> None:
 def test_row_block_holds_one_frame_per_line(rows: list[list[str | None]]) -> None:
     urn, text = row_block(rows)
     assert urn == DATAROW_URN
-    assert [json.loads(line) for line in text.split("\n")] == [{"values": row} for row in rows]
+    assert [json.loads(line) for line in text.split(b"\n")] == [{"values": row} for row in rows]
 
 
 VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\n", "],[", ""])
@@ -167,9 +167,9 @@ VALUE_TEXT = st.text() | st.text(ASCII) | st.sampled_from(['"', "\\", "\x7f", "\
 @example([["\\"]])
 @example([[], ["x"]])
 def test_row_block_is_json_dumps_per_row(rows: list[list[str | None]]) -> None:
-    """Every path of the block encoder (joined, split at seams, one by one) is exact JSON."""
+    """Both paths of the block encoder (split at seams, one by one) are exact JSON."""
     lines = [json.dumps({"values": row}, ensure_ascii=False, separators=(",", ":")) for row in rows]
-    assert row_block(rows) == (DATAROW_URN, "\n".join(lines))
+    assert row_block(rows) == (DATAROW_URN, "\n".join(lines).encode())
 
 
 @pytest.mark.parametrize(
@@ -280,10 +280,11 @@ def test_batched_text_frames_decode_as_the_same_messages(
 def test_pair_frames_are_the_text_frames_of_urn_text_pairs(
     pairs: list[tuple[str, list[str]]], pad: int
 ) -> None:
-    """A URN message before each text; ASCII batches (latin-1 path) and others alike."""
+    """A URN message before each UTF-8 text, ASCII or not."""
     pairs = [*pairs, (DATAROW_URN, ["y" * pad, "z"])]
     expected = [message for urn, texts in pairs for text in texts for message in (urn, text)]
+    framed = pair_frames([(urn, [text.encode() for text in texts]) for urn, texts in pairs])
     client = FrameProtocol(client=True, extensions=[])
-    client.receive_bytes(pair_frames(pairs))
+    client.receive_bytes(framed)
     assert [frame.payload for frame in client.received_frames()] == expected
-    assert pair_frames(pairs) == text_frames(expected)
+    assert framed == text_frames(expected)
