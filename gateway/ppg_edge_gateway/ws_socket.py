@@ -50,41 +50,12 @@ TEXT_FIN = 0x81
 """First byte of an unfragmented text frame (FIN + opcode 1); server frames carry no mask."""
 
 
-_SHORT_HEADS = tuple(chr(TEXT_FIN) + chr(size) for size in range(126))
-"""Headers of unmasked text frames with a payload under 126 bytes, as latin-1 text."""
-
-
 def _header(size: int) -> bytes:
     if size < 126:
         return bytes((TEXT_FIN, size))
     if size < 1 << 16:
         return struct.pack("!BBH", TEXT_FIN, 126, size)
     return struct.pack("!BBQ", TEXT_FIN, 127, size)
-
-
-def _head_text(size: int) -> str:
-    """A frame header as latin-1 text (one character per byte)."""
-    return _SHORT_HEADS[size] if size < 126 else _header(size).decode("latin-1")
-
-
-def text_frames(texts: Sequence[str]) -> bytes:
-    """The wire bytes of one unmasked, uncompressed text frame per text (RFC 6455 5.2).
-
-    When every text is ASCII (the usual rows: JSON of PostgreSQL's text output), a
-    text's length is its UTF-8 size and its characters are its bytes, so headers and
-    payloads are joined as latin-1 text and encoded once: a third of the cost of a
-    header and an ``encode`` per message. Other batches are encoded message by message.
-    """
-    if "".join(texts).isascii():
-        heads = _SHORT_HEADS
-        return "".join(
-            [(heads[len(t)] if len(t) < 126 else _head_text(len(t))) + t for t in texts]
-        ).encode("latin-1")
-    parts: list[bytes] = []
-    for text in texts:
-        payload = text.encode("utf-8")
-        parts += (_header(len(payload)), payload)
-    return b"".join(parts)
 
 
 @functools.lru_cache(maxsize=16)
@@ -102,9 +73,9 @@ def _urn_leads(urn: str) -> tuple[bytes, tuple[bytes, ...]]:
 def pair_frames(pairs: Sequence[tuple[str, Sequence[bytes]]]) -> bytes:
     """The wire bytes of a URN message before each UTF-8 text, for ``(urn, texts)`` pairs.
 
-    Unmasked, uncompressed text frames (RFC 6455 5.2), as ``text_frames``
-    builds them: each payload's length is its byte count, so a batch of rows is
-    one comprehension over its lines, whatever their characters.
+    Unmasked, uncompressed text frames (RFC 6455 5.2), the bytes aiohttp's
+    ``send_str`` writes: each payload's length is its byte count, so a batch of
+    rows is one comprehension over its lines, whatever their characters.
     """
     parts: list[bytes] = []
     for urn, texts in pairs:
@@ -123,7 +94,15 @@ class GatewaySocket(web.WebSocketResponse):
     """The code and reason of the close frame this side sent first, for the log."""
 
     async def send_pairs(self, pairs: Sequence[tuple[str, Sequence[bytes]]]) -> None:
-        """``send_texts`` for a URN message before each UTF-8 text (``pair_frames``)."""
+        """A URN message before each UTF-8 text, in one transport write (``pair_frames``),
+        waiting while the socket is paused.
+
+        aiohttp writes every message on its own (``send_str``: a header, a write, a
+        check of the buffer): two writes a row. One write per batch took the gateway's
+        CPU for streaming 1,000,000 rows over a session from 7.25 s to 2.22 s (the rows
+        of ``benchmarks/compare.py``'s end-to-end figure). The socket is uncompressed;
+        where aiohttp's writer is not as expected, each message goes through ``send_str``.
+        """
         if self._fast_writer() is None:
             for urn, texts in pairs:
                 for text in texts:
@@ -150,23 +129,6 @@ class GatewaySocket(web.WebSocketResponse):
         writer.transport.write(data)
         if getattr(protocol, "_paused", False):
             await protocol._drain_helper()
-
-    async def send_texts(self, texts: Sequence[str]) -> None:
-        """Send text messages in one transport write, waiting while the socket is paused.
-
-        aiohttp writes every message on its own (``send_str``: a header, a write, a
-        check of the buffer): two writes a row. One write per batch took the gateway's
-        CPU for streaming 1,000,000 rows over a session from 7.25 s to 2.22 s (the rows
-        of ``benchmarks/compare.py``'s end-to-end figure, the gateway's CPU time read
-        as ``benchmarks/gateway_bench.py`` reads it for HTTP). Frames are the
-        same bytes ``send_str`` writes (the socket is uncompressed); where aiohttp's
-        writer is not as expected, each message goes through ``send_str``.
-        """
-        if self._fast_writer() is None:
-            for text in texts:
-                await self.send_str(text)
-            return
-        await self._write(text_frames(texts))
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         try:

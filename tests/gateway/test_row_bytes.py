@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from ppg_edge.core.protocol import COMPLETE_URN, DATAROW_URN, DESCRIPTION_URN
 from ppg_edge_gateway.execute import RawRow, _row_getter, decoded, plain_block, row_block
-from ppg_edge_gateway.ws_socket import pair_frames, text_frames
+from ppg_edge_gateway.ws_socket import pair_frames
 from tests.support.raw import RawHttp, answer_rows, open_session, read_answer, send_statement
 
 SPECIAL = ["", '"', "\\", "\x00", "\x01", "\t", "\n", "\x1f", "\x7f", "\u2028", "\xa0", "é ✓"]
@@ -113,7 +113,6 @@ async def test_pair_frames_are_aiohttps_frames_of_the_messages(size: int, filler
     messages = [message for urn, texts in pairs for text in texts for message in (urn, text)]
     framed = pair_frames([(urn, [text.encode() for text in texts]) for urn, texts in pairs])
     assert framed == await _aiohttp_frames(messages)
-    assert framed == text_frames(messages)
 
 
 TRICKY = ["plain", "é ✓", '"q"', "\\", "\x01", "\t", "\x7f", "\u2028", "", "é" * 70, "x" * 70000]
