@@ -287,6 +287,8 @@ class SessionMachine:
 def _leading_rows(urns: Sequence[str | bytes]) -> int:
     """How many of `urns` (the URN places of a batch) are data rows before any other."""
     stop = len(urns)
+    if urns.count(DATAROW_URN) == stop:  # the usual batch: rows only, one pass
+        return stop
     for other in _OTHER_URNS:
         with contextlib.suppress(ValueError):
             stop = urns.index(other, 0, stop)
