@@ -246,9 +246,9 @@ def test_a_bad_message_inside_a_run_is_reported_as_frame_by_frame(payload: bytes
 def test_leads_that_repeat_without_runs_cost_a_bounded_multiple_of_the_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each lead is followed by a 16-bit-length frame whose payload holds the lead's header
-    bytes where a 7-bit frame would end: every lead looks like a run's start, none is one."""
-    text = "a" * 123 + "\u0081\u001f" + "b" * 60  # U+0081 U+001F is 0xC2 0x81 0x1F
+    """Each lead is followed by a 16-bit-length frame whose payload holds the lead's frame
+    where a 7-bit frame would end: every lead looks like a run's start, none is one."""
+    text = "a" * 123 + "\u0081\u001f" + LEAD + "b" * 30  # U+0081 U+001F: 0xC2 0x81 0x1F
     sent = alternating([text] * 400)
     wire = frames_of(sent)
     looked_at: list[int] = []
@@ -262,3 +262,22 @@ def test_leads_that_repeat_without_runs_cost_a_bounded_multiple_of_the_read(
     assert FrameReader(open_client(), LIMIT).receive(wire) == sent
     assert len(looked_at) == 400  # every lead tried...
     assert sum(looked_at) < 12 * len(wire)  # ...each within a small window, not the rest
+
+
+def test_runs_are_tried_only_where_the_same_message_comes_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Rows of one length have frames with equal headers: a run is tried only at the URN
+    (whose copy follows the next message), never at a row (wasted work, for every row)."""
+    texts = [f'{{"values":["{n:04d}"]}}' for n in range(1_000)]
+    leads: list[bytes] = []
+    cut = cpython_frames._pairs
+
+    def recording(data: Any, stop: int, small: int, items: list[Item]) -> int:
+        leads.append(bytes(data[:stop]))
+        return cut(data, stop, small, items)
+
+    monkeypatch.setattr(cpython_frames, "_pairs", recording)
+    sent = [texts[-1], *alternating(texts)]  # reading starts at a row: the next but one is alike
+    assert FrameReader(open_client(), LIMIT).receive(frames_of(sent)) == sent
+    assert set(leads) == {LEAD_FRAME}
