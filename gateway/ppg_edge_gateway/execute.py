@@ -375,6 +375,8 @@ def _hot_rows(
     room = BATCH_FRAMES - len(frames)
     next_res: pq.abc.PGresult | None = res
     paused = False
+    # Two twin loops rather than one calling a row function: each row of the hot path
+    # costs no Python call beyond its own work.
     if results.raw:
         getter = _row_getter(res.nfields)
         while next_res is not None and next_res.status == _SINGLE:

@@ -31,6 +31,8 @@ _MAX_CONTROL_PAYLOAD: Final = 125
 _WHOLE_TEXT: Final = 0x80 | TEXT
 _WHOLE_MESSAGE: Final = frozenset({_WHOLE_TEXT, 0x80 | BINARY})
 _NOT_UTF8: Final = "a text message is not valid UTF-8"
+_SHORT_MAX: Final = 125
+"""The longest payload a frame's two-byte header can give (126 and 127 announce longer ones)."""
 _RUN_WINDOW: Final = 2048
 """Bytes a first attempt at a run of alternating messages looks at (see `_pairs`)."""
 _CONTROL_OPCODES: Final = frozenset({0x8, 0x9, 0xA})
@@ -96,7 +98,7 @@ class FrameReader:
     def _split(self, data: bytes | bytearray, view: memoryview, items: list[Item]) -> int:
         """Append the items of every whole frame in `data`; return the bytes used."""
         pos, end = 0, len(data)
-        small = min(126, self._max_message_size + 1)
+        small = min(_SHORT_MAX + 1, self._max_message_size + 1)
         append = items.append
         runs = self._runs
         while end - pos >= 2:
@@ -114,13 +116,14 @@ class FrameReader:
                     after = stop + 2 + data[stop + 1]
                     if (
                         after + 2 <= end
-                        and data[after] == first
+                        and data[after] == first  # two cheap checks before a slice
                         and data[after + 1] == second
                         and data.startswith(data[pos:stop], after)
                     ):
                         run_end = _pairs(data[pos : pos + self._window], stop - pos, small, items)
                         self._window = max(_RUN_WINDOW, 4 * run_end)
-                        stop = max(stop, pos + run_end)
+                        if run_end:
+                            stop = pos + run_end
                 pos = stop
                 continue
             length, head = second & 0x7F, 2
@@ -276,8 +279,9 @@ def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item]) ->
 @functools.lru_cache(maxsize=4)
 def _run_splitter(lead: str) -> re.Pattern[str]:
     """Splits latin-1 text at each `lead` followed by a small whole text frame's
-    header (FIN+TEXT, then an unmasked length of at most 125), capturing the length."""
-    return re.compile(f"{re.escape(lead)}{re.escape(chr(_WHOLE_TEXT))}([\\x00-\\x7d])")
+    header (FIN+TEXT, then an unmasked length up to `_SHORT_MAX`), capturing the length."""
+    header = re.escape(chr(_WHOLE_TEXT)) + f"([\\x00-{re.escape(chr(_SHORT_MAX))}])"
+    return re.compile(re.escape(lead) + header)
 
 
 def _exact_pairs(heads: bytes, texts: list[str], small: int) -> int:
