@@ -22,6 +22,7 @@ event loop is entered once per socket read, not once per row.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import functools
 import json
@@ -441,13 +442,23 @@ async def run_statement(
 
 
 async def _batches(pgconn: pq.abc.PGconn, results: _Results) -> AsyncIterator[list[Frame]]:
-    """The frames of one statement's results, a batch per wait, up to its last result."""
+    """The frames of one statement's results, a batch per wait, up to its last result.
+
+    A batch taken without waiting for the socket (libpq had the rows already)
+    is followed by one pass of the event loop: PostgreSQL can produce rows as
+    fast as they are taken, and a consumer that never waits (a fast client, or
+    a statement given up, whose rows are dropped) would otherwise hold the
+    loop, starving every other session and the cancel request meant to stop it.
+    """
     finished = False
     while not finished:
         frames: list[Frame] = []
+        waits = pgconn.is_busy()
         finished = await _collect(pgconn, results, frames)
         if frames:
             yield frames
+        if not waits:
+            await asyncio.sleep(0)
 
 
 def _connection_lost(pgconn: pq.abc.PGconn, exc: psycopg.OperationalError) -> list[Frame]:

@@ -18,12 +18,17 @@ gateway then:
   PostgreSQL ignores a cancel that finds the session idle);
 - lets N run to its end when later statements share its pipeline, which
   PostgreSQL already has: a cancel could hit one of them instead.
+
+Once the cancel of the statement being read is sent, its rows are dropped and
+the executor stops waiting for the client to take what was already written
+(``gave_up``): a client that cancels and then reads nothing (it has no use for
+the rows) must not keep the gateway from reading PostgreSQL, or PostgreSQL,
+blocked writing to the gateway, never gets to act on the cancel.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 
 import psycopg
@@ -31,6 +36,7 @@ import psycopg
 from ppg_edge.core.protocol import CANCEL_STATEMENT_KEY, WS_SUBPROTOCOL, WS_SUBPROTOCOL_CANCEL
 
 from .errors import ProtocolViolation
+from .state import LOG
 from .upstream import CANCEL_SECONDS, Connection
 
 
@@ -69,6 +75,8 @@ class Cancels:
         self.current: int | None = None
         """The statement of the batch whose results are being read (those before it are done)."""
         self.skipped: set[int] = set()
+        self.gave_up = asyncio.Event()
+        """Set once the statement being read was cancelled: its client reads none of its rows."""
         self._deferred: int | None = None
         self._request: asyncio.Task[None] | None = None
 
@@ -98,11 +106,7 @@ class Cancels:
         if self._deferred is not None and self._deferred == self.current:
             self._deferred = None
             self._request = asyncio.create_task(_cancel(conn))
-
-    @property
-    def given_up(self) -> bool:
-        """True once the statement being read was cancelled: its client reads none of its rows."""
-        return self._request is not None
+            self.gave_up.set()
 
     def skip(self, number: int) -> bool:
         """True (once) when statement ``number`` was cancelled before it started."""
@@ -118,6 +122,7 @@ class Cancels:
         no longer takes it out of the batch.
         """
         self.running, self.current, self._deferred = numbers, None, None
+        self.gave_up.clear()
         if self._request is not None:
             await asyncio.wait([self._request])
             self._request = None
@@ -135,6 +140,9 @@ class Cancels:
 
 
 async def _cancel(conn: Connection) -> None:
-    """libpq cancel, bounded; a failure only means the statement runs to its end."""
-    with contextlib.suppress(psycopg.Error, OSError, TimeoutError):
+    """libpq cancel, bounded; a failure only means the statement runs to its end (logged:
+    its rows are still read and dropped, which an operator should be able to explain)."""
+    try:
         await asyncio.wait_for(conn.cancel_safe(), CANCEL_SECONDS)
+    except (psycopg.Error, OSError, TimeoutError) as exc:
+        LOG.warning("a session's cancel request did not reach PostgreSQL: %s", type(exc).__name__)

@@ -307,7 +307,7 @@ class Session:
         self.cancels.reading(numbers[0], conn)
         ended = 0
         async for frames in answers:
-            if self.cancels.given_up:  # rows nobody reads: only the answer's end goes out
+            if self.cancels.gave_up.is_set():  # rows nobody reads: only the answer's end goes out
                 frames = [frame for frame in frames if frame[0] != DATAROW_URN]
             await self._send(frames)
             ended += sum(urn in ANSWER_ENDS for urn, _ in frames)
@@ -315,8 +315,10 @@ class Session:
                 self.cancels.reading(numbers[ended], conn)
 
     async def _send(self, frames: list[Frame]) -> None:
-        """A batch of frames as URN/JSON message pairs, in one write."""
-        await self.ws.send_pairs([(urn, text.split(b"\n")) for urn, text in frames])
+        """A batch of frames as URN/JSON message pairs, in one write; the wait for the client
+        to take them ends when the statement is given up (ws_cancel)."""
+        pairs = [(urn, text.split(b"\n")) for urn, text in frames]
+        await self.ws.send_pairs(pairs, until=self.cancels.gave_up)
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

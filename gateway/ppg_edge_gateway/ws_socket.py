@@ -13,9 +13,11 @@ lets escape as a bare ``ValueError`` (a 500), is a 400.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from aiohttp import WebSocketError, WSCloseCode, web
 from aiohttp.abc import AbstractStreamWriter
@@ -87,21 +89,54 @@ def pair_frames(pairs: Sequence[tuple[str, Sequence[bytes]]]) -> bytes:
     return b"".join(parts)
 
 
+async def _drained(protocol: Any, until: asyncio.Event | None) -> None:
+    """Wait until the paused transport drains, or until ``until`` is set if that comes first.
+
+    What was written stays queued either way; only the wait ends. The drain is
+    awaited in a task of its own that is never cancelled: aiohttp shares one
+    waiter among all who drain, and cancelling it would fail the next drain.
+    """
+    if until is None:
+        await protocol._drain_helper()
+        return
+    if until.is_set():
+        return
+    drain = asyncio.ensure_future(protocol._drain_helper())
+    stop = asyncio.ensure_future(until.wait())
+    try:
+        await asyncio.wait((drain, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+    if drain.done():
+        drain.result()  # the connection's loss, if that ended the wait
+    else:
+        drain.add_done_callback(_quietly)
+
+
+def _quietly(task: asyncio.Future[None]) -> None:
+    """Take a finished drain's outcome nobody waits for (the connection lost, typically)."""
+    if not task.cancelled():
+        task.exception()
+
+
 class GatewaySocket(web.WebSocketResponse):
     """aiohttp's WebSocketResponse, closing frame-level violations with a reason."""
 
     sent: tuple[int, str] | None = None
     """The code and reason of the close frame this side sent first, for the log."""
 
-    async def send_pairs(self, pairs: Sequence[tuple[str, Sequence[bytes]]]) -> None:
+    async def send_pairs(
+        self, pairs: Sequence[tuple[str, Sequence[bytes]]], until: asyncio.Event | None = None
+    ) -> None:
         """A URN message before each UTF-8 text, in one transport write (``pair_frames``),
-        waiting while the socket is paused.
+        waiting while the socket is paused, but not once ``until`` is set (``_drained``).
 
         aiohttp writes every message on its own (``send_str``: a header, a write, a
         check of the buffer): two writes a row. One write per batch took the gateway's
         CPU for streaming 1,000,000 rows over a session from 7.25 s to 2.22 s (the rows
         of ``benchmarks/compare.py``'s end-to-end figure). The socket is uncompressed;
-        where aiohttp's writer is not as expected, each message goes through ``send_str``.
+        where aiohttp's writer is not as expected, each message goes through ``send_str``
+        (whose waits ``until`` cannot end).
         """
         if self._fast_writer() is None:
             for urn, texts in pairs:
@@ -109,7 +144,7 @@ class GatewaySocket(web.WebSocketResponse):
                     await self.send_str(urn)
                     await self.send_str(text.decode("utf-8"))
             return
-        await self._write(pair_frames(pairs))
+        await self._write(pair_frames(pairs), until)
 
     def _fast_writer(self) -> object | None:
         """aiohttp's writer when frames can go straight to its transport, else None."""
@@ -119,7 +154,7 @@ class GatewaySocket(web.WebSocketResponse):
             return None
         return writer
 
-    async def _write(self, data: bytes) -> None:
+    async def _write(self, data: bytes, until: asyncio.Event | None = None) -> None:
         """Frame bytes in one transport write, waiting while the socket is paused."""
         writer = self._writer
         assert writer is not None
@@ -128,7 +163,7 @@ class GatewaySocket(web.WebSocketResponse):
             raise ConnectionResetError("the WebSocket is closing")
         writer.transport.write(data)
         if getattr(protocol, "_paused", False):
-            await protocol._drain_helper()
+            await _drained(protocol, until)
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter:
         try:

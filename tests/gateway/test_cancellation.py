@@ -444,6 +444,41 @@ async def test_driver_stopping_a_session_stream_early_stops_the_statement(
         await cl.aclose()
 
 
+async def blocked_writing(watch: psycopg.AsyncConnection[Any], pid: int) -> None:
+    """Wait until backend ``pid`` stays blocked writing its rows (nobody reads them): seen
+    so in every look for half a second, not just for a moment."""
+    deadline, looks = time.monotonic() + 15, 0
+    while time.monotonic() < deadline and looks < 10:
+        cur = await watch.execute("SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,))
+        looks = looks + 1 if await cur.fetchone() == ("ClientWrite",) else 0
+        await asyncio.sleep(0.05)
+    if looks < 10:
+        pytest.fail(f"backend {pid} never stayed blocked writing to the gateway")
+
+
+async def test_driver_giving_up_a_stream_nobody_reads_stops_the_statement(
+    gateway: Any, watch: Any
+) -> None:
+    """Every buffer full (the consumer stopped reading, then gave up, and reads nothing more):
+    the gateway must go on reading PostgreSQL, which acts on a cancel only once it can write."""
+    cl = ppg_edge.client(
+        ppg_edge.default_client_config(gateway.connection_string, endpoint=gateway.url)
+    )
+    try:
+        async with await cl.new_session() as session:
+            sql, marker = marked("SELECT generate_series(1, 100000000) AS g")
+            result = await session.query(sql)
+            async for _ in result.rows.batches():
+                break
+            await blocked_writing(watch, await running(watch, marker))
+            await result.rows.aclose()
+            assert await gone_after(watch, marker, time.monotonic()) < GONE_WITHIN
+            after = await asyncio.wait_for(session.query("SELECT 'next' AS s"), 10)
+            assert [row.values for row in await after.rows.collect()] == [["next"]]
+    finally:
+        await cl.aclose()
+
+
 async def test_raw_cancel_of_the_last_statement_of_a_pipeline(gateway: Any, watch: Any) -> None:
     """Last in its pipeline, a statement is cancelled once those before it are answered."""
     long, marker = marked(f"SELECT pg_sleep({LONG})")
