@@ -287,8 +287,9 @@ class SessionMachine:
 def _leading_rows(urns: Sequence[str | bytes]) -> int:
     """How many of `urns` (the URN places of a batch) are data rows before any other."""
     stop = len(urns)
-    if urns.count(DATAROW_URN) == stop:  # the usual batch: rows only, one pass
-        return stop
+    if stop and urns[0] == DATAROW_URN and urns.count(urns[0]) == stop:
+        return stop  # the usual batch: rows only, one pass (a reader's run repeats one
+        # object, and `count` takes an object for equal to itself without comparing text)
     for other in _OTHER_URNS:
         with contextlib.suppress(ValueError):
             stop = urns.index(other, 0, stop)
@@ -307,14 +308,15 @@ def _decode_run(payloads: list[str], width: int) -> RowRun | None:
     `row_run` decodes those with one JSON call, exactly (see there). A payload
     holding a line break of its own is left to the careful path, so that every
     line is one message: a message holding two rows would otherwise pass for two.
+    `row_run` takes only text whose every line break separates two rows, so the
+    run holds as many rows as there were payloads exactly when no payload had one.
     """
     try:
         text = "\n".join(payloads)
     except TypeError:  # a binary message: the careful path says so
         return None
-    if text.count("\n") != len(payloads) - 1:
-        return None
-    return row_run(text, width)
+    run = row_run(text, width)
+    return run if run is not None and run.count == len(payloads) else None
 
 
 def statement_messages(

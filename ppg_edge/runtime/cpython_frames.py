@@ -69,6 +69,7 @@ class FrameReader:
         self._size = 0
         self.plain = True
         """True when the last `receive` gave whole messages only."""
+        self._consumed = 0
 
     def receive(self, data: bytes) -> list[Item]:
         """What `data` (with what was buffered) completes, in the order it arrived.
@@ -88,12 +89,23 @@ class FrameReader:
                 used = self._split(data, view, items)
                 if used < len(data):
                     buffer += view[used:]
-            return items
-        buffer += data
-        with memoryview(buffer) as view:
-            used = self._split(buffer, view, items)
-        del buffer[:used]
+        else:
+            buffer += data
+            with memoryview(buffer) as view:
+                used = self._split(buffer, view, items)
+            del buffer[:used]
+        self._consumed += used
         return items
+
+    def consumed(self) -> int:
+        """Bytes of whole frames taken since the last call, headers included.
+
+        That bounds what the messages handed out since then weigh, fragments of
+        a message cut in earlier reads included, without a `len` per message (a
+        session's rows come as over a thousand messages a read).
+        """
+        consumed, self._consumed = self._consumed, 0
+        return consumed
 
     def _split(self, data: bytes | bytearray, view: memoryview, items: list[Item]) -> int:
         """Append the items of every whole frame in `data`; return the bytes used."""

@@ -241,7 +241,7 @@ class CPythonWebSocket:
         """The next whole message; WebSocketClosed once the queue is empty and the socket closed."""
         await self._wait_readable()
         message = self._messages.popleft()
-        self._queued_bytes -= len(message)
+        self._queued_bytes = self._queued_bytes - len(message) if self._messages else 0
         if self._has_space():
             self._space.set()
         return message
@@ -339,6 +339,7 @@ class CPythonWebSocket:
             self._deliver_all(items)  # type: ignore[arg-type]  # plain: messages only
             await self._wait_for_space()
             return None
+        self._frames.consumed()  # these messages are counted one by one (`_deliver`)
         for item in items:
             if item is None:
                 ended = self._handle_events()
@@ -416,10 +417,15 @@ class CPythonWebSocket:
         return code, reason
 
     def _deliver_all(self, messages: list[Message]) -> None:
+        """Queue a read's messages, weighed by the frames they came in (`consumed`).
+
+        That counts frame headers too (a few bytes a message); a queue emptied
+        message by message counts zero again.
+        """
         if self._closing or not messages:
             return
         self._messages.extend(messages)
-        self._queued_bytes += sum(map(len, messages))
+        self._queued_bytes += self._frames.consumed()
         self._readable.set()
 
     def _deliver(self, message: Message) -> None:

@@ -80,6 +80,33 @@ def test_messages_survive_any_split_and_fragmentation(
     assert all(ping.payload == b"mid-message" for ping in pings)
 
 
+@settings(max_examples=200, deadline=None)
+@given(messages, st.lists(st.integers(0, 10_000), max_size=8), st.integers(1, 5))
+def test_consumed_bytes_weigh_at_least_the_messages_handed_out(
+    sent: list[Any], cuts: list[int], pieces: int
+) -> None:
+    """The receive queue's byte bound counts `consumed()` instead of each message's length:
+    after every read it must cover what the messages handed out weigh, fragments cut in
+    earlier reads included, and in the end be exactly the bytes of the frames."""
+    proto = server_frames()
+    wire = bytearray()
+    for message in sent:
+        step = max(1, len(message) // pieces)
+        parts = [message[i : i + step] for i in range(0, len(message), step)] or [message]
+        for number, part in enumerate(parts):
+            wire += proto.send_data(part, number == len(parts) - 1)
+    reader = FrameReader(open_client(), LIMIT)
+    consumed = weighed = start = 0
+    for cut in [*sorted(c % (len(wire) + 1) for c in cuts), len(wire)]:
+        if cut > start:
+            weighed += sum(map(len, reader.receive(bytes(wire[start:cut]))))  # type: ignore[arg-type]
+            consumed += reader.consumed()
+            assert consumed >= weighed
+            start = cut
+    assert consumed == len(wire)
+    assert reader.consumed() == 0
+
+
 def test_close_frame_goes_to_wsproto_after_the_messages_before_it() -> None:
     proto, engine = server_frames(), open_client()
     wire = proto.send_data("last words", True) + proto.close(1008, "bye")

@@ -79,7 +79,7 @@ def ws_app(seen: dict[str, object]) -> web.Application:
     async def flood(request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(protocols=[WS_SUBPROTOCOL])
         await ws.prepare(request)
-        block = b"z" * (64 * 1024)
+        block = b"z" * int(request.query.get("size", 64 * 1024))
         for i in range(int(request.query["n"])):
             await ws.send_bytes(i.to_bytes(4, "big") + block)
             seen["sent"] = i + 1
@@ -345,6 +345,30 @@ async def test_receive_back_pressure_stops_the_sender(serve_app: ServeApp) -> No
         await ws.receive()
     assert info.value.code == CLOSE_NORMAL
     await rt.aclose()
+
+
+async def test_receive_back_pressure_counts_the_bytes_of_messages_spanning_reads(
+    serve_app: ServeApp,
+) -> None:
+    """Messages of 1 MiB arrive over many reads each: the byte bound (2 MiB) must weigh
+    each whole, not just the read that completes it, or the queue holds dozens of them."""
+    seen: dict[str, object] = {}
+    base = await serve_app(ws_app(seen))
+    limits = Limits(max_message_size=2 * MiB, max_queued_messages=1024, max_queued_bytes=2 * MiB)
+    rt = CPythonRuntime(websocket_limits=limits)
+    count = 200  # 200 MiB
+    try:
+        ws = await rt.websocket(ws_url(base, f"/flood?n={count}&size={MiB}"), [WS_SUBPROTOCOL])
+        await asyncio.sleep(1.0)
+        sent = seen["sent"]
+        assert isinstance(sent, int)
+        assert sent < 20, f"server pushed {sent} MiB into a client that read none"
+        for i in range(count):
+            message = await asyncio.wait_for(ws.receive(), 10)
+            assert isinstance(message, bytes)
+            assert int.from_bytes(message[:4], "big") == i
+    finally:
+        await rt.aclose()
 
 
 async def test_client_limit_on_incoming_message_size(serve_app: ServeApp) -> None:
