@@ -6,8 +6,10 @@ calls (`_pairs` in `ppg_edge/runtime/cpython_frames.py`); this script feeds it t
 of 1,000 rows of `compare.py`'s end-to-end query (as the gateway sends them) in one
 read, with and without the run cutter, in alternating rounds, and prints the cost
 per row of each and their ratio (best of the rounds: the machine is shared).
+`--wide` pads each row's text value by 100 characters, so every row's frame has a
+16-bit length (126 bytes and more), as most real tables' rows do.
 
-Run from the repository root: `python benchmarks/session_frames.py [--rounds N]`.
+Run from the repository root: `python benchmarks/session_frames.py [--rounds N] [--wide]`.
 """
 
 from __future__ import annotations
@@ -38,12 +40,12 @@ class NoEngine:
         raise AssertionError("a data frame reached the engine")
 
 
-def wire() -> tuple[bytes, list[str]]:
+def wire(padding: int = 0) -> tuple[bytes, list[str]]:
     """The frames a session's rows arrive in, and the messages they hold."""
     proto = FrameProtocol(client=False, extensions=[])
     messages: list[str] = []
     for n in range(1, ROWS + 1):
-        row = [str(n), f"name-{n}", str(n * 0.5), "2024-01-01 00:00:00.123456+00"]
+        row = [str(n), f"name-{n}" + "x" * padding, str(n * 0.5), "2024-01-01 00:00:00.123456+00"]
         messages += [DATAROW_URN, json.dumps({"values": row}, separators=(",", ":"))]
     return b"".join(proto.send_data(message, True) for message in messages), messages
 
@@ -63,13 +65,15 @@ def per_row(data: bytes, expected: list[str], runs: bool) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
-    rounds = parser.parse_args().rounds
-    data, expected = wire()
+    parser.add_argument("--wide", action="store_true", help="rows of 126 bytes and more")
+    options = parser.parse_args()
+    rounds = options.rounds
+    data, expected = wire(100 if options.wide else 0)
     runs, frames = [], []
     for _ in range(rounds):
         runs.append(per_row(data, expected, runs=True))
         frames.append(per_row(data, expected, runs=False))
-    print("| reading a session's rows | ns per row |")
+    print(f"| reading a session's rows ({'wide' if options.wide else 'short'}) | ns per row |")
     print("| --- | --- |")
     print(f"| frame by frame | {min(frames):.0f} |")
     print(f"| run cutting | {min(runs):.0f} |")

@@ -14,7 +14,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import re
+import sys
+from array import array
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Final
 
 from wsproto import WSConnection
@@ -33,6 +36,11 @@ _WHOLE_MESSAGE: Final = frozenset({_WHOLE_TEXT, 0x80 | BINARY})
 _NOT_UTF8: Final = "a text message is not valid UTF-8"
 _SHORT_MAX: Final = 125
 """The longest payload a frame's two-byte header can give (126 and 127 announce longer ones)."""
+_LENGTH_16: Final = 126
+"""The length byte announcing a 16-bit payload length in the next two bytes."""
+_RUN_PAYLOAD_MAX: Final = 1024
+"""The longest message run cutting takes (`_pairs`): it scans every byte, which on
+longer messages costs more than cutting them frame by frame saves."""
 _RUN_WINDOW: Final = 2048
 """Bytes a first attempt at a run of alternating messages looks at (see `_pairs`)."""
 _CONTROL_OPCODES: Final = frozenset({0x8, 0x9, 0xA})
@@ -61,6 +69,7 @@ class FrameReader:
         self._window = _RUN_WINDOW
         """Bytes the next run cutting looks at: four times what the last one took."""
         self._max_message_size = max_message_size
+        self._run_payload = min(max_message_size, _RUN_PAYLOAD_MAX)
         self._buffer = bytearray()
         self._bypass = False
         self._opcode = CONTINUATION
@@ -124,15 +133,22 @@ class FrameReader:
                     append(data[pos + 2 : stop].decode())
                 except UnicodeDecodeError:
                     return self._fault(items, CLOSE_INVALID_DATA, _NOT_UTF8, end)
-                if runs and end - stop >= 2:  # a run ahead if the next but one is the same
-                    after = stop + 2 + data[stop + 1]
+                if runs and end - stop >= 4:  # a run ahead if the next but one is the same
+                    size = data[stop + 1]
+                    if size == _LENGTH_16:
+                        size = data[stop + 2] << 8 | data[stop + 3]
+                        after = stop + 4 + size
+                    else:
+                        after = stop + 2 + size
                     if (
-                        after + 2 <= end
+                        size <= self._run_payload
+                        and after + 2 <= end
                         and data[after] == first  # two cheap checks before a slice
                         and data[after + 1] == second
                         and data.startswith(data[pos:stop], after)
                     ):
-                        run_end = _pairs(data[pos : pos + self._window], stop - pos, small, items)
+                        window = data[pos : pos + max(self._window, 8 * (after - pos))]
+                        run_end = _pairs(window, stop - pos, small, items, self._run_payload)
                         self._window = max(_RUN_WINDOW, 4 * run_end)
                         if run_end:
                             stop = pos + run_end
@@ -142,7 +158,7 @@ class FrameReader:
             if length == 126:
                 if end - pos < 4:
                     break
-                length, head = int.from_bytes(view[pos + 2 : pos + 4], "big"), 4
+                length, head = data[pos + 2] << 8 | data[pos + 3], 4  # cheaper than from_bytes
             elif length == 127:
                 if end - pos < 10:
                     break
@@ -238,23 +254,25 @@ def _message(opcode: int, payload: memoryview | bytes) -> Message | FrameFault:
         return FrameFault(CLOSE_INVALID_DATA, _NOT_UTF8)
 
 
-def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item]) -> int:
-    """Cut a run of small text messages that alternate with one repeated message at C speed.
+def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item], largest: int) -> int:
+    """Cut a run of text messages that alternate with one repeated small message at C speed.
 
     `data` starts with a small whole text frame, the *lead* (`data[:stop]`), already
     appended to `items`; a session's rows are such a run (the data-row URN before
     each row's JSON). The bytes are read as latin-1 (one character per byte, so
     lengths are byte counts) and split by one regular expression at every copy of
-    the lead followed by the header of a small whole text frame (FIN+TEXT, unmasked,
-    a 7-bit length). A pair is taken only if the payload that follows, up to the
-    next copy, has exactly the length its header gives (checked for all pairs at
-    once, no Python code per frame). That is exact: the first payload then ends
-    where its header says, so the next frame starts at the next copy of the lead,
-    and so on by induction. The first pair that fails ends the run; the caller's
-    loop takes the frames from there and reports whatever is wrong as before.
-    All-ASCII payloads are their own text; others are decoded as strict UTF-8, one
-    by one. Returns where the run ends (the start of the last lead not taken), or
-    0 when there is none.
+    the lead followed by the header of a whole unmasked text frame (FIN+TEXT, then
+    a 7-bit length or 126 and a 16-bit one), capturing the length. A pair is taken
+    only if the payload that follows, up to the next copy, has exactly the length
+    its header gives, below `small` for a 7-bit length and at most `largest` (the
+    message size limit) for a 16-bit one (checked for all pairs at once, no Python
+    code per frame, when every length is 7-bit). That is exact: the first payload
+    then ends where its header says, so the next frame starts at the next copy of
+    the lead, and so on by induction. The first pair that fails ends the run; the
+    caller's loop takes the frames from there and reports whatever is wrong as
+    before. All-ASCII payloads are their own text; others are decoded as strict
+    UTF-8, one by one. Returns where the run ends (the start of the last lead not
+    taken), or 0 when there is none.
 
     The caller tries only where the message after next is the lead again, and
     passes a window of its bytes, `_RUN_WINDOW` at first, then four times the last
@@ -264,19 +282,22 @@ def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item]) ->
     Measured by `benchmarks/session_frames.py` (1,000 rows of the end-to-end query
     in one read): 450-500 ns a row frame by frame, 215-230 with runs cut. Fed in
     reads of 16 KiB, trying only where the lead itself comes again (not at every
-    row whose next but one has the same length) took it from 590 to 275.
+    row whose next but one has the same length) took it from 590 to 275. Rows of
+    126 bytes and more (16-bit lengths, `--wide`), which runs used to leave frame by
+    frame: 1,050-1,070 ns a row frame by frame, 415-420 cut as runs.
     """
     lead = data[:stop].decode("latin-1")
     parts = _run_splitter(lead).split(data.decode("latin-1"))
     if parts[0]:
         return 0
-    heads = "".join(parts[1:-2:2]).encode("latin-1")  # the last pair may run on: not taken
+    heads = parts[1:-2:2]  # the last pair may run on: not taken
     texts = parts[2:-1:2]
-    count = _exact_pairs(heads, texts, small)
+    count = _exact_pairs(heads, texts, small, largest)
     if not count:
         return 0
     del texts[count:]
-    used = count * (len(lead) + 2) + sum(heads[:count])
+    untaken = parts[2 * count + 1 :]  # each pair's lead went with the split
+    used = len(data) - len(untaken) // 2 * (len(lead) + 1) - sum(map(len, untaken))
     if not "".join(texts).isascii():
         try:
             texts = [text.encode("latin-1").decode() for text in texts]
@@ -290,19 +311,49 @@ def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item]) ->
 
 @functools.lru_cache(maxsize=4)
 def _run_splitter(lead: str) -> re.Pattern[str]:
-    """Splits latin-1 text at each `lead` followed by a small whole text frame's
-    header (FIN+TEXT, then an unmasked length up to `_SHORT_MAX`), capturing the length."""
-    header = re.escape(chr(_WHOLE_TEXT)) + f"([\\x00-{re.escape(chr(_SHORT_MAX))}])"
-    return re.compile(re.escape(lead) + header)
+    """Splits latin-1 text at each `lead` followed by a whole unmasked text frame's header
+    (FIN+TEXT, then a length up to `_SHORT_MAX`, or 126 and two length bytes), capturing
+    the length's bytes."""
+    header = re.escape(chr(_WHOLE_TEXT))
+    short = f"[\\x00-{re.escape(chr(_SHORT_MAX))}]"
+    long = f"{re.escape(chr(_LENGTH_16))}[\\x00-\\xff]{{2}}"
+    return re.compile(f"{re.escape(lead)}{header}({short}|{long})")
 
 
-def _exact_pairs(heads: bytes, texts: list[str], small: int) -> int:
-    """How many leading pairs are exact small frames: `heads` holds each pair's length
-    byte, `texts` its payload (latin-1)."""
-    with contextlib.suppress(ValueError):  # a payload of 256 bytes or more: found below
-        if texts and max(heads) < small and bytes(map(len, texts)) == heads:
-            return len(texts)
+def _exact_pairs(heads: list[str], texts: list[str], small: int, largest: int) -> int:
+    """How many leading pairs are exact frames: `heads` holds each pair's length bytes
+    (one below `small`, or 126 and a 16-bit length up to `largest`), `texts` its
+    payload (latin-1). All at once when every pair is exact, else pair by pair."""
+    if not texts:
+        return 0
+    short = "".join(heads).encode("latin-1")
+    if len(short) == len(heads):  # 7-bit lengths only (the usual rows)
+        with contextlib.suppress(ValueError):  # a payload of 256 bytes or more: found below
+            if max(short) < small and bytes(map(len, texts)) == short:
+                return len(texts)
+    elif _lengths(heads) == (lengths := list(map(len, texts))) and max(lengths) <= largest:
+        return len(texts)
     for index, (head, text) in enumerate(zip(heads, texts, strict=True)):
-        if head >= small or len(text) != head:
+        if len(head) == 1:
+            if ord(head) >= small or len(text) != ord(head):
+                return index
+        elif len(text) != (ord(head[1]) << 8 | ord(head[2])) or len(text) > largest:
             return index
     return len(texts)
+
+
+def _lengths(heads: list[str]) -> list[int]:
+    """The lengths that 7 and 16-bit length bytes (latin-1) give, by C calls alone.
+
+    Each head is padded to three bytes, `00 00 nn` or `7E hh ll`; the last two of
+    each, read as a big-endian unsigned short, are the length. A 7-bit length is
+    below 126, so it was taken for one only if it is below `small` (which is at
+    most the size limit plus one): either way the bound is `largest`.
+    """
+    padded = "".join(map(str.rjust, heads, repeat(3), repeat("\x00"))).encode("latin-1")
+    pairs = bytearray(2 * len(heads))
+    pairs[0::2], pairs[1::2] = padded[1::3], padded[2::3]
+    lengths = array("H", pairs)
+    if sys.byteorder == "little":
+        lengths.byteswap()
+    return lengths.tolist()

@@ -253,7 +253,7 @@ def test_row_encoder_uses_the_c_encoder_when_it_works() -> None:
         st.tuples(st.sampled_from([DATAROW_URN, "urn:é"]), st.lists(st.text() | st.text(ASCII))),
         max_size=3,
     ),
-    st.sampled_from([0, 126, 65536]),
+    st.sampled_from([0, 125, 126, 2047, 2048, 65535, 65536]),
 )
 def test_pair_frames_decode_as_the_urn_text_pairs(
     pairs: list[tuple[str, list[str]]], pad: int

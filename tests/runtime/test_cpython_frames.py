@@ -8,6 +8,7 @@ wsproto client engine. Rule breaks get the close code RFC 6455 asks for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -171,7 +172,13 @@ LEAD = "urn:prisma:query:result:datarow"
 
 payloads = st.one_of(
     st.text(max_size=130),
-    st.sampled_from(["", "x" * 125, "é" * 62, "\u0081\u001f" + LEAD, LEAD, '{"values":["1"]}']),
+    st.text(min_size=120, max_size=400),
+    st.sampled_from(
+        [
+            *("", "x" * 125, "x" * 126, "é" * 62, "é" * 63, "y" * 300),
+            *("\u0081\u001f" + LEAD, LEAD, '{"values":["1"]}'),
+        ]
+    ),
 )
 
 
@@ -230,15 +237,28 @@ def test_forged_runs_read_exactly_as_frame_by_frame(wire: bytes, cuts: list[int]
     assert fast == feed(FrameReader(open_client(), 200, runs=False), wire, cuts)
 
 
-def test_a_long_run_is_cut_in_one_go(monkeypatch: pytest.MonkeyPatch) -> None:
-    """1,000 rows' frames in one read: the run cutter takes all but the last pair at once."""
-    texts = [f'{{"values":["{n}","name-{n}"]}}' for n in range(1_000)]
+@pytest.mark.parametrize(
+    "padding",
+    [
+        pytest.param(lambda n: "", id="7-bit lengths"),
+        pytest.param(lambda n: "x" * 120, id="16-bit lengths"),
+        pytest.param(lambda n: "x" * (n % 7 * 20), id="both"),
+        pytest.param(lambda n: "é" * 100, id="16-bit, not ASCII"),
+        pytest.param(lambda n: "x" * 990, id="16-bit, near the longest a run takes"),
+    ],
+)
+def test_a_long_run_is_cut_in_one_go(
+    monkeypatch: pytest.MonkeyPatch, padding: Callable[[int], str]
+) -> None:
+    """1,000 rows' frames in one read: the run cutter takes all but the last pair at once,
+    whether the rows' frames have 7-bit lengths (under 126 bytes), 16-bit ones, or both."""
+    texts = [f'{{"values":["{n}","name-{n}{padding(n)}"]}}' for n in range(1_000)]
     taken: list[int] = []
     cut = cpython_frames._pairs
 
-    def counting(data: Any, stop: int, small: int, items: list[Item]) -> int:
+    def counting(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
         before = len(items)
-        end = cut(data, stop, small, items)
+        end = cut(data, stop, small, items, largest)
         taken.append(len(items) - before)
         return end
 
@@ -247,6 +267,32 @@ def test_a_long_run_is_cut_in_one_go(monkeypatch: pytest.MonkeyPatch) -> None:
     assert items == alternating(texts)
     assert sum(taken) > 2 * 990  # all but a few pairs, in a few growing windows
     assert len(taken) < 12
+
+
+def test_messages_longer_than_a_run_takes_go_frame_by_frame(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cutting a run scans every byte, which costs more than it saves on long messages:
+    rows over `_RUN_PAYLOAD_MAX` bytes are never tried as a run, and still read exactly."""
+    longest = cpython_frames._RUN_PAYLOAD_MAX
+    texts = [f'{{"values":["{n}","{"x" * longest}"]}}' for n in range(50)]
+    tried: list[int] = []
+    cut = cpython_frames._pairs
+
+    def counting(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
+        tried.append(largest)
+        return cut(data, stop, small, items, largest)
+
+    monkeypatch.setattr(cpython_frames, "_pairs", counting)
+    wire = frames_of(alternating(texts))
+    assert FrameReader(open_client(), LIMIT).receive(wire) == alternating(texts)
+    assert tried == []
+    shorter = [text[: longest - 10] + '"]}' for text in texts]
+    assert (
+        FrameReader(open_client(), LIMIT).receive(frames_of(alternating(shorter)))[-1]
+        == shorter[-1]
+    )
+    assert tried and set(tried) == {longest}
 
 
 LEAD_FRAME = b"\x81\x1f" + LEAD.encode()
@@ -273,17 +319,20 @@ def test_a_bad_message_inside_a_run_is_reported_as_frame_by_frame(payload: bytes
 def test_leads_that_repeat_without_runs_cost_a_bounded_multiple_of_the_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Each lead is followed by a 16-bit-length frame whose payload holds the lead's frame
-    where a 7-bit frame would end: every lead looks like a run's start, none is one."""
-    text = "a" * 123 + "\u0081\u001f" + LEAD + "b" * 30  # U+0081 U+001F: 0xC2 0x81 0x1F
+    """Each lead is followed by a frame with a 64-bit length (which runs do not take) whose
+    payload holds the lead's frame where a 7-bit frame would end: every lead looks like a
+    run's start, none is one."""
+    text = "a" * 118 + "\u0081\u001f" + LEAD + "b" * 30  # U+0081 U+001F: 0xC2 0x81 0x1F
     sent = alternating([text] * 400)
-    wire = frames_of(sent)
+    payload = text.encode()
+    row = b"\x81\x7f" + len(payload).to_bytes(8, "big") + payload
+    wire = (frames_of([LEAD]) + row) * 400
     looked_at: list[int] = []
     cut = cpython_frames._pairs
 
-    def measuring(data: Any, stop: int, small: int, items: list[Item]) -> int:
+    def measuring(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
         looked_at.append(len(data))
-        return cut(data, stop, small, items)
+        return cut(data, stop, small, items, largest)
 
     monkeypatch.setattr(cpython_frames, "_pairs", measuring)
     assert FrameReader(open_client(), LIMIT).receive(wire) == sent
@@ -300,9 +349,9 @@ def test_runs_are_tried_only_where_the_same_message_comes_again(
     leads: list[bytes] = []
     cut = cpython_frames._pairs
 
-    def recording(data: Any, stop: int, small: int, items: list[Item]) -> int:
+    def recording(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
         leads.append(bytes(data[:stop]))
-        return cut(data, stop, small, items)
+        return cut(data, stop, small, items, largest)
 
     monkeypatch.setattr(cpython_frames, "_pairs", recording)
     sent = [texts[-1], *alternating(texts)]  # reading starts at a row: the next but one is alike
