@@ -327,46 +327,36 @@ async def test_server_without_subprotocol_and_protocol_violation(
     await ws.close()
 
 
-async def test_receive_back_pressure_stops_the_sender(serve_app: ServeApp) -> None:
-    seen: dict[str, object] = {}
-    base = await serve_app(ws_app(seen))
-    rt = CPythonRuntime(websocket_limits=Limits(max_queued_messages=8, max_queued_bytes=1 * MiB))
-    count = 1600  # 100 MiB in 64 KiB messages
-    ws = await rt.websocket(ws_url(base, f"/flood?n={count}"), [WS_SUBPROTOCOL])
-    await asyncio.sleep(1.0)
-    sent = seen["sent"]
-    assert isinstance(sent, int)
-    assert sent < 200, f"server pushed {sent} messages into a client that read none"
-    for i in range(count):
-        message = await asyncio.wait_for(ws.receive(), 10)
-        assert isinstance(message, bytes)
-        assert int.from_bytes(message[:4], "big") == i
-    with pytest.raises(WebSocketClosed) as info:
-        await ws.receive()
-    assert info.value.code == CLOSE_NORMAL
-    await rt.aclose()
-
-
-async def test_receive_back_pressure_counts_the_bytes_of_messages_spanning_reads(
-    serve_app: ServeApp,
+@pytest.mark.parametrize(
+    ("limits", "size", "count", "most"),
+    [
+        # 100 MiB in 64 KiB messages: the bound on the number of queued messages
+        (Limits(max_queued_messages=8, max_queued_bytes=1 * MiB), 64 * 1024, 1600, 200),
+        # 200 MiB in 1 MiB messages, each over many reads: the byte bound must weigh each
+        # whole, not just the read that completes it, or the queue holds dozens of them
+        (Limits(max_message_size=2 * MiB, max_queued_bytes=2 * MiB), MiB, 200, 20),
+    ],
+    ids=["messages", "bytes"],
+)
+async def test_receive_back_pressure_stops_the_sender(
+    serve_app: ServeApp, limits: Limits, size: int, count: int, most: int
 ) -> None:
-    """Messages of 1 MiB arrive over many reads each: the byte bound (2 MiB) must weigh
-    each whole, not just the read that completes it, or the queue holds dozens of them."""
     seen: dict[str, object] = {}
     base = await serve_app(ws_app(seen))
-    limits = Limits(max_message_size=2 * MiB, max_queued_messages=1024, max_queued_bytes=2 * MiB)
     rt = CPythonRuntime(websocket_limits=limits)
-    count = 200  # 200 MiB
     try:
-        ws = await rt.websocket(ws_url(base, f"/flood?n={count}&size={MiB}"), [WS_SUBPROTOCOL])
+        ws = await rt.websocket(ws_url(base, f"/flood?n={count}&size={size}"), [WS_SUBPROTOCOL])
         await asyncio.sleep(1.0)
         sent = seen["sent"]
         assert isinstance(sent, int)
-        assert sent < 20, f"server pushed {sent} MiB into a client that read none"
+        assert sent < most, f"server pushed {sent} messages into a client that read none"
         for i in range(count):
             message = await asyncio.wait_for(ws.receive(), 10)
             assert isinstance(message, bytes)
             assert int.from_bytes(message[:4], "big") == i
+        with pytest.raises(WebSocketClosed) as info:
+            await ws.receive()
+        assert info.value.code == CLOSE_NORMAL
     finally:
         await rt.aclose()
 
