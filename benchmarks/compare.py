@@ -13,6 +13,8 @@ its row count and last row (a miscount fails the benchmark). Figures:
 - end to end through the real gateway and PostgreSQL: ppg_edge dict rows over HTTP and
   over a WebSocket session (a transaction's query) vs asyncpg straight to PostgreSQL over
   TCP (a streaming cursor, Records), and vs @prisma/ppg over HTTP (for information);
+  for information too, a session vs HTTP on the same rows with the text padded to about
+  200 bytes of JSON a row (frames with 16-bit lengths, as most real tables' rows have);
 - a burst of statements pipelined on one open session: ppg_edge vs @prisma/ppg's session;
 - `import ppg_edge` under `-X importtime`, median of 10 fresh interpreters, vs asyncpg;
 - peak RSS growth of a process streaming 2 x ROWS rows with `async for`.
@@ -40,6 +42,7 @@ from benchmarks.comparison import node_peer, probes  # noqa: E402
 from benchmarks.comparison.canned import (  # noqa: E402
     EPOCH,
     STEP,
+    WIDE_PADDING,
     canned_server,
     expected_last,
     plain,
@@ -202,7 +205,9 @@ def e2e(bench: Bench) -> Iterator[Line]:
     url, endpoint, dsn = gateway.connection_string, gateway.url, bench.asyncpg_dsn()
     last = expected_last(n)
     shipped_last = peer_last(n, row_texts(n)[3])
+    wide_sql, wide_last = rows_sql(n, WIDE_PADDING), expected_last(n, WIDE_PADDING)
     runs: dict[str, list[Run]] = {"asyncpg": [], "http": [], "session": [], "official": []}
+    runs |= {"http wide": [], "session wide": []}
     progress(f"end to end: {n:,} rows through the gateway")
     for round_ in range(1, ROUNDS + 1):
         runs["asyncpg"].append(check("asyncpg", asyncio.run(asyncpg_cursor(dsn, sql)), n, last))
@@ -214,6 +219,12 @@ def e2e(bench: Bench) -> Iterator[Line]:
         )
         runs["official"].append(
             node_run("@prisma/ppg HTTP", url, endpoint, ["stream", sql], shipped_last, n)
+        )
+        wide_http = asyncio.run(ppg_http(url, endpoint, wide_sql))
+        runs["http wide"].append(check("ppg_edge HTTP, wide", wide_http, n, wide_last))
+        wide_session = asyncio.run(ppg_session(url, endpoint, wide_sql))
+        runs["session wide"].append(
+            check("ppg_edge session, wide rows", wide_session, n, wide_last)
         )
         progress(
             f"  round {round_}: "
@@ -241,6 +252,14 @@ def e2e(bench: Bench) -> Iterator[Line]:
         "end to end, HTTP, vs the official client (information)",
         rate(http),
         f"@prisma/ppg objects {rate(best(runs['official']))}",
+        text,
+        "—",
+    )
+    _, text = ratio_of(runs["session wide"], runs["http wide"])
+    yield Line(
+        f"session vs HTTP, rows padded by {WIDE_PADDING} characters (~200 bytes; information)",
+        rate(best(runs["session wide"])),
+        f"our HTTP {rate(best(runs['http wide']))}",
         text,
         "—",
     )

@@ -38,10 +38,17 @@ WRITE_SIZE = 64 * 1024
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def rows_sql(rows: int) -> str:
-    """The query whose answer is the canned stream of `rows` rows."""
+WIDE_PADDING = 100
+"""Characters added to each row's text for the wide-rows figure: about 200 bytes of JSON
+a row, past the 125 a WebSocket frame's short length holds (as most real tables' rows)."""
+
+
+def rows_sql(rows: int, padding: int = 0) -> str:
+    """The query whose answer is the canned stream of `rows` rows (`padding` characters
+    added to each name)."""
+    name = f"'name-' || g || repeat('x', {int(padding)})" if padding else "'name-' || g"
     return (
-        "SELECT g AS id, 'name-' || g AS name, g * 0.5::float8 AS score, "
+        f"SELECT g AS id, {name} AS name, g * 0.5::float8 AS score, "
         "timestamptz '2024-01-01 00:00:00+00' + g * interval '1.001 second' AS at "
         f"FROM generate_series(1, {int(rows)}) g"
     )
@@ -65,9 +72,10 @@ def row_texts(g: int) -> list[str]:
     return [str(g), f"name-{g}", _float_text(g * 0.5), _timestamptz_text(EPOCH + g * STEP)]
 
 
-def expected_last(rows: int) -> dict[str, Any]:
+def expected_last(rows: int, padding: int = 0) -> dict[str, Any]:
     """The last row as ppg_edge (and asyncpg) hand it out: a dict of parsed values."""
-    return {"id": rows, "name": f"name-{rows}", "score": rows * 0.5, "at": EPOCH + rows * STEP}
+    name = f"name-{rows}" + "x" * padding
+    return {"id": rows, "name": name, "score": rows * 0.5, "at": EPOCH + rows * STEP}
 
 
 def plain(row: dict[str, Any] | None) -> dict[str, Any] | None:
