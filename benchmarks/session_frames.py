@@ -6,8 +6,9 @@ calls (`_pairs` in `ppg_edge/runtime/cpython_frames.py`); this script feeds it t
 of 1,000 rows of `compare.py`'s end-to-end query (as the gateway sends them) in one
 read, with and without the run cutter, in alternating rounds, and prints the cost
 per row of each and their ratio (best of the rounds: the machine is shared).
-`--wide` pads each row's text value by 100 characters, so every row's frame has a
-16-bit length (126 bytes and more), as most real tables' rows do.
+`--wide` pads each row's text value as `compare.py`'s wide rows do (`WIDE_PADDING`),
+so every row's frame has a 16-bit length (126 bytes and more), as most real tables'
+rows do.
 
 Run from the repository root: `python benchmarks/session_frames.py [--rounds N] [--wide]`.
 """
@@ -26,6 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from wsproto.frame_protocol import FrameProtocol  # noqa: E402
 
+from benchmarks.comparison.canned import WIDE_PADDING  # noqa: E402
 from ppg_edge.core.protocol import DATAROW_URN  # noqa: E402
 from ppg_edge.runtime.cpython_frames import FrameReader  # noqa: E402
 
@@ -68,7 +70,7 @@ def main() -> int:
     parser.add_argument("--wide", action="store_true", help="rows of 126 bytes and more")
     options = parser.parse_args()
     rounds = options.rounds
-    data, expected = wire(100 if options.wide else 0)
+    data, expected = wire(WIDE_PADDING if options.wide else 0)
     runs, frames = [], []
     for _ in range(rounds):
         runs.append(per_row(data, expected, runs=True))

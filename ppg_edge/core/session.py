@@ -287,9 +287,10 @@ class SessionMachine:
 def _leading_rows(urns: Sequence[str | bytes]) -> int:
     """How many of `urns` (the URN places of a batch) are data rows before any other."""
     stop = len(urns)
+    # The usual batch: rows only, one pass. A frame reader's run repeats one object, and
+    # `count` takes an object for equal to itself without comparing its text.
     if stop and urns[0] == DATAROW_URN and urns.count(urns[0]) == stop:
-        return stop  # the usual batch: rows only, one pass (a reader's run repeats one
-        # object, and `count` takes an object for equal to itself without comparing text)
+        return stop
     for other in _OTHER_URNS:
         with contextlib.suppress(ValueError):
             stop = urns.index(other, 0, stop)

@@ -148,7 +148,7 @@ class FrameReader:
                         and data.startswith(data[pos:stop], after)
                     ):
                         window = data[pos : pos + max(self._window, 8 * (after - pos))]
-                        run_end = _pairs(window, stop - pos, small, items, self._run_payload)
+                        run_end = _pairs(window, stop - pos, items, self._run_payload)
                         self._window = max(_RUN_WINDOW, 4 * run_end)
                         if run_end:
                             stop = pos + run_end
@@ -254,7 +254,7 @@ def _message(opcode: int, payload: memoryview | bytes) -> Message | FrameFault:
         return FrameFault(CLOSE_INVALID_DATA, _NOT_UTF8)
 
 
-def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item], largest: int) -> int:
+def _pairs(data: bytes | bytearray, stop: int, items: list[Item], largest: int) -> int:
     """Cut a run of text messages that alternate with one repeated small message at C speed.
 
     `data` starts with a small whole text frame, the *lead* (`data[:stop]`), already
@@ -264,9 +264,8 @@ def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item], la
     the lead followed by the header of a whole unmasked text frame (FIN+TEXT, then
     a 7-bit length or 126 and a 16-bit one), capturing the length. A pair is taken
     only if the payload that follows, up to the next copy, has exactly the length
-    its header gives, below `small` for a 7-bit length and at most `largest` (the
-    message size limit) for a 16-bit one (checked for all pairs at once, no Python
-    code per frame, when every length is 7-bit). That is exact: the first payload
+    its header gives, at most `largest` (the size limit, or `_RUN_PAYLOAD_MAX` if
+    lower), checked for all pairs at once by C calls. That is exact: the first payload
     then ends where its header says, so the next frame starts at the next copy of
     the lead, and so on by induction. The first pair that fails ends the run; the
     caller's loop takes the frames from there and reports whatever is wrong as
@@ -292,7 +291,7 @@ def _pairs(data: bytes | bytearray, stop: int, small: int, items: list[Item], la
         return 0
     heads = parts[1:-2:2]  # the last pair may run on: not taken
     texts = parts[2:-1:2]
-    count = _exact_pairs(heads, texts, small, largest)
+    count = _exact_pairs(heads, texts, largest)
     if not count:
         return 0
     del texts[count:]
@@ -320,24 +319,26 @@ def _run_splitter(lead: str) -> re.Pattern[str]:
     return re.compile(f"{re.escape(lead)}{header}({short}|{long})")
 
 
-def _exact_pairs(heads: list[str], texts: list[str], small: int, largest: int) -> int:
-    """How many leading pairs are exact frames: `heads` holds each pair's length bytes
-    (one below `small`, or 126 and a 16-bit length up to `largest`), `texts` its
-    payload (latin-1). All at once when every pair is exact, else pair by pair."""
+def _exact_pairs(heads: list[str], texts: list[str], largest: int) -> int:
+    """How many leading pairs are exact frames of at most `largest` bytes: `heads` holds
+    each pair's length bytes (one, or 126 and two), `texts` its payload (latin-1).
+
+    All at once when every pair is exact, else pair by pair to find the first that
+    is not. The 7-bit lengths of short rows need no `_lengths`: their bytes are the
+    lengths (the cheaper check of `benchmarks/session_frames.py`'s usual rows).
+    """
     if not texts:
         return 0
     short = "".join(heads).encode("latin-1")
-    if len(short) == len(heads):  # 7-bit lengths only (the usual rows)
+    if len(short) == len(heads):
         with contextlib.suppress(ValueError):  # a payload of 256 bytes or more: found below
-            if max(short) < small and bytes(map(len, texts)) == short:
+            if max(short) <= largest and bytes(map(len, texts)) == short:
                 return len(texts)
-    elif _lengths(heads) == (lengths := list(map(len, texts))) and max(lengths) <= largest:
+    lengths, sizes = _lengths(heads), list(map(len, texts))
+    if lengths == sizes and max(sizes) <= largest:
         return len(texts)
-    for index, (head, text) in enumerate(zip(heads, texts, strict=True)):
-        if len(head) == 1:
-            if ord(head) >= small or len(text) != ord(head):
-                return index
-        elif len(text) != (ord(head[1]) << 8 | ord(head[2])) or len(text) > largest:
+    for index, (length, size) in enumerate(zip(lengths, sizes, strict=True)):
+        if length != size or size > largest:
             return index
     return len(texts)
 
@@ -346,9 +347,7 @@ def _lengths(heads: list[str]) -> list[int]:
     """The lengths that 7 and 16-bit length bytes (latin-1) give, by C calls alone.
 
     Each head is padded to three bytes, `00 00 nn` or `7E hh ll`; the last two of
-    each, read as a big-endian unsigned short, are the length. A 7-bit length is
-    below 126, so it was taken for one only if it is below `small` (which is at
-    most the size limit plus one): either way the bound is `largest`.
+    each, read as a big-endian unsigned short, are the length.
     """
     padded = "".join(map(str.rjust, heads, repeat(3), repeat("\x00"))).encode("latin-1")
     pairs = bytearray(2 * len(heads))

@@ -256,9 +256,9 @@ def test_a_long_run_is_cut_in_one_go(
     taken: list[int] = []
     cut = cpython_frames._pairs
 
-    def counting(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
+    def counting(data: Any, stop: int, items: list[Item], largest: int) -> int:
         before = len(items)
-        end = cut(data, stop, small, items, largest)
+        end = cut(data, stop, items, largest)
         taken.append(len(items) - before)
         return end
 
@@ -279,9 +279,9 @@ def test_messages_longer_than_a_run_takes_go_frame_by_frame(
     tried: list[int] = []
     cut = cpython_frames._pairs
 
-    def counting(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
+    def counting(data: Any, stop: int, items: list[Item], largest: int) -> int:
         tried.append(largest)
-        return cut(data, stop, small, items, largest)
+        return cut(data, stop, items, largest)
 
     monkeypatch.setattr(cpython_frames, "_pairs", counting)
     wire = frames_of(alternating(texts))
@@ -330,9 +330,9 @@ def test_leads_that_repeat_without_runs_cost_a_bounded_multiple_of_the_read(
     looked_at: list[int] = []
     cut = cpython_frames._pairs
 
-    def measuring(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
+    def measuring(data: Any, stop: int, items: list[Item], largest: int) -> int:
         looked_at.append(len(data))
-        return cut(data, stop, small, items, largest)
+        return cut(data, stop, items, largest)
 
     monkeypatch.setattr(cpython_frames, "_pairs", measuring)
     assert FrameReader(open_client(), LIMIT).receive(wire) == sent
@@ -349,9 +349,9 @@ def test_runs_are_tried_only_where_the_same_message_comes_again(
     leads: list[bytes] = []
     cut = cpython_frames._pairs
 
-    def recording(data: Any, stop: int, small: int, items: list[Item], largest: int) -> int:
+    def recording(data: Any, stop: int, items: list[Item], largest: int) -> int:
         leads.append(bytes(data[:stop]))
-        return cut(data, stop, small, items, largest)
+        return cut(data, stop, items, largest)
 
     monkeypatch.setattr(cpython_frames, "_pairs", recording)
     sent = [texts[-1], *alternating(texts)]  # reading starts at a row: the next but one is alike
