@@ -110,6 +110,9 @@ async def _drained(protocol: Any, until: asyncio.Event | None) -> None:
     if until.is_set():
         return
     drain = asyncio.ensure_future(protocol._drain_helper())
+    # Taken however this wait ends, its own cancellation included (a client reset
+    # cancels the session's task here): else asyncio logs the lost connection.
+    drain.add_done_callback(_quietly)
     stop = asyncio.ensure_future(until.wait())
     try:
         await asyncio.wait((drain, stop), return_when=asyncio.FIRST_COMPLETED)
@@ -117,8 +120,6 @@ async def _drained(protocol: Any, until: asyncio.Event | None) -> None:
         stop.cancel()
     if drain.done():
         drain.result()  # the connection's loss, if that ended the wait
-    else:
-        drain.add_done_callback(_quietly)
 
 
 def _quietly(task: asyncio.Future[None]) -> None:
