@@ -26,8 +26,9 @@ import asyncio
 import base64
 import functools
 import json
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg import pq
@@ -51,12 +52,15 @@ from ppg_edge.core.protocol import (
 from .libpq_io import copy_out_drain, flush, next_result
 from .statement import Statement
 
-Frame = tuple[str, bytes]
+TextFrame = tuple[str, bytes]
 """Protocol messages of one URN: their JSON texts as UTF-8, one per line.
 
 JSON text has no raw newline: HTTP sends the lines as they are (NDJSON), a
 session splits them (one C call) and frames each after a message of its URN.
 """
+Frame = tuple[str, "bytes | RowLines"]
+"""A ``TextFrame``, or a batch of rows joined as libpq holds them (``plain_block``),
+whose ``RowLines`` a session frames without splitting."""
 RawRow = tuple[bytes | None, ...]
 """One row as libpq holds it: each value's text output, or None for a null."""
 
@@ -99,11 +103,11 @@ _ROW_SEAM = "],["
 _ROW_PREFIX = "{" + _DUMPS(VALUES_KEY) + ":"
 
 
-def _row_frame(row: list[str | None]) -> Frame:
+def _row_frame(row: list[str | None]) -> TextFrame:
     return (DATAROW_URN, (_ROW_PREFIX + _ROW_JSON(row) + "}").encode("utf-8"))
 
 
-def _text_frame(urn: str, text: str) -> Frame:
+def _text_frame(urn: str, text: str) -> TextFrame:
     return (urn, text.encode("utf-8"))
 
 
@@ -112,6 +116,31 @@ _PLAIN_SEP = b'","'
 _PLAIN_CLOSE = b'"]}'
 _PLAIN_ROWS = _PLAIN_CLOSE + b"\n" + _PLAIN_OPEN
 _CONTROLS = bytes(range(0x20))
+
+
+@dataclass(frozen=True, slots=True)
+class RowLines:
+    """Data rows ``plain_block`` found exact, in the form each transport sends.
+
+    ``text`` is their NDJSON lines (what HTTP writes); ``bodies`` holds each row's
+    values as they stand inside its line, between ``OPENING`` and ``CLOSING``. A
+    session frames its messages from the bodies (``ws_socket.Enclosed``) with C
+    calls alone, instead of splitting the lines and heading each one. Checking and
+    framing 1,000 rows of ``benchmarks/compare.py``'s end-to-end query took 272-276
+    ns a row that way and 231-233 this way (rows of about 200 bytes: 403-409 and
+    331-338), the same bytes; ``benchmarks/session_framing.py`` times both.
+    """
+
+    text: bytes
+    bodies: list[bytes]
+    OPENING: ClassVar[bytes] = _PLAIN_OPEN
+    CLOSING: ClassVar[bytes] = _PLAIN_CLOSE
+
+
+def frame_lines(frames: Sequence[Frame]) -> bytes:
+    """The frames' messages as NDJSON, a line each (an HTTP answer's bytes)."""
+    lines = [text if isinstance(text, bytes) else text.text for _, text in frames]
+    return b"\n".join(lines) + b"\n"
 
 
 def plain_block(rows: list[RawRow]) -> Frame | None:
@@ -130,9 +159,10 @@ def plain_block(rows: list[RawRow]) -> Frame | None:
     if not rows:
         return (DATAROW_URN, b"")
     try:
-        text = _PLAIN_OPEN + _PLAIN_ROWS.join(map(_PLAIN_SEP.join, rows)) + _PLAIN_CLOSE  # type: ignore[arg-type]
+        bodies = list(map(_PLAIN_SEP.join, rows))  # type: ignore[arg-type]
     except TypeError:
         return None
+    text = _PLAIN_OPEN + _PLAIN_ROWS.join(bodies) + _PLAIN_CLOSE
     quotes = 2 * (sum(map(len, rows)) + len(rows))  # each value's pair, each key's pair
     if text.count(b'"') != quotes or b"\\" in text:
         return None
@@ -143,7 +173,7 @@ def plain_block(rows: list[RawRow]) -> Frame | None:
             text.decode("utf-8")
         except UnicodeDecodeError:
             return None
-    return (DATAROW_URN, text)
+    return (DATAROW_URN, RowLines(text, bodies))
 
 
 def decoded(rows: list[RawRow]) -> list[list[str | None]]:
@@ -151,7 +181,7 @@ def decoded(rows: list[RawRow]) -> list[list[str | None]]:
     return [[None if value is None else value.decode("utf-8") for value in row] for row in rows]
 
 
-def row_block(rows: list[list[str | None]]) -> Frame:
+def row_block(rows: list[list[str | None]]) -> TextFrame:
     """Datarow messages for many rows, with as few Python calls per row as exact.
 
     The rows' JSON from one encoder call is split at row seams: values are
@@ -208,8 +238,8 @@ _ROW_STATUSES = (pq.ExecStatus.SINGLE_TUPLE, pq.ExecStatus.TUPLES_CHUNK, pq.Exec
 _SINGLE = pq.ExecStatus.SINGLE_TUPLE
 _END_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY, pq.ExecStatus.TUPLES_OK)
 _ERROR_STATUSES = (pq.ExecStatus.FATAL_ERROR, pq.ExecStatus.BAD_RESPONSE)
-COMPLETE_FRAME: Frame = _text_frame(COMPLETE_URN, _DUMPS({COMPLETE_KEY: True}))
-EXEC_DESCRIPTION_FRAME: Frame = _text_frame(DESCRIPTION_URN, _DUMPS(EXEC_DESCRIPTION))
+COMPLETE_FRAME: TextFrame = _text_frame(COMPLETE_URN, _DUMPS({COMPLETE_KEY: True}))
+EXEC_DESCRIPTION_FRAME: TextFrame = _text_frame(DESCRIPTION_URN, _DUMPS(EXEC_DESCRIPTION))
 
 
 class Base64ByteaLoader(Loader):
@@ -227,17 +257,17 @@ RAW_ADAPTERS.register_loader(0, TextLoader)
 RAW_ADAPTERS.register_loader(BYTEA_OID, Base64ByteaLoader)
 
 
-def error_frame(fields: dict[str, str]) -> Frame:
+def error_frame(fields: dict[str, str]) -> TextFrame:
     """An error frame from wire-named fields."""
     return _text_frame(ERROR_URN, _DUMPS({ERROR_KEY: fields}))
 
 
-def gateway_error(message: str, code: str, severity: str = "ERROR") -> Frame:
+def gateway_error(message: str, code: str, severity: str = "ERROR") -> TextFrame:
     """An error frame for a failure the gateway detects itself."""
     return error_frame({"message": message, "code": code, "severity": severity})
 
 
-def result_error(res: pq.abc.PGresult) -> Frame:
+def result_error(res: pq.abc.PGresult) -> TextFrame:
     """Every error field PostgreSQL sent, by its wire name; absent ones omitted."""
     fields: dict[str, str] = {}
     for name, code in _ERROR_DIAG.items():

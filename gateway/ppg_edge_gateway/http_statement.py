@@ -12,7 +12,7 @@ from ppg_edge.core.protocol import DESCRIPTOR_URN, MULTIPART_FORM_DATA, NDJSON
 
 from .buffers import BodyBuffers
 from .errors import BodyTooLarge, GatewayError, ProtocolViolation
-from .execute import gateway_error, run_statement
+from .execute import frame_lines, gateway_error, run_statement
 from .state import GATEWAY, LOG, basic_credentials
 from .statement import Statement, parse_descriptor
 from .upstream import Connection
@@ -163,7 +163,7 @@ async def _respond(
     try:
         await response.prepare(request)
         async for frames in run_statement(conn, statement):
-            await response.write(b"\n".join([text for _, text in frames]) + b"\n")
+            await response.write(frame_lines(frames))
         # The client has its answer before the connection's reset round trip.
         await response.write_eof()
         request[ANSWERED] = response.status

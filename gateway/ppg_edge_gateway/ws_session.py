@@ -40,14 +40,22 @@ from .errors import (
     ProtocolViolation,
     UpstreamUnavailable,
 )
-from .execute import MAX_PIPELINE, Frame, gateway_error, pipelinable, run_pipeline, run_statement
+from .execute import (
+    MAX_PIPELINE,
+    Frame,
+    RowLines,
+    gateway_error,
+    pipelinable,
+    run_pipeline,
+    run_statement,
+)
 from .state import GATEWAY, LOG, LOGGED, Gateway
 from .statement import Statement
 from .upstream import Connection, Credentials, connect, discard
 from .wire_text import close_reason
 from .ws_assembler import StatementAssembler
 from .ws_cancel import Cancels, parse_cancel, session_protocols
-from .ws_socket import FRAME_ERRORS, GatewaySocket
+from .ws_socket import FRAME_ERRORS, Enclosed, GatewaySocket, Texts
 
 QUEUE_DEPTH = 256
 Numbered = tuple[int, Statement]
@@ -317,8 +325,15 @@ class Session:
     async def _send(self, frames: list[Frame]) -> None:
         """A batch of frames as URN/JSON message pairs, in one write; the wait for the client
         to take them ends when the statement is given up (ws_cancel)."""
-        pairs = [(urn, text.split(b"\n")) for urn, text in frames]
+        pairs = [(urn, _texts(text)) for urn, text in frames]
         await self.ws.send_pairs(pairs, until=self.cancels.gave_up)
+
+
+def _texts(lines: bytes | RowLines) -> Texts:
+    """A frame's messages: its lines, or a batch of rows as the parts it was joined from."""
+    if isinstance(lines, RowLines):
+        return Enclosed(lines.bodies, RowLines.OPENING, RowLines.CLOSING)
+    return lines.split(b"\n")
 
 
 async def session_handler(request: web.Request) -> web.StreamResponse:

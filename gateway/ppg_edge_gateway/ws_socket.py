@@ -17,6 +17,7 @@ import asyncio
 import functools
 import struct
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WebSocketError, WSCloseCode, web
@@ -79,22 +80,82 @@ def _urn_leads(urn: str) -> tuple[bytes, tuple[bytes, ...]]:
     return lead, tuple(lead + _header(size) for size in range(_LEAD_SIZES))
 
 
-def pair_frames(pairs: Sequence[tuple[str, Sequence[bytes]]]) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Enclosed:
+    """Messages that are each ``opening + inner + closing``, kept apart.
+
+    A batch of rows is such: each row's values stand between the same
+    ``{"values":["`` and ``"]}``. ``pair_frames`` frames them without making
+    each message: a table (``_enclosed_leads``) holds, per inner size, the
+    previous message's closing, the URN's frame, the header and the opening.
+    """
+
+    inners: Sequence[bytes]
+    opening: bytes
+    closing: bytes
+
+    def messages(self) -> list[bytes]:
+        """Each message made whole (the path for sizes the table does not hold)."""
+        opening, closing = self.opening, self.closing
+        return [opening + inner + closing for inner in self.inners]
+
+
+Texts = Sequence[bytes] | Enclosed
+"""The UTF-8 texts that each follow a message of one URN."""
+
+
+def pair_frames(pairs: Sequence[tuple[str, Texts]]) -> bytes:
     """The wire bytes of a URN message before each UTF-8 text, for ``(urn, texts)`` pairs.
 
     Unmasked, uncompressed text frames (RFC 6455 5.2), the bytes aiohttp's
     ``send_str`` writes: each payload's length is its byte count, so a batch of
-    rows is one comprehension over its lines, whatever their characters.
+    rows is one comprehension over its lines, whatever their characters, or,
+    given as ``Enclosed``, a few C calls over its inner parts.
     """
     parts: list[bytes] = []
     for urn, texts in pairs:
-        lead, headed = _urn_leads(urn)
-        made = len(headed)
-        parts += [
-            headed[len(text)] + text if len(text) < made else lead + _header(len(text)) + text
-            for text in texts
-        ]
+        parts += _enclosed_parts(urn, texts) if isinstance(texts, Enclosed) else _headed(urn, texts)
     return b"".join(parts)
+
+
+def _headed(urn: str, texts: Sequence[bytes]) -> list[bytes]:
+    """Each text after the URN's frame and its own header."""
+    lead, headed = _urn_leads(urn)
+    made = len(headed)
+    return [
+        headed[len(text)] + text if len(text) < made else lead + _header(len(text)) + text
+        for text in texts
+    ]
+
+
+def _enclosed_parts(urn: str, texts: Enclosed) -> list[bytes]:
+    """The pieces of ``texts``' frames, each inner part between two table entries."""
+    inners, closing = texts.inners, texts.closing
+    if not inners:
+        return []
+    leads = _enclosed_leads(urn, texts.opening, closing)
+    try:
+        heads = list(map(leads.__getitem__, map(len, inners)))
+    except IndexError:  # a message of _LEAD_SIZES bytes or more
+        return _headed(urn, texts.messages())
+    heads[0] = heads[0][len(closing) :]  # no message before the first
+    parts = [closing] * (2 * len(inners) + 1)
+    parts[0:-1:2] = heads
+    parts[1::2] = inners
+    return parts
+
+
+@functools.lru_cache(maxsize=16)
+def _enclosed_leads(urn: str, opening: bytes, closing: bytes) -> tuple[bytes, ...]:
+    """Per inner size whose message is under ``_LEAD_SIZES`` bytes: ``closing`` (the
+    previous message's end), the URN's frame, the message's header and ``opening``."""
+    _, headed = _urn_leads(urn)
+    extra = len(opening) + len(closing)
+    return tuple(closing + headed[size + extra] + opening for size in range(_LEAD_SIZES - extra))
+
+
+def _messages(texts: Texts) -> Sequence[bytes]:
+    return texts.messages() if isinstance(texts, Enclosed) else texts
 
 
 async def _drained(protocol: Any, until: asyncio.Event | None) -> None:
@@ -135,7 +196,7 @@ class GatewaySocket(web.WebSocketResponse):
     """The code and reason of the close frame this side sent first, for the log."""
 
     async def send_pairs(
-        self, pairs: Sequence[tuple[str, Sequence[bytes]]], until: asyncio.Event | None = None
+        self, pairs: Sequence[tuple[str, Texts]], until: asyncio.Event | None = None
     ) -> None:
         """A URN message before each UTF-8 text, in one transport write (``pair_frames``),
         waiting while the socket is paused, but not once ``until`` is set (``_drained``).
@@ -149,7 +210,7 @@ class GatewaySocket(web.WebSocketResponse):
         """
         if self._fast_writer() is None:
             for urn, texts in pairs:
-                for text in texts:
+                for text in _messages(texts):
                     await self.send_str(urn)
                     await self.send_str(text.decode("utf-8"))
             return

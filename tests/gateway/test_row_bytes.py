@@ -21,8 +21,15 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from ppg_edge.core.protocol import COMPLETE_URN, DATAROW_URN, DESCRIPTION_URN
-from ppg_edge_gateway.execute import RawRow, _row_getter, decoded, plain_block, row_block
-from ppg_edge_gateway.ws_socket import pair_frames
+from ppg_edge_gateway.execute import (
+    RawRow,
+    RowLines,
+    _row_getter,
+    decoded,
+    plain_block,
+    row_block,
+)
+from ppg_edge_gateway.ws_socket import _LEAD_SIZES, Enclosed, pair_frames
 from tests.support.raw import RawHttp, answer_rows, open_session, read_answer, send_statement
 
 SPECIAL = ["", '"', "\\", "\x00", "\x01", "\t", "\n", "\x1f", "\x7f", "\u2028", "\xa0", "é ✓"]
@@ -55,9 +62,21 @@ def test_rows_of_bytes_are_json_dumps_per_row(rows: list[list[str | None]]) -> N
     """Joined as they are when every value allows it, else decoded and encoded: either way
     the encoder's exact bytes."""
     raw = [_raw(row) for row in rows]
-    expected = (DATAROW_URN, b"\n".join([_line(row) for row in rows]))
+    lines = [_line(row) for row in rows]
+    expected = (DATAROW_URN, b"\n".join(lines))
     joinable = all(row and all(map(_plain, row)) for row in rows)
-    assert plain_block(raw) == (expected if joinable else None)
+    block = plain_block(raw)
+    if not rows:
+        assert block == expected
+    elif not joinable:
+        assert block is None
+    else:
+        assert block is not None
+        urn, joined = block
+        assert isinstance(joined, RowLines)
+        assert (urn, joined.text) == expected
+        enclosed = Enclosed(joined.bodies, RowLines.OPENING, RowLines.CLOSING)
+        assert enclosed.messages() == lines
     assert row_block(decoded(raw)) == expected
 
 
@@ -173,3 +192,43 @@ async def test_a_null_late_in_a_long_row_set_keeps_every_line_exact(
     await send_statement(ws, "query", sql)
     assert answer_rows(await read_answer(ws)) == expected
     await ws.close()
+
+
+_BOUND = _LEAD_SIZES - len(RowLines.OPENING) - len(RowLines.CLOSING)
+"""The first inner size whose message the enclosed table does not hold."""
+
+
+@given(
+    st.lists(
+        st.sampled_from([0, 1, 108, 110, 111, _BOUND - 1, _BOUND, 70_000]).map(lambda n: b"v" * n)
+        | st.text(max_size=40).map(str.encode),
+        max_size=8,
+    ),
+    st.sampled_from([(RowLines.OPENING, RowLines.CLOSING), (b"", b""), ("é[".encode(), b"]")]),
+    st.sampled_from([DATAROW_URN, "urn:é"]),
+)
+@example(
+    [b"v" * (_BOUND - 1), b"v" * _BOUND, b""], (RowLines.OPENING, RowLines.CLOSING), DATAROW_URN
+)
+def test_enclosed_texts_are_framed_as_their_messages(
+    inners: list[bytes], ends: tuple[bytes, bytes], urn: str
+) -> None:
+    """Framed from the table (each header, the opening and the previous closing in one
+    piece) or, with a message too long for it, one by one: the same bytes as the whole
+    messages, between other pairs, on either side of every length encoding's bound."""
+    enclosed = Enclosed(inners, *ends)
+    around = [(DESCRIPTION_URN, [b"{}"]), (urn, [b"a", b"b"])]
+    framed = pair_frames([around[0], (urn, enclosed), around[1]])
+    assert framed == pair_frames([around[0], (urn, enclosed.messages()), around[1]])
+
+
+async def test_a_batch_of_rows_goes_out_as_aiohttp_would_send_its_lines() -> None:
+    """A real batch from ``plain_block``, framed from its bodies, against aiohttp's writer
+    sending each line after the data-row URN."""
+    rows = [_raw([str(n), f"name-{n}" + "é" * (n % 70), "2024-01-01"]) for n in range(200)]
+    block = plain_block(rows)
+    assert block is not None and isinstance(block[1], RowLines)
+    lines = block[1].text.decode().split("\n")
+    enclosed = Enclosed(block[1].bodies, RowLines.OPENING, RowLines.CLOSING)
+    messages = [message for line in lines for message in (DATAROW_URN, line)]
+    assert pair_frames([(DATAROW_URN, enclosed)]) == await _aiohttp_frames(messages)
