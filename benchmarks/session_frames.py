@@ -15,7 +15,6 @@ Run from the repository root: `python benchmarks/session_frames.py [--rounds N] 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import timeit
@@ -27,6 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from wsproto.frame_protocol import FrameProtocol  # noqa: E402
 
+from benchmarks.comparison.alternating import options, table  # noqa: E402
 from benchmarks.comparison.canned import WIDE_PADDING  # noqa: E402
 from ppg_edge.core.protocol import DATAROW_URN  # noqa: E402
 from ppg_edge.runtime.cpython_frames import FrameReader  # noqa: E402
@@ -65,21 +65,12 @@ def per_row(data: bytes, expected: list[str], runs: bool) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--wide", action="store_true", help="rows of 126 bytes and more")
-    options = parser.parse_args()
-    rounds = options.rounds
-    data, expected = wire(WIDE_PADDING if options.wide else 0)
-    runs, frames = [], []
-    for _ in range(rounds):
-        runs.append(per_row(data, expected, runs=True))
-        frames.append(per_row(data, expected, runs=False))
-    print(f"| reading a session's rows ({'wide' if options.wide else 'short'}) | ns per row |")
-    print("| --- | --- |")
-    print(f"| frame by frame | {min(frames):.0f} |")
-    print(f"| run cutting | {min(runs):.0f} |")
-    print(f"| ratio | {min(frames) / min(runs):.2f} times as fast |")
+    given = options(__doc__, "rows of 126 bytes and more")
+    data, expected = wire(WIDE_PADDING if given.wide else 0)
+    title = f"reading a session's rows ({'wide' if given.wide else 'short'})"
+    reference = ("frame by frame", lambda: per_row(data, expected, runs=False))
+    ours = ("run cutting", lambda: per_row(data, expected, runs=True))
+    print(table(title, reference, ours, given.rounds))
     return 0
 
 

@@ -15,7 +15,6 @@ Run from the repository root: `python benchmarks/session_framing.py [--rounds N]
 
 from __future__ import annotations
 
-import argparse
 import sys
 import timeit
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "gateway")]
 
+from benchmarks.comparison.alternating import options, table  # noqa: E402
 from benchmarks.comparison.canned import WIDE_PADDING  # noqa: E402
 from ppg_edge.core.protocol import DATAROW_URN  # noqa: E402
 from ppg_edge_gateway.execute import RawRow, RowLines, plain_block  # noqa: E402
@@ -69,22 +69,14 @@ def per_row(frame: Callable[[list[RawRow]], bytes], rows: list[RawRow]) -> float
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--wide", action="store_true", help="messages of 126 bytes and more")
-    options = parser.parse_args()
-    rows = raw_rows(WIDE_PADDING if options.wide else 0)
+    given = options(__doc__, "messages of 126 bytes and more")
+    rows = raw_rows(WIDE_PADDING if given.wide else 0)
     if from_parts(rows) != from_lines(rows):
         raise SystemExit("BENCHMARK FAILED: the two framings gave different bytes")
-    parts, lines = [], []
-    for _ in range(options.rounds):
-        parts.append(per_row(from_parts, rows))
-        lines.append(per_row(from_lines, rows))
-    print(f"| framing a session's rows ({'wide' if options.wide else 'short'}) | ns per row |")
-    print("| --- | --- |")
-    print(f"| from the lines (split, then a header per line) | {min(lines):.0f} |")
-    print(f"| from the parts (`Enclosed`) | {min(parts):.0f} |")
-    print(f"| ratio | {min(lines) / min(parts):.2f}x |")
+    title = f"framing a session's rows ({'wide' if given.wide else 'short'})"
+    reference = ("from the lines (split, a header each)", lambda: per_row(from_lines, rows))
+    ours = ("from the parts (`Enclosed`)", lambda: per_row(from_parts, rows))
+    print(table(title, reference, ours, given.rounds))
     return 0
 
 
