@@ -48,14 +48,13 @@ from ppg_edge.runtime.cpython_websocket import (
     _REJECT_BODY_LIMIT,
     ABNORMAL_CLOSURE,
     FRAGMENT_SIZE,
+    HEAD_LIMIT,
     MESSAGE_TOO_BIG,
     _fragments,
     _join,
     _message_event,
     _readable,
 )
-
-_HEAD_LIMIT = 64 * 1024
 
 
 def open_websocket(
@@ -136,7 +135,7 @@ class _Handshake:
                     "the server closed the connection during the WebSocket handshake"
                 )
             head += data
-            if len(head) > _HEAD_LIMIT:
+            if len(head) > HEAD_LIMIT:
                 raise ConnectionError("the WebSocket handshake response head is too large")
         rest = bytes(head[end + 4 :])
         return self._outcome(bytes(head[: end + 4]), rest)

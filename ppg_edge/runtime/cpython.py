@@ -1,8 +1,9 @@
 """The CPython runtime: asyncio streams and stdlib `ssl`, with h11 and wsproto.
 
-Only this module (and its two halves, `cpython_http` and `cpython_websocket`)
-imports h11 and wsproto; `ppg_edge.runtime.default_runtime` loads it lazily,
-so Pyodide and Workers never touch it.
+Only this module (and its halves, `cpython_http` and `cpython_websocket` with its
+`cpython_frames` and `cpython_feed`) imports h11 and wsproto;
+`ppg_edge.runtime.default_runtime` loads it lazily, so Pyodide and Workers never
+touch it.
 """
 
 from __future__ import annotations

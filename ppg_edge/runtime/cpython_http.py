@@ -12,7 +12,7 @@ import contextlib
 import socket
 import ssl
 from asyncio.trsock import TransportSocket
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast
 from urllib.parse import urlsplit
@@ -112,23 +112,22 @@ def enable_keepalive(sock: socket.socket | TransportSocket) -> None:
 
 
 async def open_stream(
-    origin: Origin, tls: ssl.SSLContext | None, timeout: float | None
+    origin: Origin,
+    tls: ssl.SSLContext | None,
+    timeout: float | None,
+    wrap: Callable[[asyncio.StreamReaderProtocol], asyncio.Protocol] | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open a TCP connection, with TLS for secure origins and keep-alive on, within
-    `timeout` seconds (None: no limit)."""
+    `timeout` seconds (None: no limit).
+
+    `wrap` puts a protocol of the caller's in front of the stream's (a WebSocket's
+    `ChunkFeed`, which then receives the data instead of the StreamReader).
+    """
     secure = origin.secure
     if secure and tls is None:
         tls = default_ssl_context()
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(
-                origin.host,
-                origin.port,
-                ssl=tls if secure else None,
-                server_hostname=origin.host if secure else None,
-            ),
-            timeout,
-        )
+        reader, writer = await asyncio.wait_for(_connect(origin, tls, wrap), timeout)
     except TimeoutError:
         raise ConnectTimeoutError(
             f"connecting to {origin.authority} timed out after {timeout or 0:g} s"
@@ -143,6 +142,25 @@ async def open_stream(
     if sock is not None:
         enable_keepalive(sock)
     return reader, writer
+
+
+async def _connect(
+    origin: Origin,
+    tls: ssl.SSLContext | None,
+    wrap: Callable[[asyncio.StreamReaderProtocol], asyncio.Protocol] | None,
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """`asyncio.open_connection`, with the transport's protocol wrapped if asked."""
+    secure, host = origin.secure, origin.host
+    context, name = (tls, host) if secure else (None, None)
+    if wrap is None:
+        return await asyncio.open_connection(host, origin.port, ssl=context, server_hostname=name)
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(loop=loop)
+    inner = asyncio.StreamReaderProtocol(reader, loop=loop)
+    transport, _ = await loop.create_connection(
+        lambda: wrap(inner), host, origin.port, ssl=context, server_hostname=name
+    )
+    return reader, asyncio.StreamWriter(transport, inner, reader, loop)
 
 
 class HttpConnection:

@@ -1,5 +1,8 @@
 """An RFC 6455 WebSocket client over asyncio streams with wsproto (CPython only).
 
+Received bytes come through a `ChunkFeed` (the transport's own chunks, without
+StreamReader's copies); `FrameReader` cuts them into messages.
+
 A background task reads the socket, answers pings and reassembles messages
 into a bounded queue, a read's messages at once (`receive_many` takes them all
 at once too); when the queue is full it stops reading, so a slow consumer
@@ -40,8 +43,9 @@ from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT
 from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
 from ppg_edge.runtime.base import Message, WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.cpython_feed import ChunkFeed
 from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
-from ppg_edge.runtime.cpython_http import READ_SIZE, Origin, open_stream
+from ppg_edge.runtime.cpython_http import Origin, open_stream
 
 ABNORMAL_CLOSURE: Final = 1006
 MESSAGE_TOO_BIG: Final = 1009
@@ -51,6 +55,9 @@ FRAGMENT_SIZE: Final = 1024 * 1024
 Piece = str | bytes | memoryview
 
 _REJECT_BODY_LIMIT: Final = 64 * 1024
+HEAD_LIMIT: Final = 64 * 1024
+"""The longest handshake response head taken (the blank line not found within: an error)."""
+_HEAD_END: Final = b"\r\n\r\n"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,8 @@ async def open_websocket(
     """Connect and run the opening handshake, all within `timeout` seconds (None: no limit)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    reader, writer = await open_stream(origin, tls, timeout)
+    feed = ChunkFeed()
+    _, writer = await open_stream(origin, tls, timeout, wrap=feed.wrapping)
     engine = WSConnection(ConnectionType.CLIENT)
     try:
         request = Request(
@@ -89,7 +97,7 @@ async def open_websocket(
             raise ValueError("invalid WebSocket request header (values withheld)") from None
         async with asyncio.timeout_at(deadline):
             await writer.drain()
-            subprotocol = await _handshake(reader, engine)
+            subprotocol = await _handshake(feed, engine)
     except TimeoutError:
         writer.transport.abort()
         raise ConnectTimeoutError(
@@ -98,14 +106,14 @@ async def open_websocket(
     except BaseException:
         writer.transport.abort()
         raise
-    return CPythonWebSocket(reader, writer, engine, subprotocol, limits)
+    return CPythonWebSocket(feed, writer, engine, subprotocol, limits)
 
 
-async def _handshake(reader: asyncio.StreamReader, engine: WSConnection) -> str | None:
+async def _handshake(feed: ChunkFeed, engine: WSConnection) -> str | None:
     """Read until the server accepts (its subprotocol) or rejects (an exception)."""
     status: int | None = None
     body = bytearray()
-    data = await _response_head(reader)
+    data = await _response_head(feed)
     while True:
         try:
             engine.receive_data(data or None)
@@ -126,21 +134,28 @@ async def _handshake(reader: asyncio.StreamReader, engine: WSConnection) -> str 
             if status is not None:
                 raise WebSocketRejected(status, _readable(body))
             raise ConnectionError("the server closed the connection during the WebSocket handshake")
-        data = await reader.read(READ_SIZE)
+        data = await feed.read()
 
 
-async def _response_head(reader: asyncio.StreamReader) -> bytes:
-    """The handshake response up to its blank line, and not a byte more.
+async def _response_head(feed: ChunkFeed) -> bytes:
+    """The handshake response up to its blank line, and not a byte more (all there is if
+    the server ends first).
 
-    Frames the server sends right behind its 101 stay in the reader, so the
+    Frames the server sends right behind its 101 go back to the feed, so the
     frame reader sees every frame from its first byte (wsproto never holds any).
     """
-    try:
-        return await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        return exc.partial
-    except asyncio.LimitOverrunError:
-        raise ConnectionError("the WebSocket handshake response head is too large") from None
+    head = bytearray()
+    while data := await feed.read():
+        start = max(0, len(head) - len(_HEAD_END) + 1)
+        head += data
+        end = head.find(_HEAD_END, start)
+        if end >= 0:
+            end += len(_HEAD_END)
+            feed.unread(bytes(head[end:]))
+            return bytes(head[:end])
+        if len(head) > HEAD_LIMIT:
+            raise ConnectionError("the WebSocket handshake response head is too large")
+    return bytes(head)
 
 
 def _readable(body: bytes | bytearray) -> str:
@@ -152,13 +167,13 @@ class CPythonWebSocket:
 
     def __init__(
         self,
-        reader: asyncio.StreamReader,
+        feed: ChunkFeed,
         writer: asyncio.StreamWriter,
         engine: WSConnection,
         subprotocol: str | None,
         limits: Limits,
     ) -> None:
-        self._reader = reader
+        self._feed = feed
         self._writer = writer
         self._engine = engine
         self._subprotocol = subprotocol
@@ -314,7 +329,7 @@ class CPythonWebSocket:
         try:
             ended = None
             while ended is None:
-                data = await self._reader.read(READ_SIZE)
+                data = await self._feed.read()
                 if data:
                     ended = await self._handle_items(self._frames.receive(data))
                 else:
