@@ -95,13 +95,17 @@ class RawWebSocketPeer:
 
     async def accept(self, subprotocol: str | None = None) -> None:
         """Read the upgrade request and accept it."""
+        await self.read_request()
+        self.send(AcceptConnection(subprotocol=subprotocol))
+        await self.writer.drain()
+
+    async def read_request(self) -> None:
+        """Read until the upgrade request is in (`request`), answering nothing yet."""
         while self.request is None:
             self.engine.receive_data(await self.reader.read(65536) or None)
             for event in self.engine.events():
                 if isinstance(event, Request):
                     self.request = event
-        self.send(AcceptConnection(subprotocol=subprotocol))
-        await self.writer.drain()
 
     def send(self, event: Event) -> None:
         self.writer.write(self.engine.send(event))

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from wsproto.events import AcceptConnection, Request, TextMessage
+from wsproto.events import AcceptConnection, TextMessage
 
 from ppg_edge.core.protocol import WS_SUBPROTOCOL
 from ppg_edge.runtime.cpython import CPythonRuntime
@@ -81,11 +81,7 @@ async def test_a_response_head_cut_anywhere_is_found_and_frames_behind_it_kept(
 
     async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = ws_peer(reader, writer)
-        while peer.request is None:
-            peer.engine.receive_data(await reader.read(65536) or None)
-            for event in peer.engine.events():
-                if isinstance(event, Request):
-                    peer.request = event
+        await peer.read_request()
         data = peer.engine.send(AcceptConnection(subprotocol=WS_SUBPROTOCOL))
         data += peer.engine.send(TextMessage(data="after the head"))
         for index in range(len(data)):

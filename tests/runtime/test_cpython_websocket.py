@@ -16,7 +16,6 @@ from wsproto.events import (
     CloseConnection,
     Ping,
     Pong,
-    Request,
     TextMessage,
 )
 
@@ -279,11 +278,7 @@ async def test_frames_in_the_same_segment_as_the_101_are_not_lost(
 ) -> None:
     async def eager(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = ws_peer(reader, writer)
-        while peer.request is None:
-            peer.engine.receive_data(await reader.read(65536) or None)
-            for event in peer.engine.events():
-                if isinstance(event, Request):
-                    peer.request = event
+        await peer.read_request()
         engine = peer.engine
         writer.write(  # one write: the 101 head, a text message, a fragmented binary one
             engine.send(AcceptConnection(subprotocol=WS_SUBPROTOCOL))
