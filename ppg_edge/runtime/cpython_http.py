@@ -149,16 +149,15 @@ async def _connect(
     tls: ssl.SSLContext | None,
     wrap: Callable[[asyncio.StreamReaderProtocol], asyncio.Protocol] | None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """`asyncio.open_connection`, with the transport's protocol wrapped if asked."""
+    """What `asyncio.open_connection` does, with the transport's protocol wrapped if asked."""
     secure, host = origin.secure, origin.host
     context, name = (tls, host) if secure else (None, None)
-    if wrap is None:
-        return await asyncio.open_connection(host, origin.port, ssl=context, server_hostname=name)
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(loop=loop)
     inner = asyncio.StreamReaderProtocol(reader, loop=loop)
+    protocol = inner if wrap is None else wrap(inner)
     transport, _ = await loop.create_connection(
-        lambda: wrap(inner), host, origin.port, ssl=context, server_hostname=name
+        lambda: protocol, host, origin.port, ssl=context, server_hostname=name
     )
     return reader, asyncio.StreamWriter(transport, inner, reader, loop)
 
