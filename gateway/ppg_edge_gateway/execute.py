@@ -297,6 +297,9 @@ class _Results:
         """True while single rows of the streamed row set can take the fast path."""
         self.raw = False
         """True when the streamed row set needs no conversion: rows go out as libpq's bytes."""
+        self.blocks = False
+        """True once rows went out in blocks (``_hot_rows``): one frame holds many rows, so a
+        pipeline's batch ends with this statement (``BATCH_FRAMES`` counts frames)."""
 
     def accept(self, res: pq.abc.PGresult, frames: list[Frame]) -> None:
         """Add the frames this result produces (if any) to ``frames``."""
@@ -426,6 +429,7 @@ def _hot_rows(
                 break
             next_res = get_result()
     results.statement_rows += len(rows)
+    results.blocks = True
     frames.append(_block(results, rows))
     return next_res, paused
 
@@ -518,8 +522,17 @@ def pipelinable(statement: Statement) -> bool:
 async def run_pipeline(
     conn: psycopg.AsyncConnection[Any], statements: list[Statement]
 ) -> AsyncIterator[list[Frame]]:
-    """Like run_statement for several pipelinable statements sent at once, answered in order."""
+    """Like run_statement for several pipelinable statements sent at once, answered in order.
+
+    The answers of statements whose results libpq already holds leave together, in one
+    batch of frames (one write to the client, not two per statement). A batch ends
+    where ``_batches`` ends one (it is full, or PostgreSQL must be waited for), before
+    any wait between statements, so no answer waits on a later statement's execution,
+    and after a statement whose rows went out in blocks, so it holds ``BATCH_FRAMES``
+    rows at most. ``benchmarks/compare.py --only burst`` measures it.
+    """
     pgconn = conn.pgconn
+    frames: list[Frame] = []
     try:
         pgconn.enter_pipeline_mode()
         for statement in statements:
@@ -530,12 +543,26 @@ async def run_pipeline(
         for statement in statements:
             pgconn.set_single_row_mode()
             results = _Results(statement.kind)
-            async for frames in _batches(pgconn, results):
+            finished = False
+            while not finished:
+                if frames and pgconn.is_busy():
+                    yield frames
+                    frames = []
+                waits = pgconn.is_busy()
+                finished = await _collect(pgconn, results, frames)
+                if not finished:  # the batch ends here: it is full, or a wait is due
+                    yield frames
+                    frames = []
+                    if not waits:
+                        await asyncio.sleep(0)
+            if frames and (pgconn.is_busy() or results.blocks):
                 yield frames
+                frames = []
             sync = await next_result(pgconn)
             if sync is None or sync.status != pq.ExecStatus.PIPELINE_SYNC:
                 raise psycopg.OperationalError("pipeline out of step")
-            yield results.finish()
+            frames += results.finish()
         pgconn.exit_pipeline_mode()
+        yield frames
     except psycopg.OperationalError as exc:
-        yield _connection_lost(pgconn, exc)
+        yield frames + _connection_lost(pgconn, exc)
