@@ -53,13 +53,21 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
     WS_SUBPROTOCOL_CANCEL,
 )
-from ppg_edge.core.session import AnswerItem, PendingStatement, SessionMachine
+from ppg_edge.core.session import AnswerItem, Outbox, PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.rows import RowFactory, check_factory, values_row
 from ppg_edge.runtime.base import Message, Runtime, WebSocket, WebSocketClosed, WebSocketRejected
 
 T = TypeVar("T")
+
+SEND_EARLY = 16
+"""Statements queued at once that leave without waiting for the sender task (see
+`Session._send_later`). On the workload of `benchmarks/compare.py --only burst` (2,000
+statements made by `asyncio.gather`), the first bytes left about 7 ms in instead of 80,
+and alternating rounds gave a median of 8,985 statements/s against 7,320 without early
+sends (7,577 against 7,173 once the gateway batched a pipeline's answers). 4 to 64
+measured alike within the noise; 16 writes 125 times for 2,000 statements."""
 
 
 @dataclass(frozen=True)
@@ -86,9 +94,12 @@ class Session(AsyncClosing):
         """True while some statement's consumer reads the socket for everyone."""
         self._parked: OrderedDict[PendingStatement, asyncio.Future[None]] = OrderedDict()
         """Consumers waiting for frames while another reads, oldest first."""
-        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        self._outbox = Outbox()
         """Messages of statements submitted and not yet handed to the socket, in order."""
         self._sender: asyncio.Task[None] | None = None
+        self._sending = False
+        """True while the sender task waits on the socket: nothing may be written before
+        its messages are all out."""
         self._closing = False
 
     @classmethod
@@ -302,17 +313,43 @@ class Session(AsyncClosing):
     def _send_later(self, messages: list[Message], pending: PendingStatement | None) -> None:
         """Queue a statement's messages behind every earlier one's; one sender task sends
         them, so the caller's cancellation cannot cut a statement in half (which would
-        end the session), and a burst of statements shares its writes."""
-        self._outbox.append((messages, pending))
+        end the session), and a burst of statements shares its writes.
+
+        The sender runs only after every task made ready with it, so in a burst of
+        `asyncio.gather` the server would sit idle until the last statement is made:
+        once `SEND_EARLY` statements wait, they leave at once if the socket can take
+        them without waiting (`_send_now`)."""
+        self._outbox.add(messages, pending)
+        if len(self._outbox) >= SEND_EARLY and self._send_now():
+            return
         if self._sender is None or self._sender.done():
             self._sender = asyncio.ensure_future(self._send_queued())
+
+    def _send_now(self) -> bool:
+        """Hand the queued statements to the socket without waiting; False if it can't
+        take them so (the sender task sends them, or meets the socket's failure)."""
+        if self._sending or not self._machine.open:
+            return False
+        messages, statements = self._outbox.contents()
+        try:
+            if not self._socket.send_now(messages):
+                return False
+        except (OSError, WebSocketClosed):
+            return False
+        self._outbox.clear()
+        for pending in statements:
+            self._machine.sent(pending)
+        return True
 
     async def _send_queued(self) -> None:
         """Send what is queued, all of it in one `send_many`, until nothing is left."""
         while self._outbox:
-            queued, self._outbox = self._outbox, []
-            messages = [message for statement, _ in queued for message in statement]
-            await self._send(messages, [pending for _, pending in queued if pending is not None])
+            messages, statements = self._outbox.take()
+            self._sending = True
+            try:
+                await self._send(messages, statements)
+            finally:
+                self._sending = False
 
     async def _send(self, messages: list[Message], statements: list[PendingStatement]) -> None:
         """Statements' messages in one write; a failure ends the session."""

@@ -57,7 +57,7 @@ from ppg_edge.core.protocol import (
     WS_SUBPROTOCOL,
     WS_SUBPROTOCOL_CANCEL,
 )
-from ppg_edge.core.session import AnswerItem, PendingStatement, SessionMachine
+from ppg_edge.core.session import AnswerItem, Outbox, PendingStatement, SessionMachine
 from ppg_edge.core.statement import encode_statement
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.rows import RowFactory, check_factory, values_row
@@ -89,7 +89,7 @@ class SyncSession(SyncClosing):
         """True while the consumer reads the socket (parking is for other threads only)."""
         self._parked: OrderedDict[PendingStatement, Waiter] = OrderedDict()
         """Always empty: with one thread, no consumer waits while another reads."""
-        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        self._outbox = Outbox()
         """Statements (and cancels) submitted but not sent yet: see `_send_later`."""
         self._closing = False
 
@@ -299,7 +299,7 @@ class SyncSession(SyncClosing):
         could wait forever on a server that stopped reading, while the reader runs under
         its statement's deadline. So what was submitted leaves at the next read, in one
         write (a batch's BEGIN, statements and COMMIT together), in submission order."""
-        self._outbox.append((messages, pending))
+        self._outbox.add(messages, pending)
 
     def _send(self, messages: list[Message], statements: list[PendingStatement]) -> None:
         """Statements' messages in one write; a failure ends the session."""
@@ -332,11 +332,8 @@ class SyncSession(SyncClosing):
 
     def _flush_sends(self) -> None:
         """Send every held statement in one write; then they may be answered."""
-        outbox, self._outbox = self._outbox, []
-        if not outbox:
-            return
-        messages = [message for statement, _ in outbox for message in statement]
-        self._send(messages, [pending for _, pending in outbox if pending is not None])
+        if self._outbox:
+            self._send(*self._outbox.take())
 
 
 def _connect(runtime: Runtime, connection: ConnectionInfo) -> WebSocket:

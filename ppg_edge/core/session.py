@@ -1,8 +1,9 @@
 """The WebSocket session state machine (PROTOCOL.md section 4), without any I/O.
 
-The caller sends the auth message, then per statement calls `submit` and sends
-`statement_messages` right away (no other statement's messages in between),
-calling `sent` once the last of them is handed to the socket; it feeds the
+The caller sends the auth message, then per statement calls `submit` and queues
+`statement_messages` in an `Outbox` (no other statement's messages in between),
+which it hands to the socket in one write, calling `sent` for each statement
+whose last message went; it feeds the
 received messages to `receive_many` (all that one socket read completed) or
 `receive`, learns from `answered()` which statements got something, reads each
 statement's frames with `PendingStatement.pop_all`, and reports the socket's end
@@ -123,6 +124,37 @@ class PendingStatement:
         self.finished = True
         if not self.abandoned:
             self._items.append(error)
+
+
+class Outbox:
+    """Statements' messages submitted and not yet handed to the socket, in order.
+
+    A face hands them all to the socket in one write, then tells the machine each
+    statement was `sent`. A cancel's messages come with no statement.
+    """
+
+    def __init__(self) -> None:
+        self._queued: list[tuple[Sequence[str | bytes], PendingStatement | None]] = []
+
+    def __len__(self) -> int:
+        return len(self._queued)
+
+    def add(self, messages: Sequence[str | bytes], pending: PendingStatement | None) -> None:
+        self._queued.append((messages, pending))
+
+    def contents(self) -> tuple[list[str | bytes], list[PendingStatement]]:
+        """Every queued message in order, and the statements they complete."""
+        messages = [message for queued, _ in self._queued for message in queued]
+        return messages, [pending for _, pending in self._queued if pending is not None]
+
+    def take(self) -> tuple[list[str | bytes], list[PendingStatement]]:
+        """`contents`, no longer queued."""
+        taken = self.contents()
+        self._queued = []
+        return taken
+
+    def clear(self) -> None:
+        self._queued = []
 
 
 class SessionMachine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 Chunk = bytes | bytearray | memoryview
 """One piece of a request body; large parameters stay separate pieces."""
@@ -19,6 +19,11 @@ Headers = Sequence[tuple[str, str]]
 
 Body = AsyncIterable[Chunk] | None
 """A request body as chunks, or None for a request without one."""
+
+
+SEND_NOW_LIMIT: Final = 64 * 1024
+"""The most `WebSocket.send_now` takes at once (in characters or bytes): it writes
+without waiting for the peer, so what it adds to a send buffer stays small."""
 
 
 class ReplayableBody:
@@ -100,6 +105,14 @@ class WebSocket(Protocol):
     async def send_many(self, messages: Sequence[Message]) -> None:
         """Send messages back to back, none of anyone else's in between: in one
         transport write where the host allows it (CPython), else one `send` each."""
+        ...
+
+    def send_now(self, messages: Sequence[Message]) -> bool:
+        """Send messages back to back without waiting, if the socket can take them so:
+        open, no flow-control wait due, and `SEND_NOW_LIMIT` characters or bytes at
+        most. False, with nothing sent, when it cannot (then `send_many` must).
+
+        The caller makes sure no `send_many` of its own is under way."""
         ...
 
     async def receive(self) -> Message:

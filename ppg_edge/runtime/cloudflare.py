@@ -21,6 +21,7 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 
 from ppg_edge.runtime.base import (
+    SEND_NOW_LIMIT,
     Body,
     Chunk,
     Headers,
@@ -134,6 +135,18 @@ class _AcceptedWebSocket:
     async def send(self, message: Message) -> None:
         if self._closed is not None:
             raise self._closed
+        self._put(message)
+
+    def send_now(self, messages: Sequence[Message]) -> bool:
+        """One `send` each at once (workerd's `send` never waits), if the socket is open;
+        a failed `send` raises as in `send`."""
+        if self._closed is not None or sum(map(len, messages)) > SEND_NOW_LIMIT:
+            return False
+        for message in messages:
+            self._put(message)
+        return True
+
+    def _put(self, message: Message) -> None:
         payload = message if isinstance(message, str) else to_js(bytes(message))
         try:
             self._socket.send(payload)

@@ -42,7 +42,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT
 from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
-from ppg_edge.runtime.base import Message, WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.base import SEND_NOW_LIMIT, Message, WebSocketClosed, WebSocketRejected
 from ppg_edge.runtime.cpython_feed import ChunkFeed
 from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
 from ppg_edge.runtime.cpython_http import Origin, open_stream
@@ -214,17 +214,14 @@ class CPythonWebSocket:
         """Send messages back to back: the small ones framed together and handed to the
         transport in one write (one syscall for a whole statement), then one drain;
         a message over FRAGMENT_SIZE goes out in fragments with a drain each."""
-        for message in messages:
-            if not isinstance(message, str | bytes | bytearray | memoryview):
-                raise TypeError("a WebSocket message is str or bytes")
+        _check_types(messages)
         async with self._send_lock:
             cut_if_stopped = False
             try:
                 framed: list[bytes] = []
                 for message in messages:
                     if len(message) <= FRAGMENT_SIZE:
-                        whole = message if isinstance(message, str | bytes) else bytes(message)
-                        framed.append(self._frame(whole, True))
+                        framed.append(self._frame(_whole(message), True))
                         continue
                     self._write(framed)
                     for piece, last in _fragments(message):
@@ -241,6 +238,24 @@ class CPythonWebSocket:
                     self._set_closed(ABNORMAL_CLOSURE, "a message was cut off while sending")
                     self._writer.transport.abort()
                 raise
+
+    def send_now(self, messages: Sequence[Message]) -> bool:
+        """Frame the messages and hand them to the transport in one write, if the
+        connection is open, no send of ours is under way, the transport is below its
+        high-water mark (a drain would not wait) and they are `SEND_NOW_LIMIT` at most."""
+        transport = self._writer.transport
+        if (
+            self._closed is not None
+            or self._send_lock.locked()
+            or self._engine.state is not ConnectionState.OPEN
+            or transport.is_closing()
+            or transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
+            or sum(map(len, messages)) > SEND_NOW_LIMIT
+        ):
+            return False
+        _check_types(messages)
+        self._write([self._frame(_whole(message), True) for message in messages])
+        return True
 
     def _frame(self, piece: Piece, last: bool) -> bytes:
         self._raise_if_closed()
@@ -457,6 +472,17 @@ class CPythonWebSocket:
             await self._space.wait()
 
 
+def _check_types(messages: Sequence[object]) -> None:
+    for message in messages:
+        if not isinstance(message, str | bytes | bytearray | memoryview):
+            raise TypeError("a WebSocket message is str or bytes")
+
+
+def _whole(message: Message | bytearray | memoryview) -> str | bytes:
+    """A message to frame whole: str or bytes as they are, a buffer copied to bytes."""
+    return message if isinstance(message, str | bytes) else bytes(message)
+
+
 def _message_event(piece: Piece, last: bool) -> Event:
     if isinstance(piece, str):
         return TextMessage(data=piece, message_finished=last)
@@ -466,7 +492,7 @@ def _message_event(piece: Piece, last: bool) -> Event:
 def _fragments(message: Message | bytearray | memoryview) -> Iterator[tuple[Piece, bool]]:
     """The message in frame-sized pieces, sliced lazily (views for binary data)."""
     if len(message) <= FRAGMENT_SIZE:
-        yield (message if isinstance(message, str | bytes) else bytes(message)), True
+        yield _whole(message), True
         return
     data = message if isinstance(message, str) else memoryview(message).cast("B")
     count = len(data)

@@ -18,6 +18,7 @@ import js  # type: ignore[import-not-found]
 from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT
 from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.runtime.base import (
+    SEND_NOW_LIMIT,
     Body,
     Chunk,
     Headers,
@@ -134,6 +135,23 @@ class JsWebSocket:
             raise WebSocketClosed(WS_ABNORMAL_CLOSURE, "the WebSocket is not open")
         while int(self._socket.bufferedAmount) > SEND_BUFFER_LIMIT and not self._closed.done():
             await asyncio.sleep(SEND_BUFFER_POLL)
+        self._put(message)
+
+    def send_now(self, messages: Sequence[Message]) -> bool:
+        """One `send` each at once, if the socket is open and the browser's send buffer
+        is under `SEND_BUFFER_LIMIT` (`send` would not wait)."""
+        if (
+            self._closed.done()
+            or int(self._socket.readyState) != WS_OPEN
+            or int(self._socket.bufferedAmount) > SEND_BUFFER_LIMIT
+            or sum(map(len, messages)) > SEND_NOW_LIMIT
+        ):
+            return False
+        for message in messages:
+            self._put(message)
+        return True
+
+    def _put(self, message: Message) -> None:
         self._socket.send(message if isinstance(message, str) else js_bytes(message))
 
     async def send_many(self, messages: Sequence[Message]) -> None:

@@ -20,7 +20,7 @@ from ppg_edge._sync.transport import Message, Runtime, WebSocket
 from ppg_edge.core.config import DEFAULT_CONNECT_TIMEOUT, ConnectionInfo
 from ppg_edge.core.errors import WebSocketError
 from ppg_edge.core.protocol import CLOSE_NORMAL, WS_SUBPROTOCOL_CANCEL
-from ppg_edge.core.session import PendingStatement, SessionMachine
+from ppg_edge.core.session import Outbox, PendingStatement, SessionMachine
 from ppg_edge.core.types import TypeRegistry
 from ppg_edge.rows import RowFactory, values_row
 
@@ -33,7 +33,13 @@ class Waiter(Protocol):
     def set_result(self, result: None) -> None: ...
 
 
-DROP = ("SyncSession._send_queued", "SyncSession.close=", "_within")
+DROP = (
+    "SyncSession._send_queued",
+    "SyncSession._send_now",
+    "SyncSession.close=",
+    "SEND_EARLY=",
+    "_within",
+)
 """Definitions of the generated module that have no sync counterpart (`name=`: an assignment)."""
 
 
@@ -53,7 +59,7 @@ class SyncSession:
         """True while the consumer reads the socket (parking is for other threads only)."""
         self._parked: OrderedDict[PendingStatement, Waiter] = OrderedDict()
         """Always empty: with one thread, no consumer waits while another reads."""
-        self._outbox: list[tuple[list[Message], PendingStatement | None]] = []
+        self._outbox = Outbox()
         """Statements (and cancels) submitted but not sent yet: see `_send_later`."""
         self._closing = False
 
@@ -94,15 +100,12 @@ class SyncSession:
         could wait forever on a server that stopped reading, while the reader runs under
         its statement's deadline. So what was submitted leaves at the next read, in one
         write (a batch's BEGIN, statements and COMMIT together), in submission order."""
-        self._outbox.append((messages, pending))
+        self._outbox.add(messages, pending)
 
     def _flush_sends(self) -> None:
         """Send every held statement in one write; then they may be answered."""
-        outbox, self._outbox = self._outbox, []
-        if not outbox:
-            return
-        messages = [message for statement, _ in outbox for message in statement]
-        self._send(messages, [pending for _, pending in outbox if pending is not None])
+        if self._outbox:
+            self._send(*self._outbox.take())
 
     def _read_for(self, pending: PendingStatement) -> None:
         """Send what is held, then be the reader until `pending` has something."""

@@ -67,7 +67,7 @@ def check_stop_stream_early(value: Any) -> None:
 
 @check
 def check_session_pipelining(value: Any) -> None:
-    assert value["values"] == list(range(10))
+    assert value["values"] == list(range(40))
     assert value["distinct_pids"] == 1
     assert value["columns"] == ["i", "pid"]
     assert value["active_while_open"] is True

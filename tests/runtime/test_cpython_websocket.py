@@ -26,7 +26,7 @@ from ppg_edge.core.protocol import (
     CLOSE_POLICY_VIOLATION,
     WS_SUBPROTOCOL,
 )
-from ppg_edge.runtime.base import WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.base import SEND_NOW_LIMIT, WebSocketClosed, WebSocketRejected
 from ppg_edge.runtime.cpython import ConnectTimeoutError, CPythonRuntime, Limits
 from ppg_edge.runtime.cpython_websocket import FRAGMENT_SIZE
 
@@ -156,6 +156,45 @@ async def test_send_many_is_one_write_and_receive_many_takes_every_queued_messag
     await ws.close()
     with pytest.raises(WebSocketClosed):
         await ws.receive_many()
+
+
+async def test_send_now_writes_at_once_or_sends_nothing(
+    runtime: CPythonRuntime, serve_app: ServeApp
+) -> None:
+    """One write when the socket can take it without waiting; otherwise False and nothing
+    written: too much at once, a send_many under way, a transport over its high-water
+    mark, a closed socket."""
+    base = await serve_app(ws_app({}))
+    ws = await runtime.websocket(ws_url(base, "/echo"), [WS_SUBPROTOCOL])
+    writer = ws._writer  # type: ignore[attr-defined]
+    writes: list[int] = []
+    write = writer.write
+    writer.write = lambda data: (writes.append(len(data)), write(data))
+    sent = ["urn:one", '{"a": "é"}', b"\x00bin"]
+    assert ws.send_now(sent) is True
+    assert len(writes) == 1
+    got: list[object] = []
+    while len(got) < 3:
+        got += await asyncio.wait_for(ws.receive_many(), 5)
+    assert got == sent
+    writes.clear()
+    assert ws.send_now(["x" * (SEND_NOW_LIMIT + 1)]) is False
+    async with ws._send_lock:  # type: ignore[attr-defined]  # as while send_many drains
+        assert ws.send_now(["during"]) is False
+    transport = writer.transport
+    transport.set_write_buffer_limits(high=0)
+    size = transport.get_write_buffer_size
+    transport.get_write_buffer_size = lambda: 1  # bytes wait in the transport
+    assert ws.send_now(["over the mark"]) is False
+    transport.get_write_buffer_size = size
+    assert writes == []
+    await ws.send("after")  # the socket is intact: nothing half-sent
+    assert await asyncio.wait_for(ws.receive(), 5) == "after"
+    assert len(writes) == 1
+    await ws.close()
+    closed = list(writes)
+    assert ws.send_now(["closed"]) is False
+    assert writes == closed
 
 
 async def test_receive_many_returns_what_came_before_the_close_then_raises(

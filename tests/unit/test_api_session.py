@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ppg_edge._session import Session
+from ppg_edge._session import SEND_EARLY, Session
 from ppg_edge.core.errors import DatabaseError, ProtocolError, QueryTimeoutError, WebSocketError
 from ppg_edge.core.protocol import (
     COMPLETE_URN,
@@ -41,6 +41,12 @@ class LoopbackSocket:
         self.incoming: asyncio.Queue[Message | WebSocketClosed] = asyncio.Queue()
         self.closed_with: tuple[int, str] | None = None
         self.writes = 0
+        self.writes_now: list[int] = []
+        """Messages in each `send_now` taken."""
+        self.takes_now = True
+        self.drained = asyncio.Event()
+        """Cleared, a `send_many` waits after writing, as for a peer that reads slowly."""
+        self.drained.set()
         self.reads = 0
         self.server_close: WebSocketClosed | None = None
 
@@ -52,6 +58,14 @@ class LoopbackSocket:
             raise WebSocketClosed(*self.closed_with)
         self.writes += 1
         self.sent.extend(messages)
+        await self.drained.wait()
+
+    def send_now(self, messages: list[Message]) -> bool:
+        if self.closed_with is not None or not self.takes_now:
+            return False
+        self.writes_now.append(len(messages))
+        self.sent.extend(messages)
+        return True
 
     async def receive(self) -> Message:
         item = await self.incoming.get()
@@ -291,6 +305,46 @@ async def test_a_statement_goes_out_in_one_write(pair: Any) -> None:
     assert socket.writes == 1 and len(socket.sent) == 4
     socket.answer_rows("1")
     assert [row.values for row in await (await task).rows.collect()] == [[1]]
+
+
+async def test_a_burst_leaves_as_it_is_made_not_after_its_last_statement(pair: Any) -> None:
+    """`asyncio.gather` makes every statement before the sender task runs: every
+    SEND_EARLY of them go at once, in order, the rest with the sender."""
+    socket, session = pair
+    count = 2 * SEND_EARLY + 5
+    tasks = [asyncio.ensure_future(session.query(f"SELECT {n}")) for n in range(count)]
+    await asyncio.sleep(0)  # each task made its statement; the sender has not run yet
+    assert socket.writes_now == [2 * SEND_EARLY] * 2 and socket.writes == 0
+    await asyncio.sleep(0.01)
+    assert socket.writes == 1
+    assert [d["query"] for d in socket.descriptors()] == [f"SELECT {n}" for n in range(count)]
+    for n in range(count):
+        socket.answer_rows(str(n))
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert [[row.values for row in await r.rows.collect()] for r in results] == [
+        [[n]] for n in range(count)
+    ]
+
+
+async def test_an_early_send_never_overtakes_a_send_under_way(pair: Any) -> None:
+    """While the sender waits for the peer to take its write, later statements queue
+    behind it, however many; a socket refusing `send_now` gets them all from the sender."""
+    socket, session = pair
+    socket.drained.clear()
+    first = asyncio.ensure_future(session.query("SELECT first"))
+    await asyncio.sleep(0.01)  # the sender wrote it and waits
+    later = [asyncio.ensure_future(session.query(f"SELECT {n}")) for n in range(2 * SEND_EARLY)]
+    await asyncio.sleep(0.01)
+    assert socket.writes_now == [] and socket.writes == 1
+    socket.takes_now = False
+    socket.drained.set()
+    await asyncio.sleep(0.01)
+    assert socket.writes == 2  # all the later ones, in one write
+    queries = [d["query"] for d in socket.descriptors()]
+    assert queries == ["SELECT first"] + [f"SELECT {n}" for n in range(2 * SEND_EARLY)]
+    for n in range(2 * SEND_EARLY + 1):
+        socket.answer_rows(str(n))
+    await asyncio.wait_for(asyncio.gather(first, *later), 10)
 
 
 async def test_rows_for_a_parked_consumer_wake_it_while_another_reads(pair: Any) -> None:

@@ -32,6 +32,14 @@ def test_binary_parameters_cross_the_fetch_upgrade_websocket(probe_worker: str) 
     assert body["hash"] == body["expected"]
 
 
+def test_a_burst_on_a_session_is_answered_in_order(probe_worker: str) -> None:
+    """More statements than SEND_EARLY at once: workerd's send_now carries some of them."""
+    status, body = call_json(probe_worker, "GET", "/session-burst")
+    assert status == 200
+    assert body["values"] == list(range(40))
+    assert body["pids"] == 1
+
+
 def test_a_refused_upgrade_is_a_connection_error_with_the_status(probe_worker: str) -> None:
     status, body = call_json(probe_worker, "GET", "/refused-upgrade")
     assert status == 200

@@ -163,7 +163,8 @@ async def session_pipelining(ctx: Context) -> Any:
         session = await cl.new_session()
         async with session:
             sql = "SELECT $1::int AS i, pg_backend_pid() AS pid"
-            results = await asyncio.gather(*(session.query(sql, i) for i in range(10)))
+            # More than SEND_EARLY statements: some leave through send_now, the rest after.
+            results = await asyncio.gather(*(session.query(sql, i) for i in range(40)))
             rows = [await result.rows.collect() for result in results]
             active = session.active
         return {

@@ -7,6 +7,7 @@ request body, binary WebSocket messages, and a refused WebSocket upgrade.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sys
@@ -65,6 +66,16 @@ class Default(WorkerEntrypoint):
                         "SELECT length({b}::bytea) AS n, md5({b}::bytea) AS hash", b=BINARY_BLOB
                     ).collect()
                 return answer(rows[0] | {"expected": hashlib.md5(BINARY_BLOB).hexdigest()})
+        if path == "/session-burst":
+            async with db.transaction() as tx:  # a session: 40 statements pipelined
+                sql = "SELECT {n}::int AS n, pg_backend_pid() AS pid"
+                answers = await asyncio.gather(*(tx.sql(sql, n=n).collect() for n in range(40)))
+            return answer(
+                {
+                    "values": [rows[0]["n"] for rows in answers],
+                    "pids": len({rows[0]["pid"] for rows in answers}),
+                }
+            )
         if path == "/refused-upgrade":
             target = str(self.env.PPG_ENDPOINT).replace("http", "ws", 1) + "/nowhere"
             try:
