@@ -67,13 +67,13 @@ async def ppg_http(url: str, endpoint: str, sql: str) -> Run:
 
 async def ppg_session(url: str, endpoint: str, sql: str) -> Run:
     """Dict rows over a WebSocket session (a transaction's `query`), with `async for`."""
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     count, last = 0, None
     async with ppg_edge.connect(url, endpoint=endpoint) as db, db.transaction() as tx:
         async for row in tx.query(sql):
             count += 1
             last = row
-    return Run(count, time.perf_counter() - start, last)
+    return Run(count, time.perf_counter() - start, last, time.process_time() - cpu)
 
 
 async def ppg_burst(url: str, endpoint: str, total: int) -> Run:
