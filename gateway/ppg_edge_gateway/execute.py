@@ -541,6 +541,8 @@ async def run_pipeline(
             pgconn.pipeline_sync()
         await flush(pgconn)
         for statement in statements:
+            # Before any is_busy(): libpq may parse the statement's first result there,
+            # and single-row mode can no longer be set once it has one.
             pgconn.set_single_row_mode()
             results = _Results(statement.kind)
             finished = False

@@ -26,6 +26,11 @@ SEND_NOW_LIMIT: Final = 64 * 1024
 without waiting for the peer, so what it adds to a send buffer stays small."""
 
 
+def within_send_now_limit(messages: Sequence[Message]) -> bool:
+    """True when `messages` are small enough for one `WebSocket.send_now`."""
+    return sum(map(len, messages)) <= SEND_NOW_LIMIT
+
+
 class ReplayableBody:
     """A request body that can be sent again: every iteration starts afresh from `chunks()`.
 

@@ -21,7 +21,6 @@ from typing import Any
 import js  # type: ignore[import-not-found]
 
 from ppg_edge.runtime.base import (
-    SEND_NOW_LIMIT,
     Body,
     Chunk,
     Headers,
@@ -30,6 +29,7 @@ from ppg_edge.runtime.base import (
     WebSocket,
     WebSocketClosed,
     WebSocketRejected,
+    within_send_now_limit,
 )
 from ppg_edge.runtime.jsbridge import (
     JsException,
@@ -140,7 +140,7 @@ class _AcceptedWebSocket:
     def send_now(self, messages: Sequence[Message]) -> bool:
         """One `send` each at once (workerd's `send` never waits), if the socket is open;
         a failed `send` raises as in `send`."""
-        if self._closed is not None or sum(map(len, messages)) > SEND_NOW_LIMIT:
+        if self._closed is not None or not within_send_now_limit(messages):
             return False
         for message in messages:
             self._put(message)

@@ -42,7 +42,12 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT
 from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.core.protocol import MAX_RESULT_FRAME_BYTES
-from ppg_edge.runtime.base import SEND_NOW_LIMIT, Message, WebSocketClosed, WebSocketRejected
+from ppg_edge.runtime.base import (
+    Message,
+    WebSocketClosed,
+    WebSocketRejected,
+    within_send_now_limit,
+)
 from ppg_edge.runtime.cpython_feed import ChunkFeed
 from ppg_edge.runtime.cpython_frames import FrameFault, FrameReader, Item
 from ppg_edge.runtime.cpython_http import Origin, open_stream
@@ -250,7 +255,7 @@ class CPythonWebSocket:
             or self._engine.state is not ConnectionState.OPEN
             or transport.is_closing()
             or transport.get_write_buffer_size() > transport.get_write_buffer_limits()[1]
-            or sum(map(len, messages)) > SEND_NOW_LIMIT
+            or not within_send_now_limit(messages)
         ):
             return False
         _check_types(messages)

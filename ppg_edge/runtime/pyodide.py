@@ -18,7 +18,6 @@ import js  # type: ignore[import-not-found]
 from ppg_edge.core.config import CLOSE_HANDSHAKE_TIMEOUT, DEFAULT_CONNECT_TIMEOUT
 from ppg_edge.core.errors import ConnectTimeoutError
 from ppg_edge.runtime.base import (
-    SEND_NOW_LIMIT,
     Body,
     Chunk,
     Headers,
@@ -26,6 +25,7 @@ from ppg_edge.runtime.base import (
     Message,
     WebSocket,
     WebSocketClosed,
+    within_send_now_limit,
 )
 from ppg_edge.runtime.jsbridge import (
     JsException,
@@ -144,7 +144,7 @@ class JsWebSocket:
             self._closed.done()
             or int(self._socket.readyState) != WS_OPEN
             or int(self._socket.bufferedAmount) > SEND_BUFFER_LIMIT
-            or sum(map(len, messages)) > SEND_NOW_LIMIT
+            or not within_send_now_limit(messages)
         ):
             return False
         for message in messages:

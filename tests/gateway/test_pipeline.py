@@ -75,3 +75,20 @@ async def test_a_batch_stays_within_its_bound(direct: psycopg.AsyncConnection[An
     assert _ends(frames) == [COMPLETE_URN, ERROR_URN, COMPLETE_URN]
     expected = [[str(g)] for g in range(1, 30001)] + [[str(g)] for g in range(1, 5001)]
     assert _first_values(frames) == expected
+
+
+async def test_a_backend_lost_mid_pipeline_keeps_the_answers_before(
+    direct: psycopg.AsyncConnection[Any],
+) -> None:
+    """The answers before the loss still go out, then one error ends the pipeline."""
+    statements = [
+        _query("SELECT 1"),
+        _query("SELECT pg_terminate_backend(pg_backend_pid())"),
+        _query("SELECT 3"),
+    ]
+    batches = [batch async for batch in run_pipeline(direct, statements)]
+    frames = [frame for batch in batches for frame in batch]
+    ends = _ends(frames)
+    assert ends[0] == COMPLETE_URN and set(ends[1:]) == {ERROR_URN}
+    assert _first_values(frames)[:1] == [["1"]]
+    assert direct.pgconn.status == psycopg.pq.ConnStatus.BAD
